@@ -84,6 +84,11 @@ int sc_open(int suite, const uint8_t *key, const uint8_t nonce[SC_NONCE_LEN],
             const void *aad, size_t aadlen, const uint8_t *in, size_t inlen,
             uint8_t *out, size_t *outlen);
 
+/* Raw AES-256-CBC without padding (len a multiple of 16), for PBES2 key
+ * files only (RFC 8018 6.2; keyfile.c).  Protocol messages use sc_seal. */
+int sc_aes256_cbc(int encrypt, const uint8_t key[32], const uint8_t iv[16],
+                  const uint8_t *in, size_t len, uint8_t *out);
+
 /* ---- elliptic curves ----------------------------------------------- */
 enum sc_curve { SC_CURVE_NONE = 0, SC_P224 = 224, SC_P256 = 256, SC_P384 = 384 };
 int         sc_curve_from_name(const char *name);   /* "P-256", "p256", "prime256v1", "secp384r1"... */
