@@ -43,10 +43,13 @@ LIBOBJ   = $(patsubst lib/%.c,$(OUT)/lib/%.o,$(LIBSRC))
 LIBA     = $(OUT)/libsimpp.a
 UNITSRC  = $(wildcard t/unit/*.c)
 UNITBIN  = $(patsubst t/unit/%.c,$(OUT)/t/%,$(UNITSRC))
+TOOLSRC  = $(wildcard t/tools/*.c)
+TOOLBIN  = $(patsubst t/tools/%.c,$(OUT)/tools/%,$(TOOLSRC))
 BENCHSRC = $(wildcard bench/*.c)
 BENCHBIN = $(patsubst bench/%.c,$(OUT)/bench/%,$(BENCHSRC))
 
-.PHONY: all check unit bats demo bench install uninstall deps clean progs
+
+.PHONY: all check unit units test demo bench install uninstall deps clean progs
 all: progs
 progs: $(addprefix $(BINOUT)/,$(PROGS))
 
@@ -58,22 +61,23 @@ $(BINOUT)/%: src/%.c $(LIBA) $(wildcard lib/*.h) | $(BINOUT)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 $(OUT)/t/%: t/unit/%.c $(LIBA) $(wildcard lib/*.h) | $(OUT)/t
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+$(OUT)/tools/%: t/tools/%.c $(LIBA) $(wildcard lib/*.h) | $(OUT)/tools
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 $(OUT)/bench/%: bench/%.c $(LIBA) $(wildcard lib/*.h) | $(OUT)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
-$(OUT)/lib $(OUT)/t $(OUT)/bench $(BINOUT):
+$(OUT)/lib $(OUT)/t $(OUT)/tools $(OUT)/bench $(BINOUT):
 	mkdir -p $@
 
 # The sanitizer build and every test.  Unit tests are C programs printing TAP;
 # BATS tests run the sanitized programs from build/check/bin.
 check: deps
 	$(MAKE) V=check progs units
-	$(MAKE) V=check unit
-	$(MAKE) V=check bats
-units: $(UNITBIN)
+	t/run build/check
+units: $(UNITBIN) $(TOOLBIN)
 unit: units
 	@set -e; for t in $(UNITBIN); do echo "# $$t"; SIMPP_DATA=t/data $$t; done
-bats: progs
-	SIMPP_BIN=$(CURDIR)/$(BINOUT) bats --tap t/
+test: all units
+	t/run build/rel
 
 demo: deps all
 	scripts/demo
