@@ -26,14 +26,14 @@ tap_ok(int c, const char *file, int line, const char *fmt, ...)
     }
     fflush(stdout);
 }
-static int tap_done(void)
+static inline int tap_done(void)
 {
     printf("1..%d\n", tap_n);
     if (tap_failed) printf("# %d of %d failed\n", tap_failed, tap_n);
     return tap_failed ? 1 : 0;
 }
 /* directory of test data (t/data); SIMPP_DATA overrides */
-static const char *tap_datadir(void)
+static inline const char *tap_datadir(void)
 {
     const char *d = getenv("SIMPP_DATA");
     return d && *d ? d : "t/data";
