@@ -656,6 +656,10 @@ int sc_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t *outlen)
     /* trap 12: strict decoding, and padding is required (RFC 4648 3.2) */
     if (inlen % 4) return -1;
     if (inlen == 0) { *outlen = 0; return 0; }
+    /* RFC 4648 4: '=' only pads the final quantum, so at most the last two
+     * characters; base64_strict_decode takes "====" and "Zm9v====" */
+    for (size_t i = 0; i + 2 < inlen; i++)
+        if (in[i] == '=') return -1;
     ol = *outlen;
     if (base64_strict_decode((const unsigned char *)in, inlen, out, &ol) != CRYPT_OK) return -1;
     *outlen = ol;
