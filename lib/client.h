@@ -1,0 +1,79 @@
+/*
+ * client.h - the client end of an XMPP stream to simpp-relayd, for
+ * simpp-register, simpp-login and tests: open the stream, check the relay's
+ * key against the pinned one, SIMPP registration R1-R3, SIMPP login S1-S3
+ * over SASL, resource binding, and after login the SIMPP channel (every
+ * stanza sealed in a <c/> frame).  Blocking I/O on two descriptors (the
+ * UCSPI pair 6/7, a socket twice, or stdin/stdout).
+ */
+#ifndef SIMPP_CLIENT_H
+#define SIMPP_CLIENT_H
+
+#include <stddef.h>
+
+#include "crypto.h"
+#include "simpp.h"
+#include "xmlstream.h"
+
+struct cl_item;
+
+struct client {
+    int rfd, wfd;
+    const char *domain;
+    int verbose;                    /* the wire, one stanza a line, on stderr */
+    int timeout_ms;                 /* for every wait; default 30000 */
+    xs_stream *xs, *inner;
+    struct simpp_chan *chan;
+    char stream_id[128];
+    xs_node *features;
+    sc_key *server_key;             /* KU_S as the relay announced it */
+    uint8_t suites[8];
+    size_t nsuites;
+    int can_register;
+    struct cl_item *head, *tail;    /* stanzas received, not yet taken */
+    int closed;                     /* the relay closed the stream */
+    char err[256];                  /* why the last call failed */
+    char jid[1024];                 /* full JID once bound */
+};
+
+void client_init(struct client *c, int rfd, int wfd, const char *domain);
+void client_free(struct client *c);
+
+/* Open the stream and read the features.  0 or -1 (c->err says why). */
+int client_open(struct client *c);
+/* Compare the relay's announced key with a pinned public key file; if the
+ * file does not exist and tofu is set, write it (trust on first use).
+ * 0 ok, -1 mismatch or error. */
+int client_pin(struct client *c, const char *pubfile, int tofu, int *wrote);
+
+/* Send one stanza (serialised XML), sealed if the channel is up. */
+int client_send(struct client *c, const char *xml, size_t len);
+/* The next stanza, waiting at most timeout_ms (-1: c->timeout_ms); NULL on
+ * timeout, close or error (c->err).  The caller frees it. */
+xs_node *client_next(struct client *c, int timeout_ms);
+/* Read what is available without waiting and queue it; -1 on close/error. */
+int client_pump(struct client *c);
+int client_pending(const struct client *c);
+
+/* R1-R3 */
+int client_register(struct client *c, const char *jid, const sc_key *kr, int suite, int mode);
+/* S1-S3, stream restart, channel, resource binding; c->jid is the full JID */
+int client_login(struct client *c, const char *jid, const sc_key *kr, int suite, int mode,
+                 const char *resource);
+/* close the stream politely */
+void client_close(struct client *c);
+
+/* Where the relay is: "host[:port]" connects (both fds are the socket);
+ * NULL uses fds 6/7 when open (UCSPI: tcpclient, socat), else 0/1 when
+ * allow_stdio.  0 or -1 with err. */
+int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, char *err, size_t errlen);
+/* The user's key: a key file (its passphrase from passfd or the terminal),
+ * or with frompw the paper's KR = h(pw) (simpp-keygen -p): the password
+ * from pwfd or the terminal, the JID's bare form as the salt. */
+sc_key *client_key(const char *keyfile, int passfd, int frompw, int pwfd, const char *jid,
+                   unsigned long rounds, int curve, char *err, size_t errlen);
+
+/* the first suite the relay offers that the caller accepts (0 = any) */
+int client_pick_suite(const struct client *c, int want);
+
+#endif

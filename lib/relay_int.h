@@ -1,0 +1,120 @@
+/*
+ * relay_int.h - what lib/relay.c (connections, streams, authentication) and
+ * lib/route.c (binding, presence, rosters, routing, offline storage) share
+ * inside simpp-relayd.  Not a public interface.
+ */
+#ifndef SIMPP_RELAY_INT_H
+#define SIMPP_RELAY_INT_H
+
+#include <stdint.h>
+
+#include "ev.h"
+#include "relay.h"
+#include "sasl.h"
+#include "sbuf.h"
+#include "simpp.h"
+#include "store.h"
+#include "xmlstream.h"
+
+#define NS_SASL    "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_BIND    "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_ROSTER  "jabber:iq:roster"
+#define NS_SM      "urn:xmpp:sm:3"
+#define NS_PING    "urn:xmpp:ping"
+#define NS_DISCO   "http://jabber.org/protocol/disco#info"
+#define NS_DELAY   "urn:xmpp:delay"
+
+enum conn_state {
+    CS_HEADER,      /* waiting for the client's stream header */
+    CS_PREAUTH,     /* features sent: SASL or SIMPP registration */
+    CS_SASL,        /* a SASL exchange is under way */
+    CS_RESTART,     /* authenticated: waiting for the new stream header */
+    CS_AUTHED,      /* new stream open: waiting for resource binding */
+    CS_BOUND,       /* a full JID: stanzas flow */
+    CS_CLOSING,     /* closing: flushing, reading nothing more */
+};
+
+struct relay;
+
+struct conn {
+    struct relay *r;
+    int fd;
+    int state;
+    char addr[48];
+    char stream_id[33];
+    xs_stream *xs;              /* what the client sends */
+    xs_stream *inner;           /* the stanzas inside SIMPP frames */
+    struct simpp_chan *chan;    /* after SIMPP login: every stanza sealed */
+    sbuf out;                   /* bytes not yet written */
+    /* authentication under way */
+    int mech;                   /* MECH_* */
+    int auth_failures;
+    struct simpp_login *login;
+    struct simpp_reg *reg;
+    scram_server *scram;
+    char *authuser;             /* bare JID during SASL */
+    /* the session */
+    char *bare, *full;          /* JIDs once authenticated / bound */
+    int level;                  /* enum simpp_level */
+    int available;              /* initial presence sent */
+    int interested;             /* asked for the roster: gets pushes */
+    char *presence;             /* last broadcast presence, serialised */
+    int sm;                     /* XEP-0198 acks enabled */
+    uint32_t sm_in;             /* stanzas handled, for <a h=''/> */
+    int64_t born, last;         /* ms, monotonic */
+    long long timer;
+    struct conn *hnext;         /* same hash bucket (sessions by bare JID) */
+    struct conn *next, *prev;   /* all connections */
+};
+
+enum { MECH_NONE, MECH_SIMPP, MECH_SCRAM };
+
+struct addr_count {
+    char addr[48];
+    int n;
+    struct addr_count *next;
+};
+
+#define SESS_BUCKETS 4096
+#define ADDR_BUCKETS 1024
+
+struct relay {
+    const struct relay_config *cfg;
+    ev_loop *loop;
+    store *st;
+    const sc_key *key;
+    uint8_t wrapkey[32];
+    uint8_t spub[SC_MAX_PUB];
+    size_t spublen;
+    int lfd, sfd;
+    int nconns;
+    struct conn *conns;
+    struct conn *sess[SESS_BUCKETS];
+    struct addr_count *addrs[ADDR_BUCKETS];
+    int64_t reg_window;         /* start of the current registration minute */
+    int reg_count;
+    int draining;
+    int64_t drain_deadline;
+    uint64_t routed, stored;    /* counters for the log at exit */
+};
+
+/* relay.c */
+void relay_log(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void conn_send(struct conn *c, const char *xml, size_t len);
+void conn_send_sb(struct conn *c, sbuf *b);
+void conn_stream_error(struct conn *c, const char *cond, const char *text);
+void conn_close(struct conn *c);
+/* <TYPE type='error' ...><error type=T><COND/></error></TYPE> back to the sender */
+void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, const char *cond);
+unsigned relay_allowed_mask(const struct relay *r);
+
+/* route.c */
+void route_stanza(struct conn *c, xs_node *st);      /* an authenticated stanza */
+void route_bound(struct conn *c);                     /* joined the session table */
+void route_gone(struct conn *c);                      /* leaving: unavailable, table */
+struct conn *sess_first(struct relay *r, const char *bare);
+struct conn *sess_next(struct conn *c, const char *bare);
+
+#endif

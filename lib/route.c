@@ -1,0 +1,708 @@
+/*
+ * route.c - simpp-relayd once a stream is authenticated: resource binding
+ * (RFC 6120 7), the session table, iq handling (roster, ping, disco, the
+ * SIMPP key directory C1/C2), presence and subscriptions (RFC 6121 3, 4),
+ * message routing and offline storage (RFC 6121 8.5), the information-flow
+ * policy between login levels (paper 004), and XEP-0198 acknowledgements.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "relay_int.h"
+
+/* ---- the session table: bound connections by bare JID ------------------------ */
+
+static unsigned hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h % SESS_BUCKETS;
+}
+
+struct conn *sess_next(struct conn *c, const char *bare)
+{
+    for (; c; c = c->hnext)
+        if (c->bare && strcmp(c->bare, bare) == 0) return c;
+    return NULL;
+}
+
+struct conn *sess_first(struct relay *r, const char *bare)
+{
+    return sess_next(r->sess[hash(bare)], bare);
+}
+
+#define FOR_SESSIONS(r, bare, c) \
+    for (struct conn *c = sess_first(r, bare), *c##_nx; c && ((c##_nx = sess_next(c->hnext, bare)), 1); c = c##_nx)
+
+static void sess_remove(struct conn *c)
+{
+    for (struct conn **pp = &c->r->sess[hash(c->bare)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == c) {
+            *pp = c->hnext;
+            c->hnext = NULL;
+            return;
+        }
+}
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+static void attr(sbuf *b, const char *name, const char *v)
+{
+    if (!v) return;
+    sb_printf(b, " %s='", name);
+    sb_esc(b, v);
+    sb_puts(b, "'");
+}
+
+static int bare_of(const char *jid, char *bare, size_t cap, struct jid *j)
+{
+    return jid_parse(jid, j) == 0 && jid_bare(j, bare, cap) == 0 ? 0 : -1;
+}
+
+static int is_local_user(struct relay *r, const char *bare)
+{
+    struct store_user u;
+    int e = store_user_get(r->st, bare, &u);
+    sc_zero(&u, sizeof u);
+    return e == STORE_OK;
+}
+
+static int user_level(struct relay *r, const char *bare)
+{
+    struct store_user u;
+    int lv = -1;
+    if (store_user_get(r->st, bare, &u) == STORE_OK) lv = u.level;
+    sc_zero(&u, sizeof u);
+    return lv;
+}
+
+/* paper 004: may a writer at level `from` send to a reader at level `to`? */
+static int policy_allows(struct relay *r, int from, int to)
+{
+    switch (r->cfg->policy) {
+    case RELAY_POLICY_NO_WRITE_DOWN: return from <= to;
+    case RELAY_POLICY_SAME_LEVEL:    return from == to;
+    }
+    return 1;
+}
+
+/* the level a message to `bare` is judged against: the highest level among
+ * its live sessions, or for an offline user the level it registered with */
+static int reader_level(struct relay *r, const char *bare)
+{
+    int lv = -1;
+    FOR_SESSIONS(r, bare, s)
+        if (s->state == CS_BOUND && s->level > lv) lv = s->level;
+    return lv >= 0 ? lv : user_level(r, bare);
+}
+
+/* serialise with from/to stamped (RFC 6120 8.1.2.1: the server sets 'from') */
+static char *stamp(xs_node *st, const char *from, const char *to, size_t *len)
+{
+    if (from && xs_setattr(st, "from", from) < 0) return NULL;
+    if (to && xs_setattr(st, "to", to) < 0) return NULL;
+    return xs_serialize(st, XS_NS_CLIENT, len);
+}
+
+static void send_to(struct conn *c, const char *xml, size_t len)
+{
+    conn_send(c, xml, len);
+    c->r->routed++;
+}
+
+/* ---- rosters ---------------------------------------------------------------------- */
+
+static const char *sub_name(int sub)
+{
+    static const char *n[] = { "none", "to", "from", "both" };
+    return n[sub & 3];
+}
+
+static void roster_item_xml(sbuf *b, const struct store_roster_item *it, int removed)
+{
+    sb_puts(b, "<item");
+    attr(b, "jid", it->contact);
+    if (it->name[0]) attr(b, "name", it->name);
+    attr(b, "subscription", removed ? "remove" : sub_name(it->sub));
+    if (it->ask_out && !removed) sb_puts(b, " ask='subscribe'");
+    sb_puts(b, "/>");
+}
+
+/* RFC 6121 2.1.6: a roster push to every interested resource */
+static void roster_push(struct relay *r, const struct store_roster_item *it, int removed)
+{
+    FOR_SESSIONS(r, it->owner, s) {
+        if (!s->interested || s->state != CS_BOUND) continue;
+        sbuf b = { 0 };
+        uint8_t id[6];
+        char hex[13];
+        sc_random(id, sizeof id);
+        sc_hex_encode(id, sizeof id, hex);
+        sb_puts(&b, "<iq type='set'");
+        attr(&b, "to", s->full);
+        sb_printf(&b, " id='push%s'><query xmlns='" NS_ROSTER "'>", hex);
+        roster_item_xml(&b, it, removed);
+        sb_puts(&b, "</query></iq>");
+        conn_send_sb(s, &b);
+    }
+}
+
+static void roster_load(struct relay *r, const char *owner, const char *contact,
+                        struct store_roster_item *it)
+{
+    if (store_roster_get(r->st, owner, contact, it) != STORE_OK) {
+        memset(it, 0, sizeof *it);
+        snprintf(it->owner, sizeof it->owner, "%s", owner);
+        snprintf(it->contact, sizeof it->contact, "%s", contact);
+    }
+}
+
+static int visible(const struct store_roster_item *it)
+{
+    /* an entry that only records an inbound request is no roster item (RFC 6121 3.1.3) */
+    return it->sub || it->ask_out || !it->pending_in || it->name[0];
+}
+
+struct list_ctx { sbuf *b; };
+static int roster_list_cb(const struct store_roster_item *it, void *ctx)
+{
+    struct list_ctx *lc = ctx;
+    if (visible(it)) roster_item_xml(lc->b, it, 0);
+    return 0;
+}
+
+static void iq_roster(struct conn *c, xs_node *iq, const char *type, const xs_node *q)
+{
+    struct relay *r = c->r;
+    const char *id = xs_getattr(iq, "id", NULL);
+    if (strcmp(type, "get") == 0) {
+        sbuf b = { 0 };
+        struct list_ctx lc = { &b };
+        sb_puts(&b, "<iq type='result'");
+        attr(&b, "id", id);
+        attr(&b, "to", c->full);
+        sb_puts(&b, "><query xmlns='" NS_ROSTER "'>");
+        store_roster_list(r->st, c->bare, roster_list_cb, &lc);
+        sb_puts(&b, "</query></iq>");
+        conn_send_sb(c, &b);
+        c->interested = 1;
+        return;
+    }
+    if (strcmp(type, "set") != 0) { conn_stanza_error(c, iq, "modify", "bad-request"); return; }
+    const xs_node *item = xs_child(q, "item", NS_ROSTER);
+    const char *jid = item ? xs_getattr(item, "jid", NULL) : NULL;
+    const char *subs = item ? xs_getattr(item, "subscription", NULL) : NULL;
+    const char *name = item ? xs_getattr(item, "name", NULL) : NULL;
+    char contact[512];
+    struct jid j;
+    struct store_roster_item it;
+    if (!jid || bare_of(jid, contact, sizeof contact, &j) < 0) { conn_stanza_error(c, iq, "modify", "bad-request"); return; }
+    roster_load(r, c->bare, contact, &it);
+    if (subs && strcmp(subs, "remove") == 0) {
+        store_roster_del(r->st, c->bare, contact);
+        roster_push(r, &it, 1);
+    } else {
+        snprintf(it.name, sizeof it.name, "%s", name ? name : "");
+        if (store_roster_put(r->st, &it) != STORE_OK) { conn_stanza_error(c, iq, "wait", "internal-server-error"); return; }
+        roster_push(r, &it, 0);
+    }
+    sbuf b = { 0 };
+    sb_puts(&b, "<iq type='result'");
+    attr(&b, "id", id);
+    sb_puts(&b, "/>");
+    conn_send_sb(c, &b);
+}
+
+/* ---- presence ---------------------------------------------------------------------- */
+
+/* send c's current presence (or unavailable) to every resource of `to` */
+static void presence_to(struct conn *c, const char *to_bare, const char *xml_or_null)
+{
+    struct relay *r = c->r;
+    FOR_SESSIONS(r, to_bare, s) {
+        if (s->state != CS_BOUND || !s->available) continue;
+        sbuf b = { 0 };
+        if (xml_or_null) {
+            /* re-address the stored presence to this resource */
+            sb_puts(&b, xml_or_null);
+        } else {
+            sb_puts(&b, "<presence type='unavailable'");
+            attr(&b, "from", c->full);
+            attr(&b, "to", s->full);
+            sb_puts(&b, "/>");
+        }
+        conn_send_sb(s, &b);
+        r->routed++;
+    }
+}
+
+struct bcast_ctx { struct conn *c; const char *xml; int probe; };
+static int bcast_cb(const struct store_roster_item *it, void *ctx)
+{
+    struct bcast_ctx *bc = ctx;
+    struct relay *r = bc->c->r;
+    if (bc->probe) {
+        /* a probe, answered by the server: the contact's resources' presence */
+        if (!(it->sub & STORE_SUB_TO)) return 0;
+        FOR_SESSIONS(r, it->contact, s)
+            if (s->state == CS_BOUND && s->available && s->presence)
+                conn_send(bc->c, s->presence, strlen(s->presence));
+        return 0;
+    }
+    if (it->sub & STORE_SUB_FROM) presence_to(bc->c, it->contact, bc->xml);
+    return 0;
+}
+
+struct offline_ctx { struct conn *c; int n; };
+static int offline_cb(int64_t id, const char *from, const char *stanza, size_t len, int64_t stamp,
+                      void *ctx)
+{
+    struct offline_ctx *oc = ctx;
+    (void)from; (void)stamp;
+    /* deliver, then delete: the row goes only once the stanza is queued */
+    conn_send(oc->c, stanza, len);
+    if (oc->c->state == CS_CLOSING) return 1;
+    store_offline_delete(oc->c->r->st, id);
+    oc->n++;
+    return 0;
+}
+
+static int pending_cb(const struct store_roster_item *it, void *ctx)
+{
+    struct conn *c = ctx;
+    if (!it->pending_in) return 0;
+    sbuf b = { 0 };
+    sb_puts(&b, "<presence type='subscribe'");
+    attr(&b, "from", it->contact);
+    attr(&b, "to", c->bare);
+    sb_puts(&b, "/>");
+    conn_send_sb(c, &b);
+    return 0;
+}
+
+static void broadcast(struct conn *c, xs_node *p, int unavailable)
+{
+    struct relay *r = c->r;
+    size_t len;
+    char *xml = stamp(p, c->full, NULL, &len);
+    if (!xml) return;
+    struct bcast_ctx bc = { c, unavailable ? NULL : xml, 0 };
+    int initial = !c->available && !unavailable;
+    if (unavailable) {
+        c->available = 0;
+        free(c->presence);
+        c->presence = NULL;
+    } else {
+        free(c->presence);
+        c->presence = xml;
+        c->available = 1;
+        xml = NULL;
+    }
+    store_roster_list(r->st, c->bare, bcast_cb, &bc);
+    /* the user's other resources see it too (RFC 6121 4.2.2) */
+    FOR_SESSIONS(r, c->bare, s)
+        if (s != c && s->state == CS_BOUND && s->available) {
+            if (unavailable) presence_to(c, c->bare, NULL);
+            else conn_send(s, c->presence, strlen(c->presence));
+            break;
+        }
+    free(xml);
+    if (initial) {
+        struct offline_ctx oc = { c, 0 };
+        bc.probe = 1;
+        store_roster_list(r->st, c->bare, bcast_cb, &bc);
+        FOR_SESSIONS(r, c->bare, s)
+            if (s != c && s->state == CS_BOUND && s->available && s->presence)
+                conn_send(c, s->presence, strlen(s->presence));
+        store_roster_list(r->st, c->bare, pending_cb, c);
+        /* offline messages at the first available presence (RFC 6121 8.5.2.1) */
+        store_offline_fetch(r->st, c->bare, offline_cb, &oc);
+        if (oc.n) r->cfg->verbose ? relay_log(r, "offline-delivered jid=%s count=%d", c->full, oc.n) : (void)0;
+    }
+}
+
+/* deliver a subscription stanza to the contact's resources (or keep it) */
+static void sub_deliver(struct conn *c, const char *type, const char *contact)
+{
+    struct relay *r = c->r;
+    FOR_SESSIONS(r, contact, s) {
+        if (s->state != CS_BOUND || !s->available) continue;
+        sbuf b = { 0 };
+        sb_printf(&b, "<presence type='%s'", type);
+        attr(&b, "from", c->bare);
+        attr(&b, "to", contact);
+        sb_puts(&b, "/>");
+        conn_send_sb(s, &b);
+    }
+}
+
+static void handle_subscription(struct conn *c, xs_node *p, const char *type, const char *contact)
+{
+    struct relay *r = c->r;
+    struct store_roster_item mine, theirs;
+    if (!is_local_user(r, contact)) {
+        /* RFC 6121 3.1.3: no such contact; answer as it would */
+        if (strcmp(type, "subscribe") == 0) {
+            sbuf b = { 0 };
+            sb_puts(&b, "<presence type='unsubscribed'");
+            attr(&b, "from", contact);
+            attr(&b, "to", c->bare);
+            sb_puts(&b, "/>");
+            conn_send_sb(c, &b);
+        }
+        return;
+    }
+    (void)p;
+    roster_load(r, c->bare, contact, &mine);
+    roster_load(r, contact, c->bare, &theirs);
+    if (strcmp(type, "subscribe") == 0) {
+        if (theirs.sub & STORE_SUB_FROM) {      /* already approved: answer at once */
+            sbuf b = { 0 };
+            sb_puts(&b, "<presence type='subscribed'");
+            attr(&b, "from", contact);
+            attr(&b, "to", c->bare);
+            sb_puts(&b, "/>");
+            conn_send_sb(c, &b);
+            return;
+        }
+        mine.ask_out = 1;
+        theirs.pending_in = 1;
+        store_roster_put(r->st, &mine);
+        store_roster_put(r->st, &theirs);
+        roster_push(r, &mine, 0);
+        sub_deliver(c, "subscribe", contact);
+    } else if (strcmp(type, "subscribed") == 0) {
+        if (!mine.pending_in && !theirs.ask_out) return;   /* nothing asked: ignore */
+        mine.pending_in = 0;
+        mine.sub |= STORE_SUB_FROM;
+        theirs.ask_out = 0;
+        theirs.sub |= STORE_SUB_TO;
+        store_roster_put(r->st, &mine);
+        store_roster_put(r->st, &theirs);
+        roster_push(r, &mine, 0);
+        roster_push(r, &theirs, 0);
+        sub_deliver(c, "subscribed", contact);
+        /* the new subscriber gets our current presence */
+        FOR_SESSIONS(r, c->bare, s)
+            if (s->state == CS_BOUND && s->available && s->presence) {
+                FOR_SESSIONS(r, contact, t)
+                    if (t->state == CS_BOUND && t->available) conn_send(t, s->presence, strlen(s->presence));
+            }
+    } else if (strcmp(type, "unsubscribed") == 0) {   /* deny, or cancel theirs */
+        int had = (mine.sub & STORE_SUB_FROM) || mine.pending_in || theirs.ask_out;
+        mine.pending_in = 0;
+        mine.sub &= ~STORE_SUB_FROM;
+        theirs.ask_out = 0;
+        theirs.sub &= ~STORE_SUB_TO;
+        store_roster_put(r->st, &mine);
+        store_roster_put(r->st, &theirs);
+        if (!had) return;
+        roster_push(r, &mine, 0);
+        roster_push(r, &theirs, 0);
+        sub_deliver(c, "unsubscribed", contact);
+        FOR_SESSIONS(r, c->bare, s)
+            if (s->state == CS_BOUND && s->available) presence_to(s, contact, NULL);
+    } else if (strcmp(type, "unsubscribe") == 0) {    /* stop receiving theirs */
+        int had = (mine.sub & STORE_SUB_TO) || mine.ask_out;
+        mine.ask_out = 0;
+        mine.sub &= ~STORE_SUB_TO;
+        theirs.sub &= ~STORE_SUB_FROM;
+        theirs.pending_in = 0;
+        store_roster_put(r->st, &mine);
+        store_roster_put(r->st, &theirs);
+        if (!had) return;
+        roster_push(r, &mine, 0);
+        roster_push(r, &theirs, 0);
+        sub_deliver(c, "unsubscribe", contact);
+    }
+}
+
+static void handle_presence(struct conn *c, xs_node *p)
+{
+    const char *type = xs_getattr(p, "type", NULL), *to = xs_getattr(p, "to", NULL);
+    char bare[512];
+    struct jid j;
+    if (!to) {
+        if (!type) broadcast(c, p, 0);
+        else if (strcmp(type, "unavailable") == 0 && c->available) broadcast(c, p, 1);
+        return;
+    }
+    if (bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, p, "modify", "jid-malformed"); return; }
+    if (type && (strcmp(type, "subscribe") == 0 || strcmp(type, "subscribed") == 0 ||
+                 strcmp(type, "unsubscribe") == 0 || strcmp(type, "unsubscribed") == 0)) {
+        if (strcmp(j.domain, c->r->cfg->domain) != 0) { conn_stanza_error(c, p, "cancel", "remote-server-not-found"); return; }
+        handle_subscription(c, p, type, bare);
+        return;
+    }
+    if (type && strcmp(type, "probe") == 0) return;      /* the server probes, not clients */
+    /* directed presence */
+    size_t len;
+    char *xml = stamp(p, c->full, NULL, &len);
+    if (!xml) return;
+    FOR_SESSIONS(c->r, bare, s)
+        if (s->state == CS_BOUND && (!j.resource[0] || strcmp(s->full, to) == 0)) send_to(s, xml, len);
+    free(xml);
+}
+
+/* ---- messages ------------------------------------------------------------------------- */
+
+static void store_offline(struct conn *c, xs_node *m, const char *bare, const char *xml, size_t len)
+{
+    struct relay *r = c->r;
+    const char *type = xs_getattr(m, "type", NULL);
+    /* RFC 6121 8.5.2.2: only normal and chat messages are kept */
+    if (type && strcmp(type, "chat") != 0 && strcmp(type, "normal") != 0) {
+        if (strcmp(type, "error") != 0) conn_stanza_error(c, m, "cancel", "service-unavailable");
+        return;
+    }
+    if (store_offline_count(r->st, bare) >= r->cfg->offline_quota) {
+        relay_log(r, "offline-refused to=%s reason=quota", bare);
+        conn_stanza_error(c, m, "wait", "resource-constraint");
+        return;
+    }
+    /* XEP-0203: say when the relay took it; inserted before the closing tag */
+    sbuf b = { 0 };
+    const char *close = strrchr(xml, '<');
+    char ts[32];
+    time_t now = time(NULL);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    if (close && close > xml && close[1] == '/') {
+        sb_put(&b, xml, (size_t)(close - xml));
+        sb_printf(&b, "<delay xmlns='" NS_DELAY "' from='%s' stamp='%s'/>", r->cfg->domain, ts);
+        sb_puts(&b, close);
+    } else
+        sb_put(&b, xml, len);
+    int64_t id = b.oom ? -1 : store_offline_add(r->st, bare, c->full, b.p, b.n, (int64_t)now);
+    sb_free(&b);
+    if (id < 0) {
+        relay_log(r, "offline-refused to=%s reason=%s", bare, store_errmsg(r->st));
+        conn_stanza_error(c, m, "wait", id == STORE_FULL ? "resource-constraint" : "internal-server-error");
+        return;
+    }
+    r->stored++;
+}
+
+static void route_message(struct conn *c, xs_node *m)
+{
+    struct relay *r = c->r;
+    const char *to = xs_getattr(m, "to", NULL);
+    char bare[512];
+    struct jid j;
+    size_t len;
+    if (!to) to = c->bare;
+    if (bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, m, "modify", "jid-malformed"); return; }
+    if (strcmp(j.domain, r->cfg->domain) != 0) { conn_stanza_error(c, m, "cancel", "remote-server-not-found"); return; }
+    if (!j.local[0]) { conn_stanza_error(c, m, "cancel", "service-unavailable"); return; }
+    int rl = reader_level(r, bare);
+    if (rl < 0) { conn_stanza_error(c, m, "cancel", "service-unavailable"); return; }
+    if (!policy_allows(r, c->level, rl)) {
+        relay_log(r, "policy-refused from=%s level=%s to=%s level=%s", c->full,
+                  simpp_level_name(c->level), bare, simpp_level_name(rl));
+        conn_stanza_error(c, m, "auth", "forbidden");
+        return;
+    }
+    char *xml = stamp(m, c->full, to, &len);
+    if (!xml) { conn_stanza_error(c, m, "wait", "internal-server-error"); return; }
+    int sent = 0;
+    if (j.resource[0])                       /* a full JID: that resource if it is there */
+        FOR_SESSIONS(r, bare, s)
+            if (s->state == CS_BOUND && strcmp(s->full, to) == 0) { send_to(s, xml, len); sent = 1; }
+    if (!sent)                               /* else every available resource (RFC 6121 8.5.2.1.1) */
+        FOR_SESSIONS(r, bare, s)
+            if (s->state == CS_BOUND && s->available) { send_to(s, xml, len); sent = 1; }
+    if (!sent) store_offline(c, m, bare, xml, len);
+    free(xml);
+}
+
+/* ---- iq ------------------------------------------------------------------------------- */
+
+static void iq_result(struct conn *c, const xs_node *iq, const char *payload)
+{
+    sbuf b = { 0 };
+    sb_puts(&b, "<iq type='result'");
+    attr(&b, "id", xs_getattr(iq, "id", NULL));
+    attr(&b, "to", c->full);
+    if (payload) {
+        sb_puts(&b, ">");
+        sb_puts(&b, payload);
+        sb_puts(&b, "</iq>");
+    } else
+        sb_puts(&b, "/>");
+    conn_send_sb(c, &b);
+}
+
+/* C1/C2: a user's public key KU from the relay's directory, over the
+ * authenticated channel; clients pin it (doc/PROTOCOL.md) */
+static void iq_pubkey(struct conn *c, xs_node *iq, const xs_node *q)
+{
+    const char *jid = xs_getattr(q, "jid", NULL);
+    char bare[512], key[2 * SC_MAX_PUB];
+    size_t kl = sizeof key;
+    struct jid j;
+    struct store_user u;
+    if (!jid || bare_of(jid, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, iq, "modify", "jid-malformed"); return; }
+    if (store_user_get(c->r->st, bare, &u) != STORE_OK || u.publen == 0) {
+        sc_zero(&u, sizeof u);
+        conn_stanza_error(c, iq, "cancel", "item-not-found");
+        return;
+    }
+    sc_b64_encode(u.pub, u.publen, key, &kl);
+    sbuf b = { 0 };
+    sb_puts(&b, "<pubkey xmlns='" SIMPP_NS "'");
+    attr(&b, "jid", bare);
+    sb_printf(&b, " curve='%s' level='%s'>%s</pubkey>", sc_curve_name(u.curve) ? sc_curve_name(u.curve) : "",
+              simpp_level_name(u.level), key);
+    sc_zero(&u, sizeof u);
+    iq_result(c, iq, sb_str(&b));
+    sb_free(&b);
+}
+
+static void iq_bind(struct conn *c, xs_node *iq, const xs_node *bind)
+{
+    struct relay *r = c->r;
+    const xs_node *res = xs_child(bind, "resource", NS_BIND);
+    const char *want = res ? xs_text(res) : "";
+    char full[800], rnd[17];
+    uint8_t b8[8];
+    struct jid j;
+    if (c->state == CS_BOUND) { conn_stanza_error(c, iq, "cancel", "not-allowed"); return; }
+    if (!*want) {
+        sc_random(b8, sizeof b8);
+        sc_hex_encode(b8, sizeof b8, rnd);
+        want = rnd;
+    }
+    snprintf(full, sizeof full, "%s/%s", c->bare, want);
+    if (jid_parse(full, &j) < 0) { conn_stanza_error(c, iq, "modify", "bad-request"); return; }
+    /* RFC 6120 7.7.2.2: the new session wins, the old one gets <conflict/> */
+    FOR_SESSIONS(r, c->bare, s)
+        if (s->full && strcmp(s->full, full) == 0) {
+            conn_stream_error(s, "conflict", "replaced by a new session");
+            route_gone(s);
+        }
+    free(c->full);
+    c->full = strdup(full);
+    c->state = CS_BOUND;
+    route_bound(c);
+    sbuf b = { 0 };
+    sb_puts(&b, "<bind xmlns='" NS_BIND "'><jid>");
+    sb_esc(&b, full);
+    sb_puts(&b, "</jid></bind>");
+    iq_result(c, iq, sb_str(&b));
+    sb_free(&b);
+    relay_log(r, "bound addr=%s jid=%s level=%s", c->addr, full, simpp_level_name(c->level));
+}
+
+static void handle_iq(struct conn *c, xs_node *iq)
+{
+    struct relay *r = c->r;
+    const char *type = xs_getattr(iq, "type", NULL), *to = xs_getattr(iq, "to", NULL);
+    const xs_node *q = NULL;
+    for (const xs_node *k = iq->children; k; k = k->next)
+        if (k->name) { q = k; break; }
+    if (!type || (strcmp(type, "get") && strcmp(type, "set") && strcmp(type, "result") && strcmp(type, "error"))) {
+        conn_stanza_error(c, iq, "modify", "bad-request");
+        return;
+    }
+    int request = !strcmp(type, "get") || !strcmp(type, "set");
+    char bare[512];
+    struct jid j;
+    if (to && bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, iq, "modify", "jid-malformed"); return; }
+    int for_server = !to || strcmp(to, r->cfg->domain) == 0 || (!j.resource[0] && c->bare && strcmp(bare, c->bare) == 0);
+    if (!for_server) {
+        /* iq between users: to a full JID that is online */
+        size_t len;
+        char *xml = NULL;
+        int sent = 0;
+        if (j.resource[0] && policy_allows(r, c->level, reader_level(r, bare)) &&
+            (xml = stamp(iq, c->full, to, &len)))
+            FOR_SESSIONS(r, bare, s)
+                if (s->state == CS_BOUND && strcmp(s->full, to) == 0) { send_to(s, xml, len); sent = 1; }
+        free(xml);
+        if (!sent && request) conn_stanza_error(c, iq, "cancel", "service-unavailable");
+        return;
+    }
+    if (!request) return;                   /* results to the server: nothing waits */
+    if (!q) { conn_stanza_error(c, iq, "modify", "bad-request"); return; }
+    if (!strcmp(q->name, "bind") && q->ns && !strcmp(q->ns, NS_BIND) && !strcmp(type, "set"))
+        iq_bind(c, iq, q);
+    else if (c->state != CS_BOUND)
+        conn_stanza_error(c, iq, "wait", "not-authorized");
+    else if (!strcmp(q->name, "session") && q->ns && !strcmp(q->ns, NS_SESSION))
+        iq_result(c, iq, NULL);
+    else if (!strcmp(q->name, "query") && q->ns && !strcmp(q->ns, NS_ROSTER))
+        iq_roster(c, iq, type, q);
+    else if (!strcmp(q->name, "ping") && q->ns && !strcmp(q->ns, NS_PING))
+        iq_result(c, iq, NULL);
+    else if (!strcmp(q->name, "pubkey") && q->ns && !strcmp(q->ns, SIMPP_NS) && !strcmp(type, "get"))
+        iq_pubkey(c, iq, q);
+    else if (!strcmp(q->name, "query") && q->ns && !strcmp(q->ns, NS_DISCO) && !strcmp(type, "get"))
+        iq_result(c, iq, "<query xmlns='" NS_DISCO "'><identity category='server' type='im' name='simpp-relayd'/>"
+                         "<feature var='" NS_DISCO "'/><feature var='" NS_PING "'/><feature var='" NS_SM "'/>"
+                         "<feature var='" SIMPP_NS "'/><feature var='" NS_ROSTER "'/></query>");
+    else
+        conn_stanza_error(c, iq, "cancel", "service-unavailable");
+}
+
+/* ---- entry points ------------------------------------------------------------------- */
+
+void route_stanza(struct conn *c, xs_node *st)
+{
+    if (!st->name) return;
+    /* XEP-0198: acknowledgement of what the relay has handled (and, for
+     * offline messages, committed to disk) */
+    if (st->ns && !strcmp(st->ns, NS_SM)) {
+        if (!strcmp(st->name, "enable")) {
+            c->sm = 1;
+            c->sm_in = 0;
+            conn_send(c, "<enabled xmlns='" NS_SM "'/>", strlen("<enabled xmlns='" NS_SM "'/>"));
+        } else if (!strcmp(st->name, "r") && c->sm) {
+            char a[80];
+            int n = snprintf(a, sizeof a, "<a xmlns='" NS_SM "' h='%u'/>", c->sm_in);
+            conn_send(c, a, (size_t)n);
+        }
+        return;
+    }
+    int is_stanza = !strcmp(st->name, "iq") || !strcmp(st->name, "message") || !strcmp(st->name, "presence");
+    if (!is_stanza || (st->ns && strcmp(st->ns, XS_NS_CLIENT) != 0)) {
+        conn_stream_error(c, "unsupported-stanza-type", st->name);
+        return;
+    }
+    if (c->state != CS_BOUND && strcmp(st->name, "iq") != 0) {
+        conn_stream_error(c, "not-authorized", "bind a resource first");
+        return;
+    }
+    if (!strcmp(st->name, "iq")) handle_iq(c, st);
+    else if (!strcmp(st->name, "message")) route_message(c, st);
+    else handle_presence(c, st);
+    c->sm_in++;
+}
+
+void route_bound(struct conn *c)
+{
+    unsigned h = hash(c->bare);
+    c->hnext = c->r->sess[h];
+    c->r->sess[h] = c;
+}
+
+void route_gone(struct conn *c)
+{
+    if (!c->bare || !c->full) return;
+    if (c->available) {
+        c->available = 0;
+        /* RFC 6121 4.5.2: unavailable to everyone who saw us */
+        sbuf b = { 0 };
+        sb_puts(&b, "<presence type='unavailable'/>");
+        xs_node fake = { 0 };
+        (void)fake;
+        struct bcast_ctx bc = { c, NULL, 0 };
+        store_roster_list(c->r->st, c->bare, bcast_cb, &bc);
+        FOR_SESSIONS(c->r, c->bare, s)
+            if (s != c && s->state == CS_BOUND && s->available) { presence_to(c, c->bare, NULL); break; }
+        sb_free(&b);
+    }
+    sess_remove(c);
+    free(c->full);
+    c->full = NULL;
+}

@@ -1,0 +1,232 @@
+/*
+ * simpp-login - log in to a SIMPP relay (S1-S3 of paper 001 Fig. 6), bind a
+ * resource, then hand the authenticated, encrypted channel on: to a program
+ * it runs (chain-loading: the program reads and writes plain stanzas on fds
+ * 6 and 7, while simpp-login seals and opens the SIMPP frames), or with no
+ * program to stdin/stdout, one stanza a line, for people and scripts.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "keyfile.h"
+#include "util.h"
+
+#define USAGE \
+"usage: simpp-login [-v] [-c host[:port]] -s relay.pub [-C suite] [-m mode] [-r resource]\n" \
+"                   (-k keyfile [-E fd] | -p [-P fd] [-K rounds]) jid [prog [arg...]]\n" \
+"\n" \
+"  jid          the account, user@domain\n" \
+"  prog         run prog with the session on fds 6 (read) and 7 (write): plain XMPP\n" \
+"               stanzas, one a line; without prog: stanzas on stdin and stdout\n" \
+"  -c addr      connect to the relay (else fds 6/7, as under tcpclient)\n" \
+"  -s file      the relay's pinned public key (from simpp-register)\n" \
+"  -k keyfile   the account's private key; -E fd: its passphrase from fd\n" \
+"  -p           derive the key from the password; -P fd: the password from fd\n" \
+"  -K rounds    PBKDF2 rounds for -p (default 600000)\n" \
+"  -C suite     chacha20-poly1305, aes128-gcm or aes128-cbc-hmac-sha256\n" \
+"  -m mode      keyfile, password, javacard or mifare (the relay records the level)\n" \
+"  -r resource  the resource to bind (default: the relay picks one)\n" \
+"  -v           show the stanzas on stderr\n"
+
+static void usage(int code)
+{
+    fputs(USAGE, code ? stderr : stdout);
+    exit(code);
+}
+
+static int fd_arg(const char *s)
+{
+    unsigned long v;
+    if (parse_ulong(s, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", s);
+    return (int)v;
+}
+
+static int parse_mode(const char *s)
+{
+    for (int m = 0; m <= 3; m++)
+        if (!strcmp(s, simpp_mode_name(m))) return m;
+    die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare)", s);
+}
+
+static const char SYNTH_HEADER[] =
+    "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+
+struct proxy { struct client *c; int failed; };
+
+/* a stanza from the local side goes to the relay, sealed */
+static int local_cb(void *arg, xs_node *n)
+{
+    struct proxy *p = arg;
+    size_t len;
+    char *xml = xs_serialize(n, XS_NS_CLIENT, &len);
+    xs_node_free(n);
+    if (!xml || client_send(p->c, xml, len) < 0) p->failed = 1;
+    free(xml);
+    return p->failed ? XS_STOP : XS_CONTINUE;
+}
+
+static int write_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Move stanzas both ways until one side ends.  Returns 0 when the local
+ * side closed first, 1 when the relay did. */
+static int relay_loop(struct client *c, int lin, int lout)
+{
+    struct proxy p = { c, 0 };
+    xs_callbacks cb = { NULL, local_cb, NULL };
+    xs_limits lim = { 1u << 20, 0, 0, 0 };
+    xs_stream *local = xs_new(&lim, &cb, &p);
+    char buf[16384];
+    int rc = -1;
+    if (!local || xs_feed(local, SYNTH_HEADER, sizeof SYNTH_HEADER - 1) < 0) die(EX_OSERR, "out of memory");
+    while (rc < 0) {
+        /* whatever the relay already sent */
+        xs_node *n;
+        while (client_pending(c) && (n = client_next(c, 0))) {
+            size_t len;
+            char *xml = xs_serialize(n, XS_NS_CLIENT, &len);
+            xs_node_free(n);
+            if (!xml || write_all(lout, xml, len) < 0 || write_all(lout, "\n", 1) < 0) {
+                free(xml);
+                rc = 0;                          /* nobody reads us any more */
+                break;
+            }
+            free(xml);
+        }
+        if (rc >= 0) break;
+        if (c->closed) { rc = 1; break; }
+        struct pollfd pf[2] = { { c->rfd, POLLIN, 0 }, { lin, POLLIN, 0 } };
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            die_sys(EX_OSERR, "poll");
+        }
+        if (pf[0].revents) {
+            if (client_pump(c) < 0 && !client_pending(c)) rc = 1;
+        }
+        if (pf[1].revents) {
+            ssize_t r = read(lin, buf, sizeof buf);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) { rc = 0; break; }
+            if (xs_feed(local, buf, (size_t)r) < 0) {
+                warnx("local input: %s %s; closing", xs_error(local), xs_error_text(local));
+                rc = 0;
+            }
+            if (p.failed) rc = 1;
+        }
+    }
+    xs_free(local);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int opt, verbose = 0, frompw = 0, pwfd = -1, passfd = -1, suite = 0, mode = -1, rfd, wfd;
+    unsigned long rounds = 600000;
+    const char *addr = NULL, *pin = NULL, *keyfile = NULL, *resource = NULL;
+    char err[512];
+    struct client c;
+    util_setprog(argv[0]);
+    for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--help")) usage(0);
+        if (!strcmp(argv[i], "--version")) print_version();
+    }
+    if (argv_has_secret(argc, argv)) die(EX_USAGE, "secrets are never taken on the command line: use the terminal or -P/-E fd");
+    while ((opt = getopt(argc, argv, "+hVvc:s:k:E:pP:K:C:m:r:")) != -1) {
+        switch (opt) {
+        case 'h': usage(0); break;
+        case 'V': print_version(); break;
+        case 'v': verbose = 1; break;
+        case 'c': addr = optarg; break;
+        case 's': pin = optarg; break;
+        case 'k': keyfile = optarg; break;
+        case 'E': passfd = fd_arg(optarg); break;
+        case 'p': frompw = 1; break;
+        case 'P': pwfd = fd_arg(optarg); break;
+        case 'K':
+            if (parse_ulong(optarg, 1000, 10000000, &rounds) < 0) die(EX_USAGE, "-K %s: 1000 to 10000000", optarg);
+            break;
+        case 'C':
+            if (!(suite = sc_suite_from_name(optarg))) die(EX_USAGE, "unknown suite: %s", optarg);
+            break;
+        case 'm': mode = parse_mode(optarg); break;
+        case 'r': resource = optarg; break;
+        default: usage(EX_USAGE);
+        }
+    }
+    if (argc - optind < 1) usage(EX_USAGE);
+    if (!pin) die(EX_USAGE, "-s relay.pub is required: the relay's key must be pinned");
+    if (!frompw == !keyfile) die(EX_USAGE, "give one of -k keyfile or -p");
+    const char *jid = argv[optind];
+    char **prog = argc - optind > 1 ? argv + optind + 1 : NULL;
+    if (!strchr(jid, '@') || strchr(jid, '/')) die(EX_USAGE, "%s: expected a bare JID user@domain", jid);
+    if (mode < 0) mode = frompw ? SIMPP_MODE_PASSWORD : SIMPP_MODE_KEYFILE;
+    if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
+
+    sc_key *kr = client_key(keyfile, passfd, frompw, pwfd, jid, rounds, SC_P256, err, sizeof err);
+    if (!kr) die(EX_DATAERR, "%s", err);
+    if (client_connect(addr, 0, &rfd, &wfd, err, sizeof err) < 0) die(EX_UNAVAILABLE, "%s", err);
+    client_init(&c, rfd, wfd, strchr(jid, '@') + 1);
+    c.verbose = verbose;
+    int wrote;
+    if (client_open(&c) < 0) die(EX_PROTOCOL, "%s", c.err);
+    if (client_pin(&c, pin, 0, &wrote) < 0) die(EX_NOPERM, "%s", c.err);
+    int s = client_pick_suite(&c, suite);
+    if (!s) die(EX_PROTOCOL, "the relay offers no suite we accept");
+    if (client_login(&c, jid, kr, s, mode, resource) < 0)
+        die(strstr(c.err, "refused") ? EX_NOPERM : EX_PROTOCOL, "%s", c.err);
+    sc_key_free(kr);
+    if (verbose) fprintf(stderr, "%s: logged in as %s (suite %s)\n", progname, c.jid, sc_suite_name(s));
+
+    if (!prog) {
+        int rc = relay_loop(&c, 0, 1);
+        client_close(&c);
+        client_free(&c);
+        return rc == 1 ? EX_UNAVAILABLE : 0;
+    }
+    /* chain-load: the program gets the plain side of the channel on 6/7 */
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) die_sys(EX_OSERR, "socketpair");
+    signal(SIGPIPE, SIG_IGN);
+    pid_t pid = fork();
+    if (pid < 0) die_sys(EX_OSERR, "fork");
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        if (dup2(sv[1], 6) < 0 || dup2(sv[1], 7) < 0) die_sys(EX_OSERR, "dup2");
+        /* public facts only: who we are logged in as (never a key) */
+        setenv("SIMPP_JID", c.jid, 1);
+        setenv("SIMPP_DOMAIN", c.domain, 1);
+        setenv("SIMPP_SUITE", sc_suite_name(s), 1);
+        execvp(prog[0], prog);
+        die_sys(errno == ENOENT ? EX_UNAVAILABLE : EX_OSERR, "unable to run %s", prog[0]);
+    }
+    close(sv[1]);
+    int rc = relay_loop(&c, sv[0], sv[0]);
+    shutdown(sv[0], SHUT_WR);                   /* the program sees EOF */
+    if (rc == 0) client_close(&c);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    close(sv[0]);
+    client_free(&c);
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}

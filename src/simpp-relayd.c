@@ -1,0 +1,313 @@
+/*
+ * simpp-relayd - the SIMPP relay: XMPP streams on TCP with SIMPP
+ * registration and login, presence, routing and offline storage.  Options
+ * and the config file here; the server is lib/relay.c and lib/route.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "keyfile.h"
+#include "net.h"
+#include "relay.h"
+#include "sasl.h"
+#include "store.h"
+#include "util.h"
+
+#define USAGE \
+"usage: simpp-relayd [-v] [-c config] [-d datadir] [-k keyfile] [-E fd] [-l host[:port]]\n" \
+"                    [-D domain] [-r fd] [-o key=value]...\n" \
+"       simpp-relayd [-c config] [-d datadir] [-k keyfile] passwd jid [-P fd]\n" \
+"\n" \
+"  -c config    read settings (key = value lines) from config\n" \
+"  -d datadir   the store (simpp.db) lives here; default ./simpp-data\n" \
+"  -k keyfile   the relay's private key (simpp-keygen -t server); default datadir/relay.key\n" \
+"  -E fd        read the key file's passphrase from fd\n" \
+"  -l addr      listen on host[:port]; default 127.0.0.1:5222 (port 0: any free port)\n" \
+"  -D domain    the XMPP domain served; default localhost\n" \
+"  -r fd        once listening, write the port and a newline to fd (readiness)\n" \
+"  -o key=val   any config setting (see simpp-relayd(8))\n" \
+"  -v           log every stanza's kind and addresses (never its content)\n" \
+"  passwd jid   set the SASL password of an ordinary XMPP account (made if new);\n" \
+"               the password is read from the terminal or -P fd\n"
+
+static void usage(int code)
+{
+    fputs(USAGE, code ? stderr : stdout);
+    exit(code);
+}
+
+static int yes(const char *v)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "on")) return 1;
+    if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "off")) return 0;
+    return -1;
+}
+
+struct opts {
+    struct relay_config cfg;
+    char host[256], port[16];
+    char *datadir, *keyfile, *domain;
+    int passfd;
+};
+
+static int num(const char *v, unsigned long min, unsigned long max, unsigned long *out)
+{
+    return parse_ulong(v, min, max, out);
+}
+
+/* one setting; returns 0, or -1 with a reason */
+static int set(struct opts *o, const char *k, const char *v, const char **why)
+{
+    struct relay_config *c = &o->cfg;
+    unsigned long n;
+    int b;
+    *why = "bad value";
+    if (!strcmp(k, "domain")) { free(o->domain); o->domain = strdup(v); return 0; }
+    if (!strcmp(k, "datadir")) { free(o->datadir); o->datadir = strdup(v); return 0; }
+    if (!strcmp(k, "key")) { free(o->keyfile); o->keyfile = strdup(v); return 0; }
+    if (!strcmp(k, "listen"))
+        return net_parse_hostport(v, o->host, sizeof o->host, o->port, sizeof o->port, "5222");
+    if (!strcmp(k, "register") || !strcmp(k, "scram") || !strcmp(k, "plain")) {
+        if ((b = yes(v)) < 0) { *why = "yes or no"; return -1; }
+        if (!strcmp(k, "register")) c->allow_register = b;
+        else if (!strcmp(k, "scram")) c->allow_scram = b;
+        else c->allow_plain = b;
+        return 0;
+    }
+    if (!strcmp(k, "suites")) {
+        char *dup = strdup(v), *save = NULL;
+        c->nsuites = 0;
+        for (char *t = strtok_r(dup, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+            int s = sc_suite_from_name(t);
+            if (!s || c->nsuites >= sizeof c->suites) { free(dup); *why = "chacha20-poly1305, aes128-gcm, aes128-cbc-hmac-sha256"; return -1; }
+            c->suites[c->nsuites++] = (uint8_t)s;
+        }
+        free(dup);
+        if (!c->nsuites) { *why = "no suite"; return -1; }
+        return 0;
+    }
+    if (!strcmp(k, "policy")) {
+        if (!strcmp(v, "open")) c->policy = RELAY_POLICY_OPEN;
+        else if (!strcmp(v, "no-write-down")) c->policy = RELAY_POLICY_NO_WRITE_DOWN;
+        else if (!strcmp(v, "same-level")) c->policy = RELAY_POLICY_SAME_LEVEL;
+        else { *why = "open, no-write-down or same-level"; return -1; }
+        return 0;
+    }
+    struct { const char *k; unsigned long min, max; } nums[] = {
+        { "max_stanza", 1024, 16u << 20 }, { "max_conns", 1, 1000000 }, { "max_per_addr", 1, 1000000 },
+        { "reg_per_min", 0, 1000000 }, { "auth_timeout", 1, 86400 }, { "idle_timeout", 1, 86400 * 30 },
+        { "max_outbuf", 4096, 1u << 30 }, { "offline_quota", 0, 10000000 },
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        if (strcmp(k, nums[i].k)) continue;
+        if (num(v, nums[i].min, nums[i].max, &n) < 0) return -1;
+        switch (i) {
+        case 0: c->max_stanza = n; break;
+        case 1: c->max_conns = (int)n; break;
+        case 2: c->max_per_addr = (int)n; break;
+        case 3: c->reg_per_min = (int)n; break;
+        case 4: c->auth_timeout = (int)n; break;
+        case 5: c->idle_timeout = (int)n; break;
+        case 6: c->max_outbuf = n; break;
+        case 7: c->offline_quota = (int)n; break;
+        }
+        return 0;
+    }
+    *why = "unknown setting";
+    return -1;
+}
+
+static void set_kv(struct opts *o, const char *kv, const char *where, int line)
+{
+    char *dup = strdup(kv), *eq, *k, *v, *e;
+    const char *why;
+    if (!dup) die(EX_OSERR, "out of memory");
+    if (!(eq = strchr(dup, '='))) {
+        if (line) die(EX_CONFIG, "%s:%d: expected key = value", where, line);
+        die(EX_USAGE, "-o %s: expected key=value", kv);
+    }
+    *eq = 0;
+    k = dup;
+    v = eq + 1;
+    while (*k == ' ' || *k == '\t') k++;
+    for (e = eq; e > k && (e[-1] == ' ' || e[-1] == '\t'); e--) e[-1] = 0;
+    while (*v == ' ' || *v == '\t') v++;
+    for (e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'); e--) e[-1] = 0;
+    if (set(o, k, v, &why) < 0) {
+        if (line) die(EX_CONFIG, "%s:%d: %s: %s", where, line, k, why);
+        die(EX_USAGE, "-o %s: %s", k, why);
+    }
+    free(dup);
+}
+
+static void read_config(struct opts *o, const char *path)
+{
+    char *text, *save = NULL;
+    size_t len;
+    int line = 0;
+    if (read_file(path, 1 << 20, &text, &len) < 0) die_sys(EX_CONFIG, "unable to read %s", path);
+    for (char *l = text, *nl; l && *l; l = nl) {
+        nl = strchr(l, '\n');
+        if (nl) *nl++ = 0;
+        line++;
+        char *p = l;
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p || *p == '#') continue;
+        set_kv(o, p, path, line);
+    }
+    (void)save;
+    free(text);
+}
+
+static sc_key *load_key(const char *path, int passfd)
+{
+    char *text, pass[1024];
+    size_t len, pl = 0;
+    sc_key *k;
+    if (read_file(path, 64 * 1024, &text, &len) < 0) {
+        if (errno == ENOENT)
+            die(EX_NOINPUT, "%s: no relay key (make one: simpp-keygen -t server %s)", path, path);
+        die_sys(EX_NOINPUT, "unable to read %s", path);
+    }
+    if (kf_is_encrypted(text)) {
+        if (passfd < 0) die(EX_USAGE, "%s: encrypted: give the passphrase with -E fd", path);
+        if (read_secret(passfd, NULL, pass, sizeof pass, &pl) < 0) die_sys(EX_IOERR, "unable to read the passphrase");
+    }
+    k = kf_parse(text, len, pl ? pass : NULL, pl, 1);
+    sc_zero(pass, sizeof pass);
+    sc_zero(text, len);
+    free(text);
+    if (!k) die(kf_errno == KF_EPASS ? EX_NOPERM : EX_DATAERR, "%s: %s", path, kf_strerror(kf_errno));
+    return k;
+}
+
+/* passwd: an ordinary XMPP account's SCRAM-SHA-256 verifier */
+static int cmd_passwd(struct opts *o, store *st, int argc, char **argv)
+{
+    int pwfd = -1;
+    char pw[SASL_MAX_PW + 1], bare[512];
+    size_t pl;
+    struct jid j;
+    struct scram_cred cred;
+    struct store_user u;
+    if (argc == 4 && !strcmp(argv[2], "-P")) {
+        unsigned long v;
+        if (parse_ulong(argv[3], 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", argv[3]);
+        pwfd = (int)v;
+    } else if (argc != 2)
+        usage(EX_USAGE);
+    if (jid_parse(argv[1], &j) < 0 || !j.local[0] || j.resource[0] || jid_bare(&j, bare, sizeof bare) < 0 ||
+        strcmp(j.domain, o->cfg.domain) != 0 || strlen(bare) >= STORE_JID_MAX)
+        die(EX_USAGE, "%s: not a bare JID of domain %s", argv[1], o->cfg.domain);
+    if (read_secret(pwfd, "password: ", pw, sizeof pw, &pl) < 0) {
+        if (errno == ENOTTY) die(EX_USAGE, "password: no terminal to ask on; give it with -P fd");
+        die_sys(EX_IOERR, "unable to read the password");
+    }
+    if (pl == 0) die(EX_DATAERR, "password: empty");
+    if (sasl_password_check(pw, pl) != SASL_OK) die(EX_DATAERR, "password: control characters or bad UTF-8");
+    if (scram_make_cred(pw, pl, SCRAM_ITER_DEFAULT, &cred) != SASL_OK) die(EX_SOFTWARE, "SCRAM: internal error");
+    sc_zero(pw, sizeof pw);
+    int e = store_user_get(st, bare, &u);
+    if (e == STORE_NOTFOUND) {
+        memset(&u, 0, sizeof u);
+        memcpy(u.jid, bare, strlen(bare) + 1);    /* < STORE_JID_MAX, checked above */
+        u.level = 0;
+        u.created = (int64_t)time(NULL);
+        if ((e = store_user_add(st, &u)) != STORE_OK) die(EX_CANTCREAT, "%s: %s", bare, store_errmsg(st));
+    } else if (e != STORE_OK)
+        die(EX_UNAVAILABLE, "%s: %s", bare, store_errmsg(st));
+    sc_zero(&u, sizeof u);
+    if (store_user_set_scram(st, bare, cred.salt, sizeof cred.salt, cred.iter, cred.stored_key,
+                             cred.server_key) != STORE_OK)
+        die(EX_CANTCREAT, "%s: %s", bare, store_errmsg(st));
+    sc_zero(&cred, sizeof cred);
+    printf("%s: password set\n", bare);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    int opt;
+    unsigned long v;
+    char err[512];
+    memset(&o, 0, sizeof o);
+    relay_config_defaults(&o.cfg);
+    snprintf(o.host, sizeof o.host, "127.0.0.1");
+    snprintf(o.port, sizeof o.port, "5222");
+    o.passfd = -1;
+    util_setprog(argv[0]);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) usage(0);
+        if (!strcmp(argv[i], "--version")) print_version();
+    }
+    if (argv_has_secret(argc, argv)) die(EX_USAGE, "secrets are never taken on the command line: use -P/-E fd");
+    while ((opt = getopt(argc, argv, "+hVvc:d:k:E:l:D:r:o:")) != -1) {
+        switch (opt) {
+        case 'h': usage(0); break;
+        case 'V': print_version(); break;
+        case 'v': o.cfg.verbose = 1; break;
+        case 'c': read_config(&o, optarg); break;
+        case 'd': free(o.datadir); o.datadir = strdup(optarg); break;
+        case 'k': free(o.keyfile); o.keyfile = strdup(optarg); break;
+        case 'E':
+            if (parse_ulong(optarg, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", optarg);
+            o.passfd = (int)v;
+            break;
+        case 'l':
+            if (net_parse_hostport(optarg, o.host, sizeof o.host, o.port, sizeof o.port, "5222") < 0)
+                die(EX_USAGE, "-l %s: expected host[:port]", optarg);
+            break;
+        case 'D': free(o.domain); o.domain = strdup(optarg); break;
+        case 'r':
+            if (parse_ulong(optarg, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", optarg);
+            o.cfg.ready_fd = (int)v;
+            break;
+        case 'o': set_kv(&o, optarg, NULL, 0); break;
+        default: usage(EX_USAGE);
+        }
+    }
+    if (!o.datadir) o.datadir = strdup("simpp-data");
+    if (!o.keyfile && asprintf(&o.keyfile, "%s/relay.key", o.datadir) < 0) die(EX_OSERR, "out of memory");
+    if (o.domain) {
+        struct jid j;
+        if (jid_parse(o.domain, &j) < 0 || j.local[0] || j.resource[0]) die(EX_USAGE, "bad domain: %s", o.domain);
+        o.cfg.domain = o.domain;
+    }
+    o.cfg.host = o.host;
+    o.cfg.port = o.port;
+    if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
+
+    store *st = store_open(o.datadir, err, sizeof err);
+    if (!st) die(EX_UNAVAILABLE, "store: %s", err);
+    if (optind < argc) {
+        int rc;
+        if (strcmp(argv[optind], "passwd") != 0) usage(EX_USAGE);
+        rc = cmd_passwd(&o, st, argc - optind, argv + optind);
+        store_close(st);
+        return rc;
+    }
+    sc_key *key = load_key(o.keyfile, o.passfd);
+    /* 10,000 connections need more than the usual 1024 descriptors */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)o.cfg.max_conns + 64 > rl.rlim_cur)
+        o.cfg.max_conns = rl.rlim_cur > 128 ? (int)rl.rlim_cur - 64 : 64;
+    int rc = relay_run(&o.cfg, key, st);
+    sc_key_free(key);
+    store_close(st);
+    free(o.datadir);
+    free(o.keyfile);
+    free(o.domain);
+    return rc < 0 ? EX_UNAVAILABLE : 0;
+}
