@@ -511,11 +511,18 @@ out:
     return r;
 }
 
+void client_send_close(struct client *c)
+{
+    if (c->closed || c->sent_close) return;
+    c->sent_close = 1;
+    trace(c, ">", XS_STREAM_CLOSE, strlen(XS_STREAM_CLOSE));
+    write_all(c, XS_STREAM_CLOSE, strlen(XS_STREAM_CLOSE));
+}
+
 void client_close(struct client *c)
 {
     if (!c->closed) {
-        trace(c, ">", XS_STREAM_CLOSE, strlen(XS_STREAM_CLOSE));
-        write_all(c, XS_STREAM_CLOSE, strlen(XS_STREAM_CLOSE));
+        client_send_close(c);
         /* wait briefly for the relay's own close */
         int64_t end = ev_now_ms() + 2000;
         while (!c->closed && ev_now_ms() < end)

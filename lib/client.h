@@ -32,6 +32,7 @@ struct client {
     int can_register;
     struct cl_item *head, *tail;    /* stanzas received, not yet taken */
     int closed;                     /* the relay closed the stream */
+    int sent_close;                 /* we sent </stream:stream> */
     char err[256];                  /* why the last call failed */
     char jid[1024];                 /* full JID once bound */
 };
@@ -60,7 +61,9 @@ int client_register(struct client *c, const char *jid, const sc_key *kr, int sui
 /* S1-S3, stream restart, channel, resource binding; c->jid is the full JID */
 int client_login(struct client *c, const char *jid, const sc_key *kr, int suite, int mode,
                  const char *resource);
-/* close the stream politely */
+/* send </stream:stream> (once) without waiting */
+void client_send_close(struct client *c);
+/* close the stream politely: send the close, wait briefly for the relay's */
 void client_close(struct client *c);
 
 /* Where the relay is: "host[:port]" connects (both fds are the socket);

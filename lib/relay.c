@@ -539,7 +539,7 @@ static void sasl_simpp_s3(struct conn *c, const uint8_t *s3, size_t len)
 static int user_scram(struct relay *r, const char *user, struct scram_cred *cred, char *bare, size_t cap)
 {
     struct store_user u;
-    char jid[600];
+    char jid[SASL_MAX_NAME + 300];
     snprintf(jid, sizeof jid, "%s@%s", user, r->cfg->domain);
     if (!split_domain_ok(r, jid, bare, cap)) return -1;
     if (store_user_get(r->st, bare, &u) != STORE_OK || !u.has_scram || u.saltlen != SCRAM_SALT_LEN)
@@ -598,10 +598,14 @@ static void sasl_plain(struct conn *c, const uint8_t *m, size_t len)
     int e = sasl_plain_parse(m, len, authz, sizeof authz, user, sizeof user, pw, sizeof pw, &pwl);
     if (e != SASL_OK) { sasl_fail(c, sasl_condition(e), sasl_strerror(e)); return; }
     c->authuser = strdup(user);
-    int ok = user_scram(c->r, user, &cred, bare, sizeof bare) == 0 &&
-             (!authz[0] || strcmp(authz, bare) == 0) &&
-             scram_make_cred_salt(pw, pwl, cred.salt, cred.iter, &got) == SASL_OK &&
-             sc_ct_eq(got.stored_key, cred.stored_key, 32);
+    int known = user_scram(c->r, user, &cred, bare, sizeof bare) == 0;
+    if (!known) {
+        /* derive anyway, so an unknown user costs the same time as a known one */
+        memset(&cred, 0, sizeof cred);
+        cred.iter = SCRAM_ITER_DEFAULT;
+    }
+    int ok = scram_make_cred_salt(pw, pwl, cred.salt, cred.iter, &got) == SASL_OK && known &&
+             (!authz[0] || strcmp(authz, bare) == 0) && sc_ct_eq(got.stored_key, cred.stored_key, 32);
     sc_zero(pw, sizeof pw);
     sc_zero(&cred, sizeof cred);
     sc_zero(&got, sizeof got);
@@ -1040,7 +1044,12 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
     r->spublen = sizeof r->spub;
     signal(SIGPIPE, SIG_IGN);
     xs_init();
-    if (relay_wrap_key(server_key, r->wrapkey) < 0 || sc_key_public(server_key, r->spub, &r->spublen) < 0) {
+    uint8_t fake[32];
+    if (relay_wrap_key(server_key, r->wrapkey) < 0 || sc_key_public(server_key, r->spub, &r->spublen) < 0 ||
+        /* SCRAM's fake salts for unknown users must be as stable as real ones
+         * across restarts, or they tell who exists: derive them from the key */
+        sc_hkdf_sha256("simpp/1 scram", 13, r->wrapkey, 32, "fake salt", 9, fake, sizeof fake) < 0 ||
+        scram_server_secret(fake, sizeof fake, SCRAM_ITER_DEFAULT) != SASL_OK) {
         relay_log(r, "fatal: server key is unusable");
         free(r);
         return -1;

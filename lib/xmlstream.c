@@ -17,7 +17,8 @@
  * So xs_feed() hands it at most max_stanza bytes past the last point where a
  * top-level element ended: a 10 MB stanza costs max_stanza bytes, then
  * <policy-violation/>.  Depth and attribute counts are checked in the SAX
- * callbacks, the tree size against 8 x max_stanza.
+ * callbacks, the tree size against 8 x max_stanza, the dictionary of names
+ * against XS_DICT_BYTES.
  *
  * Restricted XML (RFC 6120 §11.1).  No comments, processing instructions,
  * DTDs or entity references other than the five predefined ones: each SAX
@@ -27,9 +28,9 @@
  * checked before the parser sees them, encoding autodetection is switched
  * off, and a declared encoding other than UTF-8 is <unsupported-encoding/>.
  *
- * Lazy parser.  A libxml2 push context (context, SAX copy, dictionary, 4 KB
- * input buffer, stacks) costs about 20 KB; 10,000 idle connections would
- * hold 200 MB doing nothing.  Between stanzas the context can be dropped
+ * Lazy parser.  A libxml2 push context (context, SAX copy, dictionary, 8 KB
+ * input buffer, stacks) costs about 17 KB; 10,000 idle connections would
+ * hold 170 MB doing nothing.  Between stanzas the context can be dropped
  * (xs_trim) and rebuilt on the next byte by feeding it a copy of the stream
  * header's namespace declarations, so the stanzas that follow resolve their
  * prefixes exactly as before.  The same rebuild bounds the per-context
@@ -63,9 +64,15 @@ typedef xmlErrorPtr xs_errp;
 /* A stanza larger than this has grown libxml2's input buffer; give it back
  * at the next point between stanzas. */
 #define XS_BIG_STANZA   16384u
-/* Distinct names a context may intern before it is rebuilt at the next
- * point between stanzas. */
-#define XS_DICT_MAX     2048
+/* Hard cap on the dictionary's string pools (xmlDictSetLimit).  libxml2 2.9
+ * checks it before adding a pool and grows pools 1000, 4000, 16000 bytes, so
+ * this stops it at 21,000 bytes: some 2,500 short names, ~200 KB with the
+ * hash table, which the limit does not count. */
+#define XS_DICT_BYTES   16384
+/* Rebuild the context at the next read that ends between stanzas once it
+ * holds this many names or half the cap in pools: far above the vocabulary
+ * of a real stream, far enough below the cap for one read's new names. */
+#define XS_DICT_MAX     1024
 /* Per-stanza name cache slots (power of two). */
 #define XS_CACHE        32u
 
@@ -675,7 +682,7 @@ static void sax_chars(void *ctx, const xmlChar *ch, int len)
         return;
     }
     if (s->depth <= 1) {
-        /* Between stanzas only whitespace (keepalives, RFC 6120 §4.6.1). */
+        /* Between stanzas only whitespace (RFC 6120 §11.7; keepalives). */
         for (int i = 0; i < len; i++) {
             if (!is_ws(ch[i])) {
                 fail(s, "bad-format", "character data between stanzas");
@@ -717,7 +724,7 @@ static void sax_chars(void *ctx, const xmlChar *ch, int len)
     w->tlen += n;
 }
 
-/* RFC 6120 §4.7.3 / §11.6: refuse a declared encoding other than UTF-8.
+/* RFC 6120 §11.6: refuse a declared encoding other than UTF-8.
  * libxml2 has switched to a converter by now; nothing is parsed with it. */
 static void sax_start_document(void *ctx)
 {
@@ -825,11 +832,6 @@ static xmlParserInputPtr sax_resolve(void *ctx, const xmlChar *pub, const xmlCha
     return NULL;
 }
 
-static size_t dict_limit(const xs_stream *s)
-{
-    return 2 * s->max_stanza + 65536;
-}
-
 /* Errors: level ERROR (namespace errors) and FATAL (well-formedness) end the
  * stream; warnings do not. */
 static void sax_serror(void *ctx, xs_errp e)
@@ -840,9 +842,13 @@ static void sax_serror(void *ctx, xs_errp e)
     switch (e->code) {
     case XML_ERR_NO_MEMORY:
         /* also what libxml2 reports when the dictionary reaches its cap */
-        cond = s->w != NULL && s->w->ctxt->dict != NULL &&
-               xmlDictGetUsage(s->w->ctxt->dict) + 4096 > dict_limit(s)
-               ? "policy-violation" : "resource-constraint";
+        if (s->w != NULL && s->w->ctxt->dict != NULL &&
+            xmlDictGetUsage(s->w->ctxt->dict) >= XS_DICT_BYTES) {
+            fail(s, "policy-violation", "too many distinct names (over %d bytes)",
+                 XS_DICT_BYTES);
+            return;
+        }
+        cond = "resource-constraint";
         break;
     case XML_ERR_UNSUPPORTED_ENCODING:
     case XML_ERR_UNKNOWN_ENCODING:
@@ -939,7 +945,7 @@ static int work_new(xs_stream *s)
     /* The rebuild above XS_DICT_MAX needs a point between stanzas at the end
      * of a read; a peer can avoid those.  Real streams draw their names from
      * a small vocabulary, so cap the dictionary well below libxml2's 10 MB. */
-    if (w->ctxt->dict != NULL) xmlDictSetLimit(w->ctxt->dict, dict_limit(s));
+    if (w->ctxt->dict != NULL) xmlDictSetLimit(w->ctxt->dict, XS_DICT_BYTES);
     /* UTF-8, decided here: stops the autodetection from the first bytes
      * (UTF-16, UCS-4, EBCDIC), and a BOM is then just a stray character,
      * RFC 6120 §11.6. */
@@ -1149,8 +1155,9 @@ static size_t scan_input(xs_stream *s, const unsigned char *p, size_t n, int *nu
 
 static int dict_big(const xs_stream *s)
 {
-    return s->w != NULL && s->w->ctxt->dict != NULL &&
-           xmlDictSize(s->w->ctxt->dict) > XS_DICT_MAX;
+    if (s->w == NULL || s->w->ctxt->dict == NULL) return 0;
+    return xmlDictSize(s->w->ctxt->dict) > XS_DICT_MAX ||
+           xmlDictGetUsage(s->w->ctxt->dict) > XS_DICT_BYTES / 2;
 }
 
 ssize_t xs_feed(xs_stream *s, const void *buf, size_t len)
@@ -1446,7 +1453,7 @@ char *xs_stream_header(const char *content_ns, const char *from, const char *to,
                        const char *id, const char *lang, size_t *outlen)
 {
     sb b = {0};
-    /* RFC 6120 §4.7.1, §11.5: the XML declaration may start each stream. */
+    /* RFC 6120 §11.5: the XML declaration may start each stream. */
     sb_puts(&b, "<?xml version='1.0'?><stream:stream");
     attr_out(&b, "xmlns", content_ns ? content_ns : XS_NS_CLIENT);
     attr_out(&b, "xmlns:stream", XS_NS_STREAMS);

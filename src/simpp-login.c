@@ -6,6 +6,7 @@
  * program to stdin/stdout, one stanza a line, for people and scripts.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "ev.h"
 #include "keyfile.h"
 #include "util.h"
 
@@ -85,8 +87,10 @@ static int write_all(int fd, const char *s, size_t n)
     return 0;
 }
 
-/* Move stanzas both ways until one side ends.  Returns 0 when the local
- * side closed first, 1 when the relay did. */
+/* Move stanzas both ways until one side ends.  When the local side ends
+ * first, the stream is closed and whatever the relay still sends (answers
+ * to the last stanzas) is passed on until it closes too.  Returns 0 when
+ * the local side ended first, 1 when the relay did. */
 static int relay_loop(struct client *c, int lin, int lout)
 {
     struct proxy p = { c, 0 };
@@ -94,41 +98,47 @@ static int relay_loop(struct client *c, int lin, int lout)
     xs_limits lim = { 1u << 20, 0, 0, 0 };
     xs_stream *local = xs_new(&lim, &cb, &p);
     char buf[16384];
-    int rc = -1;
+    int rc = -1, local_done = 0, lout_ok = 1;
+    int64_t deadline = 0;
     if (!local || xs_feed(local, SYNTH_HEADER, sizeof SYNTH_HEADER - 1) < 0) die(EX_OSERR, "out of memory");
-    while (rc < 0) {
-        /* whatever the relay already sent */
+    for (;;) {
         xs_node *n;
         while (client_pending(c) && (n = client_next(c, 0))) {
             size_t len;
             char *xml = xs_serialize(n, XS_NS_CLIENT, &len);
             xs_node_free(n);
-            if (!xml || write_all(lout, xml, len) < 0 || write_all(lout, "\n", 1) < 0) {
-                free(xml);
-                rc = 0;                          /* nobody reads us any more */
-                break;
+            if (lout_ok && (!xml || write_all(lout, xml, len) < 0 || write_all(lout, "\n", 1) < 0)) {
+                lout_ok = 0;                     /* nobody reads us any more */
+                if (!local_done) { local_done = 1; rc = 0; }
             }
             free(xml);
         }
-        if (rc >= 0) break;
-        if (c->closed) { rc = 1; break; }
+        if (c->closed) { if (rc < 0) rc = 1; break; }
+        if (local_done && !deadline) {
+            client_send_close(c);
+            deadline = ev_now_ms() + 5000;
+        }
+        int64_t wait = deadline ? deadline - ev_now_ms() : -1;
+        if (deadline && wait <= 0) break;
         struct pollfd pf[2] = { { c->rfd, POLLIN, 0 }, { lin, POLLIN, 0 } };
-        if (poll(pf, 2, -1) < 0) {
+        if (poll(pf, local_done ? 1 : 2, (int)wait) < 0) {
             if (errno == EINTR) continue;
             die_sys(EX_OSERR, "poll");
         }
-        if (pf[0].revents) {
-            if (client_pump(c) < 0 && !client_pending(c)) rc = 1;
+        if (pf[0].revents && client_pump(c) < 0 && !client_pending(c)) {
+            if (rc < 0) rc = 1;
+            break;
         }
-        if (pf[1].revents) {
+        if (!local_done && pf[1].revents) {
             ssize_t r = read(lin, buf, sizeof buf);
             if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) { rc = 0; break; }
+            if (r <= 0) { local_done = 1; rc = 0; continue; }
             if (xs_feed(local, buf, (size_t)r) < 0) {
                 warnx("local input: %s %s; closing", xs_error(local), xs_error_text(local));
+                local_done = 1;
                 rc = 0;
             }
-            if (p.failed) rc = 1;
+            if (p.failed) { rc = 1; break; }
         }
     }
     xs_free(local);
@@ -196,7 +206,7 @@ int main(int argc, char **argv)
 
     if (!prog) {
         int rc = relay_loop(&c, 0, 1);
-        client_close(&c);
+        if (rc == 1 && c.err[0]) warnx("%s", c.err);
         client_free(&c);
         return rc == 1 ? EX_UNAVAILABLE : 0;
     }
@@ -211,7 +221,10 @@ int main(int argc, char **argv)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
-        if (dup2(sv[1], 6) < 0 || dup2(sv[1], 7) < 0) die_sys(EX_OSERR, "dup2");
+        /* via a spare descriptor: sv[1] may itself be 6 or 7, and close-on-exec */
+        int spare = fcntl(sv[1], F_DUPFD, 10);
+        if (spare < 0 || dup2(spare, 6) < 0 || dup2(spare, 7) < 0) die_sys(EX_OSERR, "dup2");
+        close(spare);
         /* public facts only: who we are logged in as (never a key) */
         setenv("SIMPP_JID", c.jid, 1);
         setenv("SIMPP_DOMAIN", c.domain, 1);
@@ -221,8 +234,8 @@ int main(int argc, char **argv)
     }
     close(sv[1]);
     int rc = relay_loop(&c, sv[0], sv[0]);
+    if (rc == 1 && c.err[0]) warnx("%s", c.err);
     shutdown(sv[0], SHUT_WR);                   /* the program sees EOF */
-    if (rc == 0) client_close(&c);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     close(sv[0]);

@@ -28,3 +28,83 @@ openssl_fpr() {
         openssl pkey -in "$in" -pubout -outform DER
     fi | openssl dgst -sha256 -binary | base64 | tr -d '=' | sed 's/^/SHA256:/'
 }
+
+# ---- a relay on loopback, for the tests that need one -------------------------
+# start_relay [simpp-relayd options...]: fresh data dir, any free port; sets
+# RELAY_PID, PORT, RELAY_LOG, and relay.pub (the pinned key).
+start_relay() {
+    [ -f relay.key ] || simpp-keygen -q -t server -w relay.pub relay.key > /dev/null
+    mkdir -p data
+    rm -f ready
+    RELAY_LOG=${RELAY_LOG:-$TMP/relay.log}
+    simpp-relayd -d data -k relay.key -l 127.0.0.1:0 -r 3 "$@" 3>ready 2>>"$RELAY_LOG" &
+    RELAY_PID=$!
+    local i
+    for i in $(seq 1 100); do
+        [ -s ready ] && break
+        kill -0 "$RELAY_PID" 2>/dev/null || { cat "$RELAY_LOG" >&2; return 1; }
+        sleep 0.1
+    done
+    PORT=$(cat ready)
+    [ -n "$PORT" ]
+}
+# restart on the same port after a stop or a kill
+restart_relay() {
+    simpp-relayd -d data -k relay.key -l 127.0.0.1:"$PORT" -r 3 "$@" 3>ready2 2>>"$RELAY_LOG" &
+    RELAY_PID=$!
+    local i
+    for i in $(seq 1 100); do [ -s ready2 ] && return 0; sleep 0.1; done
+    return 1
+}
+stop_relay() {
+    [ -n "${RELAY_PID:-}" ] || return 0
+    kill -TERM "$RELAY_PID" 2>/dev/null || true
+    wait "$RELAY_PID" 2>/dev/null || true
+    RELAY_PID=
+}
+teardown() {
+    local p
+    for p in ${SESSION_PIDS:-}; do kill "$p" 2>/dev/null || true; done
+    stop_relay
+    common_teardown
+}
+
+# new_user NAME: a key and a registration for NAME@localhost
+new_user() {
+    simpp-keygen -q "$1.key" > /dev/null
+    simpp-register -c 127.0.0.1:"$PORT" -s relay.pub -k "$1.key" "$1@localhost" > /dev/null
+}
+
+# session NAME [simpp-login options]: NAME logged in, stanzas in through
+# NAME.in (a fifo held open on fd), out in NAME.out; sends initial presence
+session() {
+    local name=$1; shift
+    mkfifo "$name.in"
+    simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k "$name.key" -r t "$@" "$name@localhost" \
+        < "$name.in" > "$name.out" 2> "$name.err" &
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    eval "exec {fd_$name}>$name.in"
+    wait_for "$name.log" "bound addr=.* jid=$name@localhost/t" "$RELAY_LOG" || return 1
+}
+say() { local v="fd_$1"; printf '%s\n' "$2" >&"${!v}"; }
+end_session() { local v="fd_$1"; eval "exec ${!v}>&-"; }
+# wait_for LABEL REGEX FILE [seconds]: until FILE has a line matching REGEX
+wait_for() {
+    local i n=$(( ${4:-10} * 10 ))
+    for i in $(seq 1 "$n"); do
+        grep -qE -- "$2" "$3" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "timed out waiting for /$2/ in $3:" >&2
+    cat "$3" >&2
+    return 1
+}
+# raw XMPP over netcat: raw_stream "stanzas..." -> the relay's answer in $output
+raw_stream() {
+    output=$( { printf "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>%s" "$1"; sleep "${2:-1}"; } |
+              timeout 10 nc -q 2 127.0.0.1 "$PORT")
+}
+# a free loopback port (the kernel's choice)
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

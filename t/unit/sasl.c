@@ -278,7 +278,10 @@ static int exchange(const char *cuser, const char *cpw, const char *suser_expect
     if (suser_expect && strcmp(user, suser_expect) != 0) goto done;
     ol = sizeof out;
     if (scram_server_challenge(s, cred, out, &ol) != SASL_OK) goto done;
-    if (snonce_seen) snprintf(snonce_seen, sncap, "%s", out);
+    if (snonce_seen) {
+        if (ol >= sncap) goto done;
+        memcpy(snonce_seen, out, ol + 1);
+    }
     inl = ol;
     ol = sizeof out2;
     if (scram_client_final(c, out, inl, out2, &ol) != SASL_OK) goto done;

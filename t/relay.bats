@@ -1,0 +1,212 @@
+#!/usr/bin/env bats
+# simpp-relayd with simpp-register and simpp-login: registration, login,
+# presence, routing, offline storage, on a real TCP port and SQLite file.
+load helper
+
+setup() {
+    common_setup
+    start_relay
+    new_user alice
+    new_user bob
+}
+
+@test "--help and --version for the relay and the clients" {
+    for p in simpp-relayd simpp-register simpp-login; do
+        run $p --help
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"usage: $p"* ]]
+        run $p --version
+        [[ "$output" =~ ^$p\ [0-9] ]]
+    done
+}
+
+@test "register: relay logs it, SQLite holds the key and a wrapped K_A" {
+    grep -q 'register addr=127.0.0.1 jid=alice@localhost level=password' "$RELAY_LOG"
+    [ "$(sqlite3 data/simpp.db 'select count(*) from users')" -eq 2 ]
+    [ "$(sqlite3 data/simpp.db 'pragma journal_mode')" = wal ]
+    # the stored public key is alice's
+    want=$(openssl pkey -pubin -in alice.key.pub -outform DER | tail -c 65 | od -An -tx1 | tr -d ' \n')
+    got=$(sqlite3 data/simpp.db "select hex(pub) from users where jid='alice@localhost'" | tr A-F a-f)
+    [ "$got" = "$want" ]
+}
+
+@test "the same registration ID twice is refused with conflict" {
+    simpp-keygen -q other.key > /dev/null
+    run simpp-register -c 127.0.0.1:$PORT -s relay.pub -k other.key alice@localhost
+    [ "$status" -eq 73 ]
+    [[ "$output" == *"conflict (the account exists)"* ]]
+    grep -q 'register-refused .*jid=alice@localhost reason=exists' "$RELAY_LOG"
+}
+
+@test "a relay whose key differs from the pinned one is refused loudly" {
+    simpp-keygen -q -w other.pub other.key > /dev/null
+    run simpp-login -c 127.0.0.1:$PORT -s other.pub -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"THE RELAY'S KEY HAS CHANGED"* ]]
+}
+
+@test "two users subscribe, see presence and chat" {
+    session alice
+    session bob
+    say alice "<presence/>"
+    say bob "<presence/>"
+    say alice "<presence to='bob@localhost' type='subscribe'/>"
+    wait_for bob "type='subscribe'.*from='alice@localhost'|from='alice@localhost'.*type='subscribe'" bob.out
+    say bob "<presence to='alice@localhost' type='subscribed'/>"
+    wait_for alice "type='subscribed'" alice.out
+    # alice now receives bob's presence
+    wait_for alice "<presence[^>]*from='bob@localhost/t'" alice.out
+    say bob "<presence><status>here</status></presence>"
+    wait_for alice "<status>here</status>" alice.out
+    say alice "<message to='bob@localhost' type='chat' id='m1'><body>hi bob &amp; co</body></message>"
+    wait_for bob "<body>hi bob &amp; co</body>" bob.out
+    grep -q "from='alice@localhost/t'" bob.out
+    say bob "<message to='alice@localhost/t' type='chat'><body>hi alice</body></message>"
+    wait_for alice "<body>hi alice</body>" alice.out
+    # the roster says both
+    say alice "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>"
+    wait_for alice "jid='bob@localhost' subscription='both'|subscription='to'" alice.out
+    # bob leaves: alice sees unavailable
+    end_session bob
+    wait_for alice "type='unavailable'" alice.out
+}
+
+@test "deny a subscription: no presence flows" {
+    session alice
+    session bob
+    say alice "<presence/>"
+    say bob "<presence/>"
+    say alice "<presence to='bob@localhost' type='subscribe'/>"
+    wait_for bob "type='subscribe'" bob.out
+    say bob "<presence to='alice@localhost' type='unsubscribed'/>"
+    wait_for alice "type='unsubscribed'" alice.out
+    say bob "<presence><status>secret</status></presence>"
+    say alice "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>"
+    wait_for alice "id='p'" alice.out
+    ! grep -q secret alice.out
+}
+
+@test "the relay hands out public keys (C1/C2) over the channel" {
+    session alice
+    say alice "<iq type='get' id='k'><pubkey xmlns='urn:simpp:1' jid='bob@localhost'/></iq>"
+    wait_for alice "id='k'" alice.out
+    b64=$(sed -n "s/.*<pubkey[^>]*>\([^<]*\)<.*/\1/p" alice.out)
+    want=$(openssl pkey -pubin -in bob.key.pub -outform DER | tail -c 65 | base64 -w0)
+    [ "$b64" = "$want" ]
+    say alice "<iq type='get' id='k2'><pubkey xmlns='urn:simpp:1' jid='nobody@localhost'/></iq>"
+    wait_for alice "id='k2'.*item-not-found|item-not-found.*id='k2'" alice.out
+}
+
+@test "offline message: stored durably, survives kill -9, delivered once" {
+    session alice
+    say alice "<presence/>"
+    # XEP-0198: the relay acknowledges only what it has handled (stored)
+    say alice "<enable xmlns='urn:xmpp:sm:3'/>"
+    say alice "<message to='bob@localhost' type='chat'><body>while you were out</body></message>"
+    say alice "<iq type='get' id='p0'><ping xmlns='urn:xmpp:ping'/></iq>"
+    say alice "<r xmlns='urn:xmpp:sm:3'/>"
+    wait_for alice "<a xmlns='urn:xmpp:sm:3' h='2'/>" alice.out
+    [ "$(sqlite3 data/simpp.db 'select count(*) from offline')" -eq 1 ]
+    kill -9 "$RELAY_PID"
+    wait "$RELAY_PID" 2>/dev/null || true
+    restart_relay
+    session bob
+    say bob "<presence/>"
+    wait_for bob "while you were out" bob.out
+    grep -q "urn:xmpp:delay" bob.out
+    [ "$(sqlite3 data/simpp.db 'select count(*) from offline')" -eq 0 ]
+    end_session bob
+    sleep 0.5
+    # a second login gets nothing again
+    rm -f bob.in
+    session bob
+    say bob "<presence/>"
+    say bob "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>"
+    wait_for bob "id='p'" bob.out
+    [ "$(grep -c 'while you were out' bob.out)" -eq 0 ]
+}
+
+@test "message to an unknown user: service-unavailable, the session goes on" {
+    session alice
+    say alice "<message to='nobody@localhost' type='chat' id='x'><body>?</body></message>"
+    wait_for alice "service-unavailable" alice.out
+    say alice "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>"
+    wait_for alice "id='p'" alice.out
+}
+
+@test "each suite logs in: chacha20-poly1305, aes128-gcm, the paper's aes128-cbc-hmac-sha256" {
+    for s in chacha20-poly1305 aes128-gcm aes128-cbc-hmac-sha256; do
+        echo "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>" |
+            simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key -C $s alice@localhost > out
+        grep -q "id='p'" out
+        grep -q "login .*jid=alice@localhost .*suite=$s" "$RELAY_LOG"
+    done
+}
+
+@test "a relay that allows only the paper's suite refuses another" {
+    stop_relay
+    rm -f ready
+    start_relay -o suites=aes128-cbc-hmac-sha256
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key -C chacha20-poly1305 alice@localhost < /dev/null
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"no suite we accept"* ]]
+    echo "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>" |
+        simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost > out
+    grep -q "id='p'" out
+}
+
+@test "chain-loading: a program gets plain stanzas on fds 6 and 7" {
+    cat > prog.sh <<'SH'
+#!/bin/sh
+echo "<iq type='get' id='c1'><ping xmlns='urn:xmpp:ping'/></iq>" >&7
+read -r line <&6
+echo "$SIMPP_JID $line" > prog.out
+SH
+    chmod +x prog.sh
+    simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key -r x alice@localhost ./prog.sh
+    grep -q "^alice@localhost/x <iq type='result' id='c1'" prog.out
+}
+
+@test "password-derived key: register and log in with only the password" {
+    echo 'a long password' | simpp-register -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 0 carol@localhost
+    grep -q 'register .*jid=carol@localhost' "$RELAY_LOG"
+    { echo 'a long password'; } > pw
+    echo "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>" |
+        simpp-login -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 3 carol@localhost 3<pw > out
+    grep -q "id='p'" out
+    echo 'wrong password' > bad
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 3 carol@localhost 3<bad < /dev/null
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"login refused: not-authorized"* ]]
+    grep -q 'auth-fail .*user=carol@localhost' "$RELAY_LOG"
+}
+
+@test "SIGTERM drains: clients get system-shutdown, the relay exits 0" {
+    session alice
+    kill -TERM "$RELAY_PID"
+    wait "$RELAY_PID"
+    rc=$?
+    RELAY_PID=
+    [ "$rc" -eq 0 ]
+    grep -q 'draining signal=15' "$RELAY_LOG"
+    grep -q 'stopped routed=' "$RELAY_LOG"
+    wait_for alice "system-shutdown" alice.err
+}
+
+@test "the wire after login is SIMPP frames only: the plaintext never crosses" {
+    session bob
+    say bob "<presence/>"
+    # alice's connection goes through socat, which records every byte both ways
+    WPORT=$(free_port)
+    socat -r alice.c2s -R alice.s2c TCP-LISTEN:$WPORT,bind=127.0.0.1,reuseaddr TCP:127.0.0.1:$PORT &
+    SESSION_PIDS="$SESSION_PIDS $!"
+    sleep 0.3
+    echo "<message to='bob@localhost' type='chat'><body>CLEARTEXT-CANARY</body></message>" |
+        simpp-login -c 127.0.0.1:$WPORT -s relay.pub -k alice.key alice@localhost
+    wait_for bob CLEARTEXT-CANARY bob.out
+    grep -q "<c xmlns='urn:simpp:1' n='" alice.c2s
+    grep -q "<c xmlns='urn:simpp:1' n='" alice.s2c
+    ! grep -q CLEARTEXT-CANARY alice.c2s
+    ! grep -q "<message" alice.c2s
+    ! grep -q CLEARTEXT-CANARY "$RELAY_LOG"
+}
