@@ -262,8 +262,9 @@ static int stream_start(struct client *c)
     xs_node *f = client_next(c, -1);
     if (!f) return -1;
     if (!is(f, "features", XS_NS_STREAMS)) {
+        int stream_error = is(f, "error", XS_NS_STREAMS);
         xs_node_free(f);
-        return fail(c, "the relay sent no stream features");
+        return stream_error ? -1 : fail(c, "the relay sent no stream features");
     }
     xs_node_free(c->features);
     c->features = f;
