@@ -291,6 +291,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[optind], "passwd") != 0) usage(EX_USAGE);
         rc = cmd_passwd(&o, st, argc - optind, argv + optind);
         store_close(st);
+        free(o.datadir);
+        free(o.keyfile);
+        free(o.domain);
         return rc;
     }
     sc_key *key = load_key(o.keyfile, o.passfd);
