@@ -101,6 +101,14 @@ static int outer_cb(void *arg, xs_node *n)
         c->closed = 1;
         return XS_STOP;
     }
+    if (c->chan) {
+        /* after a SIMPP login only frames count: anything in clear could
+         * have been put there by anyone on the path */
+        fail(c, "the relay sent <%s/> in clear after login; refusing it", n->name ? n->name : "?");
+        xs_node_free(n);
+        c->closed = 1;
+        return XS_STOP;
+    }
     int success = n->name && !strcmp(n->name, "success") && n->ns && !strcmp(n->ns, NS_SASL);
     enqueue(c, n);
     /* RFC 6120 6.4.6: what follows <success/> is a new stream */
@@ -290,7 +298,9 @@ int client_open(struct client *c)
     const char *reg = xs_getattr(s, "register", NULL);
     c->can_register = reg && !strcmp(reg, "true");
     for (const xs_node *k = s->children; k; k = k->next)
-        if (is(k, "suite", SIMPP_NS) && c->nsuites < sizeof c->suites) {
+        if (is(k, "suite", SIMPP_NS)) {
+            /* every advertised suite is bound into the handshake: keep all */
+            if (c->nsuites == sizeof c->suites) return fail(c, "the relay advertises too many suites");
             int su = sc_suite_from_name(xs_text(k));
             /* an unknown name is kept as 0xff: it is part of what is bound */
             c->suites[c->nsuites++] = (uint8_t)(su ? su : 0xff);

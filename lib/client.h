@@ -24,7 +24,7 @@ struct client {
     int timeout_ms;                 /* for every wait; default 30000 */
     xs_stream *xs, *inner;
     struct simpp_chan *chan;
-    char stream_id[128];
+    char stream_id[1024];
     xs_node *features;
     sc_key *server_key;             /* KU_S as the relay announced it */
     uint8_t suites[8];

@@ -1,8 +1,7 @@
 /*
  * crypto.c - simpp's cryptographic core over libtomcrypt 1.18 + libtommath.
  *
- * This is the only file (with keyfile.c, which calls back into it for
- * nothing but DER) that talks to libtomcrypt.  The comments marked "trap N"
+ * This is the only file that talks to libtomcrypt.  The comments marked "trap N"
  * refer to the list of libtomcrypt 1.18 pitfalls in doc/CRYPTO.md.
  */
 #include <limits.h>
@@ -238,7 +237,7 @@ int sc_seal(int suite, const uint8_t *key, const uint8_t nonce[SC_NONCE_LEN],
             uint8_t *out, size_t *outlen)
 {
     if (sc_init() < 0 || !key || !nonce || !out || !outlen || (ptlen && !pt) ||
-        (aadlen && !aad) || ptlen > ((size_t)1 << 36))
+        (aadlen && !aad) || ptlen > ((size_t)1 << 36) - 32)   /* GCM's limit, SP 800-38D */
         return -1;
     size_t need = ptlen + sc_suite_overhead(suite, ptlen);
     if (need == ptlen || *outlen < need) return -1;

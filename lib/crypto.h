@@ -1,8 +1,8 @@
 /*
  * crypto.h - the one cryptographic API of simpp.
  *
- * Every libtomcrypt/libtommath call in the project lives behind this header
- * (lib/crypto.c, lib/keyfile.c).  The traps of libtomcrypt 1.18 listed in
+ * Every libtomcrypt/libtommath call in the project lives behind this header,
+ * in lib/crypto.c.  The traps of libtomcrypt 1.18 listed in
  * doc/CRYPTO.md are handled here, so callers never meet them:
  *   - public points are validated (on curve, not infinity, x,y < p) on import;
  *   - signatures are fixed-width r||s, length checked, verify means stat == 1;

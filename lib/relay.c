@@ -61,6 +61,9 @@ void relay_log(struct relay *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* one event a line, whatever a peer put in the values we log */
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     fprintf(stderr, "%s: %s\n", progname, buf);
 }
 
@@ -210,6 +213,24 @@ static void addr_put(struct relay *r, const char *addr)
 
 static void conn_write_cb(ev_loop *l, int fd, int mask, void *arg);
 
+void conn_delete_after_write(struct conn *c, int64_t id)
+{
+    if (c->out_written >= c->out_queued) {
+        store_offline_delete(c->r->st, id);
+        return;
+    }
+    if (c->npend == c->capend) {
+        size_t cap = c->capend ? 2 * c->capend : 16;
+        struct pend_del *p = realloc(c->pend, cap * sizeof *p);
+        if (!p) return;                     /* kept: delivered again later */
+        c->pend = p;
+        c->capend = cap;
+    }
+    c->pend[c->npend].id = id;
+    c->pend[c->npend].end = c->out_queued;
+    c->npend++;
+}
+
 static void conn_flush(struct conn *c)
 {
     while (c->out.n) {
@@ -222,6 +243,14 @@ static void conn_flush(struct conn *c)
             break;
         }
         sb_consume(&c->out, (size_t)w);
+        c->out_written += (size_t)w;
+    }
+    size_t done = 0;
+    while (done < c->npend && c->pend[done].end <= c->out_written)
+        store_offline_delete(c->r->st, c->pend[done++].id);
+    if (done) {
+        memmove(c->pend, c->pend + done, (c->npend - done) * sizeof *c->pend);
+        c->npend -= done;
     }
     if (c->out.n)
         ev_add(c->r->loop, c->fd, EV_WRITE, conn_write_cb, c);
@@ -233,6 +262,7 @@ static void conn_raw(struct conn *c, const char *d, size_t n)
 {
     if (c->fd < 0) return;
     sb_put(&c->out, d, n);
+    c->out_queued += n;
     if (c->out.oom || c->out.n > c->r->cfg->max_outbuf) {
         /* a reader that does not read is cut off rather than grow us */
         relay_log(c->r, "slow-reader addr=%s jid=%s queued=%zu", c->addr,
@@ -247,7 +277,12 @@ static void conn_raw(struct conn *c, const char *d, size_t n)
 void conn_send(struct conn *c, const char *xml, size_t len)
 {
     if (c->state == CS_CLOSING) return;
-    if (c->r->cfg->verbose) relay_log(c->r, "out fd=%d %.*s", c->fd, (int)(len > 200 ? 200 : len), xml);
+    if (c->r->cfg->verbose) {
+        /* the opening tag only (kind, type, addresses): never a body */
+        const char *gt = memchr(xml, '>', len);
+        size_t n = gt ? (size_t)(gt - xml) + 1 : len;
+        relay_log(c->r, "out fd=%d %.*s", c->fd, (int)(n > 300 ? 300 : n), xml);
+    }
     if (!c->chan) {
         conn_raw(c, xml, len);
         return;
@@ -334,6 +369,7 @@ static void conn_free(struct conn *c)
     if (c->reg) { simpp_reg_wipe(c->reg); free(c->reg); }
     scram_server_free(c->scram);
     sb_free(&c->out);
+    free(c->pend);
     free(c->authuser);
     free(c->bare);
     free(c->full);

@@ -64,6 +64,12 @@ struct conn {
     int sm;                     /* XEP-0198 acks enabled */
     uint32_t sm_in;             /* stanzas handled, for <a h=''/> */
     int64_t born, last;         /* ms, monotonic */
+    /* offline messages handed to this connection: each row is deleted only
+     * once the bytes carrying it have been written to the socket, so a
+     * crash before that leaves it stored (delivered later, not lost) */
+    uint64_t out_queued, out_written;
+    struct pend_del { int64_t id; uint64_t end; } *pend;
+    size_t npend, capend;
     long long timer;
     struct conn *hnext;         /* same hash bucket (sessions by bare JID) */
     struct conn *next, *prev;   /* all connections */
@@ -104,6 +110,8 @@ struct relay {
 void relay_log(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_send(struct conn *c, const char *xml, size_t len);
 void conn_send_sb(struct conn *c, sbuf *b);
+/* delete offline row id once everything queued so far has been written */
+void conn_delete_after_write(struct conn *c, int64_t id);
 void conn_stream_error(struct conn *c, const char *cond, const char *text);
 void conn_close(struct conn *c);
 /* <TYPE type='error' ...><error type=T><COND/></error></TYPE> back to the sender */

@@ -88,16 +88,6 @@ static int policy_allows(struct relay *r, int from, int to)
     return 1;
 }
 
-/* the level a message to `bare` is judged against: the highest level among
- * its live sessions, or for an offline user the level it registered with */
-static int reader_level(struct relay *r, const char *bare)
-{
-    int lv = -1;
-    FOR_SESSIONS(r, bare, s)
-        if (s->state == CS_BOUND && s->level > lv) lv = s->level;
-    return lv >= 0 ? lv : user_level(r, bare);
-}
-
 /* serialise with from/to stamped (RFC 6120 8.1.2.1: the server sets 'from') */
 static char *stamp(xs_node *st, const char *from, const char *to, size_t *len)
 {
@@ -261,10 +251,11 @@ static int offline_cb(int64_t id, const char *from, const char *stanza, size_t l
 {
     struct offline_ctx *oc = ctx;
     (void)from; (void)stamp;
-    /* deliver, then delete: the row goes only once the stanza is queued */
+    /* deliver, then delete: the row goes only once the stanza has been
+     * written to the socket */
     conn_send(oc->c, stanza, len);
     if (oc->c->state == CS_CLOSING) return 1;
-    store_offline_delete(oc->c->r->st, id);
+    conn_delete_after_write(oc->c, id);
     oc->n++;
     return 0;
 }
@@ -495,24 +486,30 @@ static void route_message(struct conn *c, xs_node *m)
     if (bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, m, "modify", "jid-malformed"); return; }
     if (strcmp(j.domain, r->cfg->domain) != 0) { conn_stanza_error(c, m, "cancel", "remote-server-not-found"); return; }
     if (!j.local[0]) { conn_stanza_error(c, m, "cancel", "service-unavailable"); return; }
-    int rl = reader_level(r, bare);
-    if (rl < 0) { conn_stanza_error(c, m, "cancel", "service-unavailable"); return; }
-    if (!policy_allows(r, c->level, rl)) {
+    int ul = user_level(r, bare);
+    if (ul < 0) { conn_stanza_error(c, m, "cancel", "service-unavailable"); return; }
+    char *xml = stamp(m, c->full, to, &len);
+    if (!xml) { conn_stanza_error(c, m, "wait", "internal-server-error"); return; }
+    /* the policy is judged per receiving session: each has its own level */
+    int sent = 0, refused = 0, rl = -1;
+#define DELIVER(s) do { if (policy_allows(r, c->level, (s)->level)) { send_to((s), xml, len); sent = 1; } \
+                        else { refused = 1; rl = (s)->level; } } while (0)
+    if (j.resource[0])                       /* a full JID: that resource if it is there */
+        FOR_SESSIONS(r, bare, s)
+            if (s->state == CS_BOUND && strcmp(s->full, to) == 0) DELIVER(s);
+    if (!sent && !refused)                   /* else every available resource (RFC 6121 8.5.2.1.1) */
+        FOR_SESSIONS(r, bare, s)
+            if (s->state == CS_BOUND && s->available) DELIVER(s);
+#undef DELIVER
+    if (!sent && !refused) {                 /* offline: the level it registered with */
+        if (policy_allows(r, c->level, ul)) store_offline(c, m, bare, xml, len);
+        else { refused = 1; rl = ul; }
+    }
+    if (!sent && refused) {
         relay_log(r, "policy-refused from=%s level=%s to=%s level=%s", c->full,
                   simpp_level_name(c->level), bare, simpp_level_name(rl));
         conn_stanza_error(c, m, "auth", "forbidden");
-        return;
     }
-    char *xml = stamp(m, c->full, to, &len);
-    if (!xml) { conn_stanza_error(c, m, "wait", "internal-server-error"); return; }
-    int sent = 0;
-    if (j.resource[0])                       /* a full JID: that resource if it is there */
-        FOR_SESSIONS(r, bare, s)
-            if (s->state == CS_BOUND && strcmp(s->full, to) == 0) { send_to(s, xml, len); sent = 1; }
-    if (!sent)                               /* else every available resource (RFC 6121 8.5.2.1.1) */
-        FOR_SESSIONS(r, bare, s)
-            if (s->state == CS_BOUND && s->available) { send_to(s, xml, len); sent = 1; }
-    if (!sent) store_offline(c, m, bare, xml, len);
     free(xml);
 }
 
@@ -615,10 +612,12 @@ static void handle_iq(struct conn *c, xs_node *iq)
         size_t len;
         char *xml = NULL;
         int sent = 0;
-        if (j.resource[0] && policy_allows(r, c->level, reader_level(r, bare)) &&
-            (xml = stamp(iq, c->full, to, &len)))
+        if (j.resource[0] && (xml = stamp(iq, c->full, to, &len)))
             FOR_SESSIONS(r, bare, s)
-                if (s->state == CS_BOUND && strcmp(s->full, to) == 0) { send_to(s, xml, len); sent = 1; }
+                if (s->state == CS_BOUND && strcmp(s->full, to) == 0 && policy_allows(r, c->level, s->level)) {
+                    send_to(s, xml, len);
+                    sent = 1;
+                }
         free(xml);
         if (!sent && request) conn_stanza_error(c, iq, "cancel", "service-unavailable");
         return;
@@ -654,6 +653,11 @@ void route_stanza(struct conn *c, xs_node *st)
      * offline messages, committed to disk) */
     if (st->ns && !strcmp(st->ns, NS_SM)) {
         if (!strcmp(st->name, "enable")) {
+            if (c->state != CS_BOUND) {      /* XEP-0198 4: only after binding */
+                const char *f = "<failed xmlns='" NS_SM "'><unexpected-request xmlns='" NS_STANZAS "'/></failed>";
+                conn_send(c, f, strlen(f));
+                return;
+            }
             c->sm = 1;
             c->sm_in = 0;
             conn_send(c, "<enabled xmlns='" NS_SM "'/>", strlen("<enabled xmlns='" NS_SM "'/>"));

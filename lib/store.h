@@ -11,8 +11,9 @@
  *
  * The store keeps secrets only in the form the caller hands it: K_A arrives
  * wrapped (AEAD-sealed under the server's key), SCRAM arrives as the salted
- * StoredKey/ServerKey of RFC 5802, offline stanzas arrive end-to-end
- * encrypted (pager mode).  Deleted rows are overwritten (secure_delete).
+ * StoredKey/ServerKey of RFC 5802, offline stanzas arrive as the relay
+ * received them: end-to-end encrypted when the sender used pager mode,
+ * readable otherwise.  Deleted rows are overwritten (secure_delete).
  *
  * JIDs are stored and compared byte for byte: the caller normalises them
  * (bare JID, RFC 7622 profile) before calling.

@@ -136,12 +136,15 @@ static int relay_loop(struct client *c, int lin, int lout)
             if (xs_feed(local, buf, (size_t)r) < 0) {
                 warnx("local input: %s %s; closing", xs_error(local), xs_error_text(local));
                 local_done = 1;
-                rc = 0;
+                rc = 2;
             }
             if (p.failed) { rc = 1; break; }
         }
     }
     xs_free(local);
+    /* a stream that ended on an error (a stream error, a bad frame, text in
+     * clear) is a failure even after the local side was done */
+    if (rc == 0 && c->err[0]) rc = 1;
     return rc;
 }
 
@@ -153,11 +156,16 @@ int main(int argc, char **argv)
     char err[512];
     struct client c;
     util_setprog(argv[0]);
-    for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--help")) usage(0);
-        if (!strcmp(argv[i], "--version")) print_version();
+    /* our own options end at the JID; what follows belongs to the program */
+    int own = 1;
+    while (own < argc && argv[own][0] == '-' && strcmp(argv[own], "--")) {
+        if (!strcmp(argv[own], "--help")) usage(0);
+        if (!strcmp(argv[own], "--version")) print_version();
+        if (strlen(argv[own]) == 2 && strchr("csEPKCkmr", argv[own][1])) own++;
+        own++;
     }
-    if (argv_has_secret(argc, argv)) die(EX_USAGE, "secrets are never taken on the command line: use the terminal or -P/-E fd");
+    if (argv_has_secret(own < argc ? own : argc, argv))
+        die(EX_USAGE, "secrets are never taken on the command line: use the terminal or -P/-E fd");
     while ((opt = getopt(argc, argv, "+hVvc:s:k:E:pP:K:C:m:r:")) != -1) {
         switch (opt) {
         case 'h': usage(0); break;
@@ -190,7 +198,12 @@ int main(int argc, char **argv)
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
     sc_key *kr = client_key(keyfile, passfd, frompw, pwfd, jid, rounds, SC_P256, err, sizeof err);
-    if (!kr) die(EX_DATAERR, "%s", err);
+    if (!kr) die(strstr(err, "wrong passphrase") ? EX_NOPERM : strstr(err, "no terminal") ? EX_USAGE : EX_DATAERR,
+                 "%s", err);
+    /* the secrets are read: their descriptors go no further (not to a
+     * chained program) */
+    if (pwfd > 2) close(pwfd);
+    if (passfd > 2) close(passfd);
     if (client_connect(addr, 0, &rfd, &wfd, err, sizeof err) < 0) die(EX_UNAVAILABLE, "%s", err);
     client_init(&c, rfd, wfd, strchr(jid, '@') + 1);
     c.verbose = verbose;
@@ -200,7 +213,7 @@ int main(int argc, char **argv)
     int s = client_pick_suite(&c, suite);
     if (!s) die(EX_PROTOCOL, "the relay offers no suite we accept");
     if (client_login(&c, jid, kr, s, mode, resource) < 0)
-        die(strstr(c.err, "refused") ? EX_NOPERM : EX_PROTOCOL, "%s", c.err);
+        die(strstr(c.err, "refused") || strstr(c.err, "does not check") ? EX_NOPERM : EX_PROTOCOL, "%s", c.err);
     sc_key_free(kr);
     if (verbose) fprintf(stderr, "%s: logged in as %s (suite %s)\n", progname, c.jid, sc_suite_name(s));
 
@@ -208,7 +221,7 @@ int main(int argc, char **argv)
         int rc = relay_loop(&c, 0, 1);
         if (rc == 1 && c.err[0]) warnx("%s", c.err);
         client_free(&c);
-        return rc == 1 ? EX_UNAVAILABLE : 0;
+        return rc == 1 ? EX_UNAVAILABLE : rc == 2 ? EX_DATAERR : 0;
     }
     /* chain-load: the program gets the plain side of the channel on 6/7 */
     int sv[2];

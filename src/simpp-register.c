@@ -93,7 +93,12 @@ int main(int argc, char **argv)
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
     sc_key *kr = client_key(keyfile, passfd, frompw, pwfd, jid, rounds, SC_P256, err, sizeof err);
-    if (!kr) die(EX_DATAERR, "%s", err);
+    if (!kr) die(strstr(err, "wrong passphrase") ? EX_NOPERM : strstr(err, "no terminal") ? EX_USAGE : EX_DATAERR,
+                 "%s", err);
+    /* the secrets are read: their descriptors go no further (not to a
+     * chained program) */
+    if (pwfd > 2) close(pwfd);
+    if (passfd > 2) close(passfd);
     if (client_connect(addr, 1, &rfd, &wfd, err, sizeof err) < 0) die(EX_UNAVAILABLE, "%s", err);
     const char *domain = strchr(jid, '@') + 1;
     client_init(&c, rfd, wfd, domain);

@@ -278,6 +278,9 @@ int main(int argc, char **argv)
     if (o.domain) {
         struct jid j;
         if (jid_parse(o.domain, &j) < 0 || j.local[0] || j.resource[0]) die(EX_USAGE, "bad domain: %s", o.domain);
+        /* compared with lower-cased JIDs everywhere (RFC 7622 3.2) */
+        free(o.domain);
+        o.domain = strdup(j.domain);
         o.cfg.domain = o.domain;
     }
     o.cfg.host = o.host;

@@ -201,3 +201,17 @@ IN
         still_serving
     done
 }
+
+@test "a stanza injected in clear after login is refused by the client" {
+    TP=$(free_port)
+    python3 "$SIMPP_TOP/t/tools/tamper.py" $TP $PORT inject &
+    SESSION_PIDS="$SESSION_PIDS $!"
+    sleep 0.3
+    run simpp-login -c 127.0.0.1:$TP -s relay.pub -k alice.key -r inj alice@localhost <<'IN'
+<iq type='get' id='one'><ping xmlns='urn:xmpp:ping'/></iq>
+<iq type='get' id='two'><ping xmlns='urn:xmpp:ping'/></iq>
+IN
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"in clear after login; refusing it"* ]]
+    [[ "$output" != *INJECTED* ]]
+}

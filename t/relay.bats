@@ -161,10 +161,18 @@ setup() {
 echo "<iq type='get' id='c1'><ping xmlns='urn:xmpp:ping'/></iq>" >&7
 read -r line <&6
 echo "$SIMPP_JID $line" > prog.out
+# the passphrase's descriptor was not passed on
+[ -e /proc/self/fd/5 ] && echo "fd 5 leaked" >> prog.out
+exit 3
 SH
     chmod +x prog.sh
-    simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key -r x alice@localhost ./prog.sh
-    grep -q "^alice@localhost/x <iq type='result' id='c1'" prog.out
+    echo 'pp' > pp
+    simpp-keygen -q -K 1000 -E 3 -w enc.pub enc.key 3<pp > /dev/null
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -k enc.key -E 3 erin@localhost 3<pp
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -k enc.key -E 5 -r x erin@localhost ./prog.sh --key=not-ours 5<pp
+    [ "$status" -eq 3 ]                     # the program's exit status
+    grep -q "^erin@localhost/x <iq type='result' id='c1'" prog.out
+    ! grep -q leaked prog.out
 }
 
 @test "password-derived key: register and log in with only the password" {

@@ -3,7 +3,7 @@
 loopback that changes the client's SIMPP frames in flight, to check that the
 relay refuses them.  MODE: flip (change a base64 character of the first
 frame), replay (send the first frame twice), drop (leave out the first
-frame).  Standard library only."""
+frame), inject (send the client a <message/> in clear, as if from the relay).  Standard library only."""
 import re, select, socket, sys
 
 lport, tport, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -51,6 +51,8 @@ while True:
                     f = f + f
                 elif mode == "drop":
                     f = b""
+                elif mode == "inject":
+                    c.sendall(b"<message from='bob@localhost/x' type='chat'><body>INJECTED</body></message>")
             out += f
         s.sendall(out)
 c.close()
