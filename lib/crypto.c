@@ -5,6 +5,7 @@
  * refer to the list of libtomcrypt 1.18 pitfalls in doc/CRYPTO.md.
  */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tomcrypt.h>
@@ -86,6 +87,21 @@ void sc_sha256(const void *p, size_t n, uint8_t out[SC_SHA256_LEN])
     sc_sha256_ctx c;
     sc_sha256_init(&c);
     sc_sha256_update(&c, p, n);
+    sc_sha256_final(&c, out);
+}
+
+void sc_sha256_parts(uint8_t out[SC_SHA256_LEN], ...)
+{
+    sc_sha256_ctx c;
+    va_list ap;
+    const void *p;
+    sc_sha256_init(&c);
+    va_start(ap, out);
+    while ((p = va_arg(ap, const void *)) != NULL) {
+        size_t n = va_arg(ap, size_t);
+        sc_sha256_update(&c, p, n);
+    }
+    va_end(ap);
     sc_sha256_final(&c, out);
 }
 

@@ -44,6 +44,9 @@ void sc_sha256_init(sc_sha256_ctx *c);
 void sc_sha256_update(sc_sha256_ctx *c, const void *p, size_t n);
 void sc_sha256_final(sc_sha256_ctx *c, uint8_t out[SC_SHA256_LEN]);
 void sc_sha256(const void *p, size_t n, uint8_t out[SC_SHA256_LEN]);
+/* SHA-256 over (const void *ptr, size_t len) pairs, the list ended by a
+ * NULL pointer: sc_sha256_parts(out, a, alen, b, blen, (void *)NULL) */
+void sc_sha256_parts(uint8_t out[SC_SHA256_LEN], ...);
 
 int sc_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
                    uint8_t out[SC_SHA256_LEN]);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "simpp.h"
 
 #define HDR_R1 (1 + 1 + 1 + 1 + 2 + SIMPP_NONCE)     /* before idlen */
@@ -54,46 +55,6 @@ const char *simpp_strerror(int err)
     return "internal error";
 }
 
-/* ---- small byte helpers -------------------------------------------------- */
-
-struct wr { uint8_t *p; size_t cap, n; int bad; };
-static void put(struct wr *w, const void *b, size_t n)
-{
-    if (w->bad || w->cap - w->n < n) { w->bad = 1; return; }
-    memcpy(w->p + w->n, b, n);
-    w->n += n;
-}
-static void put8(struct wr *w, unsigned v) { uint8_t b = (uint8_t)v; put(w, &b, 1); }
-static void put16(struct wr *w, unsigned v) { put8(w, v >> 8); put8(w, v); }
-
-struct rd { const uint8_t *p; size_t n; int bad; };
-static const uint8_t *take(struct rd *r, size_t n)
-{
-    const uint8_t *p = r->p;
-    if (r->bad || r->n < n) { r->bad = 1; return NULL; }
-    r->p += n;
-    r->n -= n;
-    return p;
-}
-static unsigned take8(struct rd *r) { const uint8_t *p = take(r, 1); return p ? p[0] : 0; }
-static unsigned take16(struct rd *r) { const uint8_t *p = take(r, 2); return p ? (unsigned)(p[0] << 8 | p[1]) : 0; }
-
-/* SHA-256 over a list of (ptr, len) pairs, ended by NULL */
-static void hash_parts(uint8_t out[SC_SHA256_LEN], ...)
-{
-    sc_sha256_ctx c;
-    va_list ap;
-    const void *p;
-    sc_sha256_init(&c);
-    va_start(ap, out);
-    while ((p = va_arg(ap, const void *)) != NULL) {
-        size_t n = va_arg(ap, size_t);
-        sc_sha256_update(&c, p, n);
-    }
-    va_end(ap);
-    sc_sha256_final(&c, out);
-}
-
 /* c0 = h(label || u16 len || stream id || u8 n || suites): the session binding */
 static int ctx_hash(const struct simpp_ctx *c, const char *label, uint8_t out[SC_SHA256_LEN])
 {
@@ -105,7 +66,7 @@ static int ctx_hash(const struct simpp_ctx *c, const char *label, uint8_t out[SC
     l2[0] = (uint8_t)(sl >> 8);
     l2[1] = (uint8_t)sl;
     n1 = (uint8_t)c->nsuites;
-    hash_parts(out, label, strlen(label), l2, (size_t)2, c->stream_id, sl, &n1, (size_t)1,
+    sc_sha256_parts(out, label, strlen(label), l2, (size_t)2, c->stream_id, sl, &n1, (size_t)1,
                c->suites ? (const void *)c->suites : (const void *)"", c->nsuites, (void *)NULL);
     return SIMPP_OK;
 }
@@ -129,7 +90,7 @@ static void id_hash(const char *id, const uint8_t *x, size_t xlen, uint8_t out[S
 {
     size_t il = strlen(id);
     uint8_t l2[2] = { (uint8_t)(il >> 8), (uint8_t)il };
-    hash_parts(out, l2, (size_t)2, id, il, x, xlen, (void *)NULL);
+    sc_sha256_parts(out, l2, (size_t)2, id, il, x, xlen, (void *)NULL);
 }
 
 static int valid_id(const uint8_t *p, size_t n)
@@ -194,7 +155,7 @@ int simpp_r1_make(struct simpp_reg *r, const struct simpp_ctx *c, const char *id
     /* K_A = KR_A . KU_S */
     if ((e = simpp_master_key(kr_a, ku_s, id, kr_a, ku_s, r->ka)) < 0) return e;
     if ((e = ctx_hash(c, "simpp/1 reg", c0)) < 0) return e;
-    hash_parts(r->t, c0, sizeof c0, out, w.n, (void *)NULL);
+    sc_sha256_parts(r->t, c0, sizeof c0, out, w.n, (void *)NULL);
     if ((e = kdf(r->t, r->ka, SIMPP_KEY, "simpp/1 R2", r->kr, sc_suite_keylen(suite))) < 0) return e;
     *outlen = w.n;
     r->state = SIMPP_R1;
@@ -240,7 +201,7 @@ int simpp_r1_accept(struct simpp_reg *r, const struct simpp_ctx *c, const sc_key
     /* K_A = KR_S . KU_A */
     if ((e = simpp_master_key(kr_s, ku_a, r->id, ku_a, ku_s, r->ka)) < 0) goto out;
     if ((e = ctx_hash(c, "simpp/1 reg", c0)) < 0) goto out;
-    hash_parts(r->t, c0, sizeof c0, r1, r1len, (void *)NULL);
+    sc_sha256_parts(r->t, c0, sizeof c0, r1, r1len, (void *)NULL);
     if ((e = kdf(r->t, r->ka, SIMPP_KEY, "simpp/1 R2", r->kr, sc_suite_keylen(r->suite))) < 0)
         goto out;
     /* R2 = {R_S, h(ID_A, KU_A)}K_A */
@@ -256,7 +217,7 @@ int simpp_r1_accept(struct simpp_reg *r, const struct simpp_ctx *c, const sc_key
     if (sc_seal(r->suite, r->kr, zero_nonce, out, HDR_R2, pt, sizeof pt, out + HDR_R2, &sl) < 0)
         goto out;
     *outlen = HDR_R2 + sl;
-    hash_parts(r->t, r->t, sizeof r->t, out, *outlen, (void *)NULL);
+    sc_sha256_parts(r->t, r->t, sizeof r->t, out, *outlen, (void *)NULL);
     r->state = SIMPP_R2;
     e = SIMPP_OK;
 out:
@@ -268,7 +229,7 @@ out:
 
 static void r3_digest(const struct simpp_reg *r, uint8_t d[SC_SHA256_LEN])
 {
-    hash_parts(d, "simpp/1 R3", (size_t)10, r->t, sizeof r->t, r->rs, sizeof r->rs, (void *)NULL);
+    sc_sha256_parts(d, "simpp/1 R3", (size_t)10, r->t, sizeof r->t, r->rs, sizeof r->rs, (void *)NULL);
 }
 
 int simpp_r2_answer(struct simpp_reg *r, const sc_key *kr_a, const uint8_t *r2, size_t r2len,
@@ -289,7 +250,7 @@ int simpp_r2_answer(struct simpp_reg *r, const sc_key *kr_a, const uint8_t *r2, 
     id_hash(r->id, r->pub, r->publen, want);
     if (!sc_ct_eq(want, pt + SIMPP_NONCE, SC_SHA256_LEN)) goto out;
     memcpy(r->rs, pt, SIMPP_NONCE);
-    hash_parts(r->t, r->t, sizeof r->t, r2, r2len, (void *)NULL);
+    sc_sha256_parts(r->t, r->t, sizeof r->t, r2, r2len, (void *)NULL);
     /* R3 = [R_S]KR_A, over the transcript too */
     r3_digest(r, d);
     e = SIMPP_EINTERNAL;
@@ -360,13 +321,13 @@ int simpp_s1_make(struct simpp_login *l, const struct simpp_ctx *c, const char *
     put(&w, id, strlen(id));
     if (w.bad) return SIMPP_EINTERNAL;
     /* S1 = ID_A, {K_AS}K_A, the key bound to this stream and header */
-    hash_parts(salt, c0, sizeof c0, out, w.n, (void *)NULL);
+    sc_sha256_parts(salt, c0, sizeof c0, out, w.n, (void *)NULL);
     e = SIMPP_EINTERNAL;
     sl = *outlen - w.n;
     if (kdf(salt, ka, SIMPP_KEY, "simpp/1 S1", k1, sc_suite_keylen(suite)) == SIMPP_OK &&
         sc_seal(suite, k1, zero_nonce, out, w.n, l->kas, sizeof l->kas, out + w.n, &sl) == 0) {
         *outlen = w.n + sl;
-        hash_parts(l->t, c0, sizeof c0, out, *outlen, (void *)NULL);
+        sc_sha256_parts(l->t, c0, sizeof c0, out, *outlen, (void *)NULL);
         l->state = SIMPP_S1;
         e = SIMPP_OK;
     }
@@ -421,14 +382,14 @@ int simpp_s1_accept(struct simpp_login *l, const struct simpp_ctx *c, const uint
     l->id[idl] = 0;
     memcpy(l->ka, ka, SIMPP_KEY);
     if ((e = ctx_hash(c, "simpp/1 login", c0)) < 0) return e;
-    hash_parts(salt, c0, sizeof c0, s1, (size_t)h, (void *)NULL);
+    sc_sha256_parts(salt, c0, sizeof c0, s1, (size_t)h, (void *)NULL);
     e = SIMPP_EAUTH;
     if (kdf(salt, ka, SIMPP_KEY, "simpp/1 S1", k, sc_suite_keylen(l->suite)) < 0 ||
         sc_open(l->suite, k, zero_nonce, s1, (size_t)h, s1 + h, len - (size_t)h, pt, &pl) < 0 ||
         pl != SIMPP_KEY)
         goto out;
     memcpy(l->kas, pt, SIMPP_KEY);
-    hash_parts(l->t, c0, sizeof c0, s1, len, (void *)NULL);
+    sc_sha256_parts(l->t, c0, sizeof c0, s1, len, (void *)NULL);
     /* S2 = {R_S, h(ID_A, K_AS)}K_A */
     e = SIMPP_EINTERNAL;
     if (sc_random(l->rs, sizeof l->rs) < 0 || sc_random(ns, sizeof ns) < 0 || *outlen < HDR_S2 ||
@@ -444,7 +405,7 @@ int simpp_s1_accept(struct simpp_login *l, const struct simpp_ctx *c, const uint
                 out + HDR_S2, &sl) < 0)
         goto out;
     *outlen = HDR_S2 + sl;
-    hash_parts(l->t, l->t, sizeof l->t, out, *outlen, (void *)NULL);
+    sc_sha256_parts(l->t, l->t, sizeof l->t, out, *outlen, (void *)NULL);
     l->state = SIMPP_S2;
     e = SIMPP_OK;
 out:
@@ -481,7 +442,7 @@ int simpp_s2_answer(struct simpp_login *l, const uint8_t *s2, size_t len, uint8_
     id_hash(l->id, l->kas, SIMPP_KEY, want);
     if (!sc_ct_eq(want, pt + SIMPP_NONCE, SC_SHA256_LEN)) goto out;
     memcpy(l->rs, pt, SIMPP_NONCE);
-    hash_parts(l->t, l->t, sizeof l->t, s2, len, (void *)NULL);
+    sc_sha256_parts(l->t, l->t, sizeof l->t, s2, len, (void *)NULL);
     /* S3 = {h(R_S)}K_AS */
     e = SIMPP_EINTERNAL;
     sc_sha256(l->rs, sizeof l->rs, hr);
@@ -492,7 +453,7 @@ int simpp_s2_answer(struct simpp_login *l, const uint8_t *s2, size_t len, uint8_
     sl = *outlen - 2;
     if (sc_seal(l->suite, k, zero_nonce, out, 2, hr, sizeof hr, out + 2, &sl) < 0) goto out;
     *outlen = 2 + sl;
-    hash_parts(l->t, l->t, sizeof l->t, out, *outlen, (void *)NULL);
+    sc_sha256_parts(l->t, l->t, sizeof l->t, out, *outlen, (void *)NULL);
     if ((e = channel_keys(l)) < 0) goto out;
     l->state = SIMPP_S3;
     sc_zero(l->ka, sizeof l->ka);
@@ -515,7 +476,7 @@ int simpp_s3_verify(struct simpp_login *l, const uint8_t *s3, size_t len)
     if (kdf(l->t, l->kas, SIMPP_KEY, "simpp/1 S3", k, sc_suite_keylen(l->suite)) == SIMPP_OK &&
         sc_open(l->suite, k, zero_nonce, s3, 2, s3 + 2, len - 2, pt, &pl) == 0 &&
         pl == SC_SHA256_LEN && sc_ct_eq(pt, want, SC_SHA256_LEN)) {
-        hash_parts(l->t, l->t, sizeof l->t, s3, len, (void *)NULL);
+        sc_sha256_parts(l->t, l->t, sizeof l->t, s3, len, (void *)NULL);
         e = channel_keys(l);
         if (e == SIMPP_OK) l->state = SIMPP_S3;
         sc_zero(l->ka, sizeof l->ka);
