@@ -448,6 +448,12 @@ static void store_offline(struct conn *c, xs_node *m, const char *bare, const ch
         if (strcmp(type, "error") != 0) conn_stanza_error(c, m, "cancel", "service-unavailable");
         return;
     }
+    /* XEP-0334: a sender that asks for no storage learns the peer is away
+     * (SIMPP session frames are useless to a later process) */
+    if (xs_child(m, "no-store", "urn:xmpp:hints")) {
+        conn_stanza_error(c, m, "wait", "recipient-unavailable");
+        return;
+    }
     if (store_offline_count(r->st, bare) >= r->cfg->offline_quota) {
         relay_log(r, "offline-refused to=%s reason=quota", bare);
         conn_stanza_error(c, m, "wait", "resource-constraint");

@@ -214,18 +214,28 @@ int main(int argc, char **argv)
     if (!s) die(EX_PROTOCOL, "the relay offers no suite we accept");
     if (client_login(&c, jid, kr, s, mode, resource) < 0)
         die(strstr(c.err, "refused") || strstr(c.err, "does not check") ? EX_NOPERM : EX_PROTOCOL, "%s", c.err);
-    sc_key_free(kr);
     if (verbose) fprintf(stderr, "%s: logged in as %s (suite %s)\n", progname, c.jid, sc_suite_name(s));
 
     if (!prog) {
+        sc_key_free(kr);
         int rc = relay_loop(&c, 0, 1);
         if (rc == 1 && c.err[0]) warnx("%s", c.err);
         client_free(&c);
         return rc == 1 ? EX_UNAVAILABLE : rc == 2 ? EX_DATAERR : 0;
     }
     /* chain-load: the program gets the plain side of the channel on 6/7 */
-    int sv[2];
+    int sv[2], kp[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) die_sys(EX_OSERR, "socketpair");
+    /* the user's private key for the program (simpp-session signs its
+     * handshakes with it) on fd 8, through a pipe: never on disk or argv */
+    char *pem = kf_private_pem(kr, NULL, 0, 0);
+    sc_key_free(kr);
+    if (!pem || pipe2(kp, O_CLOEXEC) < 0) die_sys(EX_OSERR, "unable to pass the key");
+    size_t pl = strlen(pem);
+    if (pl > 4096 || write_all(kp[1], pem, pl) < 0) die_sys(EX_OSERR, "unable to pass the key");
+    sc_zero(pem, pl);
+    free(pem);
+    close(kp[1]);
     signal(SIGPIPE, SIG_IGN);
     pid_t pid = fork();
     if (pid < 0) die_sys(EX_OSERR, "fork");
@@ -235,9 +245,12 @@ int main(int argc, char **argv)
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
         /* via a spare descriptor: sv[1] may itself be 6 or 7, and close-on-exec */
-        int spare = fcntl(sv[1], F_DUPFD, 10);
-        if (spare < 0 || dup2(spare, 6) < 0 || dup2(spare, 7) < 0) die_sys(EX_OSERR, "dup2");
+        int spare = fcntl(sv[1], F_DUPFD, 10), kspare = fcntl(kp[0], F_DUPFD, 10);
+        if (spare < 0 || kspare < 0 || dup2(spare, 6) < 0 || dup2(spare, 7) < 0 || dup2(kspare, 8) < 0)
+            die_sys(EX_OSERR, "dup2");
         close(spare);
+        close(kspare);
+        setenv("SIMPP_KEYFD", "8", 1);
         /* public facts only: who we are logged in as (never a key) */
         setenv("SIMPP_JID", c.jid, 1);
         setenv("SIMPP_DOMAIN", c.domain, 1);
@@ -246,6 +259,7 @@ int main(int argc, char **argv)
         die_sys(errno == ENOENT ? EX_UNAVAILABLE : EX_OSERR, "unable to run %s", prog[0]);
     }
     close(sv[1]);
+    close(kp[0]);
     int rc = relay_loop(&c, sv[0], sv[0]);
     if (rc == 1 && c.err[0]) warnx("%s", c.err);
     shutdown(sv[0], SHUT_WR);                   /* the program sees EOF */

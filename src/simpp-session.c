@@ -1,0 +1,925 @@
+/*
+ * simpp-session - an end-to-end SIMPP session with one peer (paper 001
+ * Fig. 7, C1-C7), chained after simpp-login: plain XMPP stanzas on fds 6/7,
+ * the user's private key on fd $SIMPP_KEYFD.  Text lines on stdin go to the
+ * peer sealed end to end; what the peer sends prints on stdout.  Every line
+ * is acknowledged inside the session (pending / delivered, paper 004); an
+ * offline peer gets pager-mode messages (paper 003); files go in chunks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "ev.h"
+#include "keyfile.h"
+#include "sbuf.h"
+#include "util.h"
+#include "xmlstream.h"
+
+#define USAGE \
+"usage: simpp-session [-j] [-A] [-d statedir] [-o dir] [-C suites] [-w seconds] peer\n" \
+"       (run by simpp-login: simpp-login ... you@domain simpp-session peer@domain)\n" \
+"\n" \
+"  peer        the bare JID to talk to\n" \
+"  -j          machine-readable events on stdout, one a line\n" \
+"  -A          accept the peer's key even if it differs from the pinned one\n" \
+"  -d dir      keys pinned so far and seen pager ids (default $SIMPP_HOME or ~/.simpp)\n" \
+"  -o dir      accept files into dir (default: files are refused)\n" \
+"  -C suites   suites to offer, comma-separated, in order (default: all, ChaCha20 first)\n" \
+"  -w seconds  at the end of input, wait this long for acknowledgements (default 10)\n" \
+"stdin: a line is a message; /file PATH sends a file; /safety, /transcript,\n" \
+"/pending, /rekey, /quit.\n"
+
+#define NS_HINTS "urn:xmpp:hints"
+#define NOTICE "[SIMPP end-to-end encrypted message: use simpp-session to read it]"
+#define CHUNK 16384
+#define REKEY_EVERY 1000
+
+static const char SYNTH[] =
+    "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+
+struct pending { uint64_t id; uint8_t t[SC_SHA256_LEN]; char *what; struct pending *next; };
+
+struct incoming_file {
+    char *name, *tmp;
+    int fd;
+    uint64_t size, got;
+    uint8_t sha[SC_SHA256_LEN];
+    sc_sha256_ctx h;
+    uint64_t id;
+};
+
+static struct {
+    int json;
+    int accept_changed;
+    const char *statedir, *filedir;
+    char me[1024], mybare[1024], peer[1024], peerfull[1024];
+    sc_key *key, *peerkey;
+    uint8_t suites[4];
+    size_t nsuites;
+    struct e2e_hs hs;
+    struct e2e_sess s;
+    int have_sess, peer_offline, hs_sent;
+    uint64_t next_id;
+    struct pending *pend;
+    int npend;
+    sbuf queue;                     /* lines typed before the session is up */
+    struct incoming_file in;
+    int out6, in7;                  /* fds */
+    int input_done;
+    int64_t drain_deadline;
+    int wait_s;
+    int failed;
+} S;
+
+/* ---- output ------------------------------------------------------------- */
+
+static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void event(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+    char b[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    if (S.json) event("note %s", b);
+    else fprintf(stderr, "%s: %s\n", progname, b);
+}
+
+static void alarmx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void alarmx(const char *fmt, ...)
+{
+    char b[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    if (S.json) event("error %s", b);
+    fprintf(stderr, "%s: %s\n", progname, b);
+    S.failed = 1;
+}
+
+/* a line of text for a terminal: control characters shown as '?' */
+static void clean(char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 && s[i] != '\t') s[i] = '?';
+}
+
+static int send_stanza(sbuf *b)
+{
+    int r = 0;
+    sb_puts(b, "\n");
+    const char *p = b->p;
+    size_t n = b->n;
+    while (!b->oom && n) {
+        ssize_t w = write(S.out6, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) { r = -1; break; }
+        p += w;
+        n -= (size_t)w;
+    }
+    sb_free(b);
+    return r;
+}
+
+/* <message to=peer type=chat><body>notice</body>[no-store]<e2e t=...>b64</e2e></message> */
+static void send_e2e(const char *to, const char *t, const uint8_t *d, size_t n, const char *extra, int store)
+{
+    sbuf b = { 0 };
+    size_t bl = 4 * ((n + 2) / 3) + 1;
+    char *e = malloc(bl);
+    if (!e || sc_b64_encode(d, n, e, &bl) < 0) die(EX_OSERR, "out of memory");
+    sb_puts(&b, "<message type='chat' to='");
+    sb_esc(&b, to);
+    sb_puts(&b, "'><body>" NOTICE "</body>");
+    if (!store) sb_puts(&b, "<no-store xmlns='" NS_HINTS "'/>");
+    sb_printf(&b, "<e2e xmlns='" E2E_NS "' t='%s'%s>%s</e2e></message>", t, extra ? extra : "", e);
+    free(e);
+    if (send_stanza(&b) < 0) die_sys(EX_IOERR, "unable to write to the relay (fd 7)");
+}
+
+/* ---- keys: C1/C2 and pinning ------------------------------------------- */
+
+static char *pin_path(const char *jid)
+{
+    char *p;
+    if (asprintf(&p, "%s/pins/%s.pub", S.statedir, jid) < 0) die(EX_OSERR, "out of memory");
+    return p;
+}
+
+/* the relay's answer to <pubkey/>: check it against the pin, or pin it */
+static int pin_peer(const char *b64, const char *curve)
+{
+    uint8_t pub[SC_MAX_PUB];
+    size_t pl = sizeof pub;
+    int cv = curve ? sc_curve_from_name(curve) : 0;
+    sc_key *k = NULL, *pinned;
+    char fa[KF_FPR_LEN], fb[KF_FPR_LEN], *path = pin_path(S.peer);
+    if (!cv || sc_b64_decode(b64, strlen(b64), pub, &pl) < 0 || !(k = sc_key_from_public(cv, pub, pl))) {
+        alarmx("the relay sent an invalid key for %s", S.peer);
+        free(path);
+        return -1;
+    }
+    kf_fingerprint(k, fb);
+    if ((pinned = kf_read(path, NULL, 0, 0))) {
+        uint8_t a[SC_MAX_PUB];
+        size_t al = sizeof a;
+        int same = sc_key_public(pinned, a, &al) == 0 && al == pl && sc_ct_eq(a, pub, pl);
+        kf_fingerprint(pinned, fa);
+        sc_key_free(pinned);
+        if (!same && !S.accept_changed) {
+            alarmx("THE KEY OF %s HAS CHANGED: pinned %s, the relay now gives %s. "
+                   "Someone may be in the middle. Compare safety numbers; run with -A to accept.",
+                   S.peer, fa, fb);
+            sc_key_free(k);
+            free(path);
+            return -1;
+        }
+        if (!same) {
+            note("accepting the new key of %s (%s) as told (-A)", S.peer, fb);
+            kf_write_public(path, k, 1);
+        }
+    } else {
+        if (kf_write_public(path, k, 0) < 0) die_sys(EX_CANTCREAT, "unable to write %s", path);
+        note("first contact: pinned the key of %s %s", S.peer, fb);
+    }
+    free(path);
+    sc_key_free(S.peerkey);
+    S.peerkey = k;
+    return 0;
+}
+
+/* ---- the session ----------------------------------------------------- */
+
+static void seal_send(int type, uint64_t id, const void *d, size_t n)
+{
+    size_t cl = n + 9 + SC_MAX_OVERHEAD;
+    uint8_t *ct = malloc(cl);
+    uint64_t seq;
+    char extra[96], sid[2 * E2E_SID + 1];
+    if (!ct || e2e_seal(&S.s, type, id, d, n, ct, &cl, &seq) != E2E_OK) die(EX_SOFTWARE, "unable to seal");
+    sc_hex_encode(S.s.sid, E2E_SID, sid);
+    snprintf(extra, sizeof extra, " sid='%s' n='%llu'", sid, (unsigned long long)seq);
+    send_e2e(S.peerfull[0] ? S.peerfull : S.peer, "f", ct, cl, extra, 0);
+    free(ct);
+}
+
+static void start_handshake(void)
+{
+    uint8_t c3[E2E_MSG_MAX];
+    size_t l = sizeof c3;
+    if (!S.peerkey) return;
+    e2e_hs_wipe(&S.hs);
+    if (e2e_c3_make(&S.hs, S.mybare, S.peer, S.key, S.suites, S.nsuites, c3, &l) != E2E_OK)
+        die(EX_SOFTWARE, "unable to start the key exchange");
+    send_e2e(S.peer, "c3", c3, l, NULL, 0);
+    S.hs_sent = 1;
+}
+
+static void send_text(const char *line, size_t n)
+{
+    uint64_t id = ++S.next_id;
+    struct pending *p = calloc(1, sizeof *p);
+    seal_send(E2E_TEXT, id, line, n);
+    if (p) {
+        p->id = id;
+        memcpy(p->t, S.s.t_send, sizeof p->t);
+        p->what = strndup(line, n > 40 ? 40 : n);
+        p->next = S.pend;
+        S.pend = p;
+        S.npend++;
+    }
+    if (S.json) event("sent %llu", (unsigned long long)id);
+    if (S.s.sseq >= REKEY_EVERY && S.s.initiator && !S.hs_sent) start_handshake();
+}
+
+static void send_pager(const char *line, size_t n)
+{
+    uint8_t id[16], *out;
+    size_t ol = n + 1024;
+    char hex[33];
+    if (!S.peerkey) { alarmx("no key for %s yet: cannot write to them offline", S.peer); return; }
+    sc_random(id, sizeof id);
+    if (!(out = malloc(ol)) ||
+        e2e_pager_seal(S.key, S.mybare, S.peerkey, S.peer, id, (int64_t)time(NULL), line, n, out, &ol) != E2E_OK)
+        die(EX_SOFTWARE, "unable to seal a pager message");
+    send_e2e(S.peer, "p", out, ol, NULL, 1);
+    free(out);
+    sc_hex_encode(id, 8, hex);
+    if (S.json) event("pager-sent %s", hex);
+    else note("%s is offline: sent as a pager message (signed, encrypted to their key, kept by the relay)", S.peer);
+}
+
+static void send_file(const char *path);
+
+/* conversation consistency (paper 004): both ends print the same hash iff
+ * both saw the same frames in the same order */
+static void show_transcript(void)
+{
+    uint8_t t[SC_SHA256_LEN];
+    char hex[65];
+    e2e_transcript(&S.s, t);
+    sc_hex_encode(t, sizeof t, hex);
+    if (S.json) event("transcript %s", hex);
+    else note("transcript %s", hex);
+}
+
+static void flush_queue(void)
+{
+    char *p = S.queue.p, *end = p + S.queue.n;
+    while (p && p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (!strncmp(p, "/file ", 6)) {
+            char *path = strndup(p + 6, n - 6);
+            send_file(path);
+            free(path);
+        } else if (S.have_sess && S.s.confirmed)
+            send_text(p, n);
+        else
+            send_pager(p, n);
+        p += n + 1;
+    }
+    sb_reset(&S.queue);
+}
+
+static void session_up(void)
+{
+    char safety[80];
+    e2e_safety_number(S.key, S.peerkey, safety);
+    for (char *c = safety; *c; c++) if (*c == '\n') *c = ' ';
+    if (S.json) event("session %s %s", sc_suite_name(S.s.suite), S.peerfull);
+    else note("end-to-end session with %s (%s); safety number %s", S.peerfull, sc_suite_name(S.s.suite), safety);
+    S.peer_offline = 0;
+    flush_queue();
+}
+
+static void on_c3(const char *from, const uint8_t *d, size_t n)
+{
+    uint8_t c4[E2E_MSG_MAX];
+    size_t l = sizeof c4;
+    unsigned allowed = 0;
+    struct e2e_sess ns;
+    char f[1024], t[1024];
+    if (e2e_c3_parties(d, n, f, sizeof f, t, sizeof t) || strcmp(f, S.peer) || strcmp(t, S.mybare)) {
+        alarmx("a key exchange from %s names other parties: refused", from);
+        return;
+    }
+    /* both sent C3 at once: the smaller JID stays initiator */
+    if (S.hs.state == E2E_C3 && strcmp(S.mybare, S.peer) < 0) return;
+    for (size_t i = 0; i < S.nsuites; i++) allowed |= 1u << S.suites[i];
+    int e = e2e_c3_accept(S.mybare, S.peer, S.key, S.peerkey, allowed, d, n, c4, &l, &ns);
+    if (e != E2E_OK) {
+        alarmx("key exchange from %s refused: %s%s", from, e2e_strerror(e),
+               e == E2E_EAUTH ? " (not signed by the pinned key: someone in the middle?)" : "");
+        return;
+    }
+    e2e_hs_wipe(&S.hs);
+    snprintf(S.peerfull, sizeof S.peerfull, "%s", from);
+    send_e2e(from, "c4", c4, l, NULL, 0);
+    e2e_sess_wipe(&S.s);
+    S.s = ns;                       /* confirmed when A's FIN arrives */
+    S.have_sess = 1;
+    S.hs_sent = 0;
+    sc_zero(&ns, sizeof ns);
+}
+
+static void on_c4(const char *from, const uint8_t *d, size_t n)
+{
+    struct e2e_sess ns;
+    int e = e2e_c4_accept(&S.hs, S.peerkey, d, n, &ns);
+    if (e != E2E_OK) {
+        alarmx("key exchange answer from %s refused: %s%s", from, e2e_strerror(e),
+               e == E2E_EAUTH ? " (not signed by the pinned key: someone in the middle?)" : "");
+        return;
+    }
+    snprintf(S.peerfull, sizeof S.peerfull, "%s", from);
+    e2e_sess_wipe(&S.s);            /* a rekey erases the old session */
+    S.s = ns;
+    sc_zero(&ns, sizeof ns);
+    S.have_sess = 1;
+    S.hs_sent = 0;
+    /* C5 confirmed: FIN proves to B we hold x for this very exchange */
+    seal_send(E2E_FIN, 0, S.s.th, sizeof S.s.th);
+    session_up();
+}
+
+static void file_done(int ok, const char *why)
+{
+    struct incoming_file *f = &S.in;
+    uint8_t v[2] = { (uint8_t)ok, 0 };
+    if (f->fd >= 0) close(f->fd);
+    if (!ok && f->tmp) unlink(f->tmp);
+    if (f->name) seal_send(E2E_FILE_DONE, f->id, v, 1);
+    if (ok) {
+        if (S.json) event("file-received %s %llu", f->name, (unsigned long long)f->size);
+        else note("received file %s (%llu bytes, SHA-256 checked)", f->name, (unsigned long long)f->size);
+    } else if (f->name)
+        alarmx("file %s refused: %s", f->name, why);
+    free(f->name);
+    free(f->tmp);
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+}
+
+static void on_file_offer(uint64_t id, const uint8_t *d, size_t n)
+{
+    struct incoming_file *f = &S.in;
+    if (f->name) file_done(0, "a new offer came first");
+    if (n < 8 + 32 + 1) return;
+    f->id = id;
+    for (int i = 0; i < 8; i++) f->size = f->size << 8 | d[i];
+    memcpy(f->sha, d + 8, 32);
+    char *nm = strndup((const char *)d + 40, n - 40);
+    /* a plain name only: no directories, nothing hidden, nothing odd */
+    int bad = !nm || !*nm || nm[0] == '.' || strchr(nm, '/') || strlen(nm) > 200;
+    for (char *c = nm; !bad && *c; c++) bad = (unsigned char)*c < 0x20;
+    f->name = nm;
+    if (bad) { file_done(0, "unsafe file name"); return; }
+    if (!S.filedir) { file_done(0, "not accepting files (no -o dir)"); return; }
+    if (asprintf(&f->tmp, "%s/.%s.part", S.filedir, nm) < 0) die(EX_OSERR, "out of memory");
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (f->fd < 0) { file_done(0, strerror(errno)); return; }
+    sc_sha256_init(&f->h);
+    note("receiving file %s (%llu bytes)", nm, (unsigned long long)f->size);
+}
+
+static void on_file_chunk(const uint8_t *d, size_t n)
+{
+    struct incoming_file *f = &S.in;
+    uint64_t off = 0;
+    if (f->fd < 0 || n < 8) return;
+    for (int i = 0; i < 8; i++) off = off << 8 | d[i];
+    if (off != f->got || f->got + (n - 8) > f->size) { file_done(0, "chunks out of order or too long"); return; }
+    if (write(f->fd, d + 8, n - 8) != (ssize_t)(n - 8)) { file_done(0, strerror(errno)); return; }
+    sc_sha256_update(&f->h, d + 8, n - 8);
+    f->got += n - 8;
+    if (f->got < f->size) return;
+    uint8_t h[SC_SHA256_LEN];
+    sc_sha256_final(&f->h, h);
+    if (!sc_ct_eq(h, f->sha, sizeof h)) { file_done(0, "SHA-256 does not match"); return; }
+    if (fsync(f->fd) < 0) { file_done(0, strerror(errno)); return; }
+    /* only a whole, checked file gets its name (never overwriting one) */
+    char *final;
+    if (asprintf(&final, "%s/%s", S.filedir, f->name) < 0) die(EX_OSERR, "out of memory");
+    if (renameat2(AT_FDCWD, f->tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0) {
+        free(final);
+        file_done(0, errno == EEXIST ? "a file of that name exists" : strerror(errno));
+        return;
+    }
+    free(final);
+    file_done(1, NULL);
+}
+
+static void send_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    uint8_t *buf;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        alarmx("%s: %s", path, fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0) close(fd);
+        return;
+    }
+    if (!S.have_sess || !S.s.confirmed) { alarmx("%s: no session with %s: files need the peer online", path, S.peer); close(fd); return; }
+    /* first pass: the digest the receiver checks against */
+    sc_sha256_ctx h;
+    uint8_t dg[SC_SHA256_LEN];
+    ssize_t r;
+    buf = malloc(8 + CHUNK);
+    if (!buf) die(EX_OSERR, "out of memory");
+    sc_sha256_init(&h);
+    while ((r = read(fd, buf, CHUNK)) > 0) sc_sha256_update(&h, buf, (size_t)r);
+    sc_sha256_final(&h, dg);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t bl = strlen(base);
+    uint8_t *offer = malloc(40 + bl);
+    uint64_t size = (uint64_t)st.st_size, id = ++S.next_id;
+    for (int i = 0; i < 8; i++) offer[i] = (uint8_t)(size >> (56 - 8 * i));
+    memcpy(offer + 8, dg, 32);
+    memcpy(offer + 40, base, bl);
+    seal_send(E2E_FILE_OFFER, id, offer, 40 + bl);
+    free(offer);
+    lseek(fd, 0, SEEK_SET);
+    uint64_t off = 0;
+    while ((r = read(fd, buf + 8, CHUNK)) > 0) {
+        for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(off >> (56 - 8 * i));
+        seal_send(E2E_FILE_CHUNK, id, buf, 8 + (size_t)r);
+        off += (uint64_t)r;
+        if (!S.json) fprintf(stderr, "\r%s: sending %s: %llu%%", progname, base,
+                             size ? (unsigned long long)(off * 100 / size) : 100ULL);
+    }
+    if (!S.json) fputc('\n', stderr);
+    close(fd);
+    free(buf);
+    struct pending *p = calloc(1, sizeof *p);
+    if (p) {
+        p->id = id;
+        memcpy(p->t, S.s.t_send, sizeof p->t);
+        p->what = strdup(base);
+        p->next = S.pend;
+        S.pend = p;
+        S.npend++;
+    }
+    if (S.json) event("file-sent %llu %s", (unsigned long long)id, base);
+}
+
+static void on_ack(uint64_t id, const uint8_t *d, size_t n, int file_ok)
+{
+    for (struct pending **pp = &S.pend; *pp; pp = &(*pp)->next) {
+        struct pending *p = *pp;
+        if (p->id != id) continue;
+        /* conversation consistency: the peer saw exactly what we sent */
+        if (n >= SC_SHA256_LEN && !sc_ct_eq(p->t, d, SC_SHA256_LEN))
+            alarmx("message %llu: the peer's transcript differs from ours: the conversation was altered",
+                   (unsigned long long)id);
+        else if (file_ok < 0) {
+            if (S.json) event("ack %llu", (unsigned long long)id);
+            else note("delivered: %s", p->what);
+        } else if (file_ok) {
+            if (S.json) event("file-delivered %llu", (unsigned long long)id);
+            else note("file delivered and checked: %s", p->what);
+        } else
+            alarmx("the peer refused file %s", p->what);
+        *pp = p->next;
+        free(p->what);
+        free(p);
+        S.npend--;
+        return;
+    }
+}
+
+static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_t n)
+{
+    const char *ns = xs_getattr(e, "n", NULL), *sid = xs_getattr(e, "sid", NULL);
+    char mysid[2 * E2E_SID + 1];
+    uint8_t *pt;
+    size_t pl = n;
+    int type;
+    uint64_t id, skipped;
+    const uint8_t *data;
+    size_t dl;
+    if (!S.have_sess || !ns || !sid) return;
+    sc_hex_encode(S.s.sid, E2E_SID, mysid);
+    if (strcmp(sid, mysid)) {
+        alarmx("a frame from %s for another session: ignored", from);
+        return;
+    }
+    if (!(pt = malloc(n ? n : 1))) die(EX_OSERR, "out of memory");
+    int r = e2e_open(&S.s, strtoull(ns, NULL, 10), d, n, pt, &pl, &type, &id, &data, &dl, &skipped);
+    if (r != E2E_OK) {
+        alarmx("a message from %s was refused: %s", from, e2e_strerror(r));
+        free(pt);
+        return;
+    }
+    if (skipped)
+        alarmx("%llu message(s) from %s are missing: dropped or withheld on the way",
+               (unsigned long long)skipped, from);
+    switch (type) {
+    case E2E_FIN:
+        if (!S.s.initiator && dl == SC_SHA256_LEN && sc_ct_eq(data, S.s.th, dl)) {
+            S.s.confirmed = 1;
+            session_up();
+        } else
+            alarmx("key confirmation from %s does not match", from);
+        break;
+    case E2E_TEXT:
+        if (!S.s.confirmed) break;
+        clean((char *)data, dl);
+        if (S.json) event("msg %llu %s %.*s", (unsigned long long)id, S.peer, (int)dl, (const char *)data);
+        else { printf("%s: %.*s\n", S.peer, (int)dl, (const char *)data); fflush(stdout); }
+        /* the ACK carries our transcript of what we received */
+        seal_send(E2E_ACK, id, S.s.t_recv, sizeof S.s.t_recv);
+        break;
+    case E2E_ACK:
+        on_ack(id, data, dl, -1);
+        break;
+    case E2E_FILE_OFFER: on_file_offer(id, data, dl); break;
+    case E2E_FILE_CHUNK: on_file_chunk(data, dl); break;
+    case E2E_FILE_DONE: on_ack(id, NULL, 0, dl >= 1 && data[0] == 1); break;
+    case E2E_BYE: {
+        uint64_t cnt = 0;
+        for (size_t i = 0; i < 8 && i < dl; i++) cnt = cnt << 8 | data[i];
+        /* truncation: did we see everything the peer says it sent? */
+        uint8_t want[SC_SHA256_LEN];
+        memcpy(want, S.s.t_recv, sizeof want);
+        if (dl < 40 || cnt + 1 != S.s.rseq)
+            alarmx("%s says it sent %llu messages; %llu arrived", S.peer, (unsigned long long)cnt,
+                   (unsigned long long)(S.s.rseq - 1));
+        show_transcript();
+        if (S.json) event("bye %s", S.peer);
+        else note("%s ended the session", S.peer);
+        S.have_sess = 0;
+        e2e_sess_wipe(&S.s);
+        break;
+    }
+    default:
+        break;
+    }
+    sc_zero(pt, n);
+    free(pt);
+}
+
+static int seen_pager(const uint8_t id[16])
+{
+    char *path, hex[33], line[64];
+    FILE *f;
+    int seen = 0;
+    sc_hex_encode(id, 16, hex);
+    if (asprintf(&path, "%s/pager-seen", S.statedir) < 0) return 0;
+    if ((f = fopen(path, "r"))) {
+        while (!seen && fgets(line, sizeof line, f)) seen = !strncmp(line, hex, 32);
+        fclose(f);
+    }
+    if (!seen && (f = fopen(path, "a"))) { fprintf(f, "%s\n", hex); fclose(f); }
+    free(path);
+    return seen;
+}
+
+static void on_pager(const char *from, const uint8_t *d, size_t n)
+{
+    uint8_t id[16], *text = malloc(n);
+    size_t tl = n;
+    int64_t ts;
+    char who[1024];
+    if (!text || e2e_pager_from(d, n, who, sizeof who) || strcmp(who, S.peer)) {
+        free(text);
+        return;                              /* from someone else: not this session's */
+    }
+    int e = e2e_pager_open(S.key, S.mybare, S.peerkey, S.peer, d, n, id, &ts, text, &tl);
+    if (e != E2E_OK) alarmx("a pager message from %s was refused: %s", from, e2e_strerror(e));
+    else if (seen_pager(id)) alarmx("a pager message from %s was replayed: refused", from);
+    else {
+        char when[32];
+        time_t t = (time_t)ts;
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+        clean((char *)text, tl);
+        if (S.json) event("pager %s %s %.*s", S.peer, when, (int)tl, (const char *)text);
+        else { printf("%s (sent %s, while you were away): %.*s\n", S.peer, when, (int)tl, (const char *)text); fflush(stdout); }
+    }
+    sc_zero(text, n);
+    free(text);
+}
+
+/* ---- stanzas from the relay ---------------------------------------------- */
+
+static int bare_is(const char *jid, const char *bare)
+{
+    size_t n = strlen(bare);
+    return jid && !strncmp(jid, bare, n) && (jid[n] == 0 || jid[n] == '/');
+}
+
+static void on_message(xs_node *m)
+{
+    const char *from = xs_getattr(m, "from", NULL), *type = xs_getattr(m, "type", NULL);
+    const xs_node *e = xs_child(m, "e2e", E2E_NS);
+    if (type && !strcmp(type, "error")) {
+        /* a no-store message bounced: the peer is not online */
+        if (bare_is(from, S.peer) || (from && !strcmp(from, S.peer))) {
+            if (!S.peer_offline) {
+                S.peer_offline = 1;
+                S.hs_sent = 0;
+                e2e_hs_wipe(&S.hs);
+                if (S.json) event("offline %s", S.peer);
+                else note("%s is not online", S.peer);
+                flush_queue();
+            }
+        }
+        return;
+    }
+    if (!e || !bare_is(from, S.peer)) {
+        if (!e && from && bare_is(from, S.peer)) {
+            const xs_node *body = xs_child(m, "body", NULL);
+            if (body) {                       /* a plain message from an ordinary client */
+                char *t = strdup(xs_text(body));
+                if (t) clean(t, strlen(t));
+                if (S.json) event("plain %s %s", S.peer, t ? t : "");
+                else note("UNENCRYPTED from %s: %s", from, t ? t : "");
+                free(t);
+            }
+        }
+        return;
+    }
+    const char *t = xs_getattr(e, "t", NULL), *txt = xs_text(e);
+    size_t tl = strlen(txt), dl = tl / 4 * 3 + 4;
+    uint8_t *d = malloc(dl);
+    if (!t || !d || sc_b64_decode(txt, tl, d, &dl) < 0) {
+        alarmx("a malformed SIMPP message from %s: ignored", from);
+        free(d);
+        return;
+    }
+    if (!S.peerkey) { free(d); return; }
+    if (!strcmp(t, "c3")) on_c3(from, d, dl);
+    else if (!strcmp(t, "c4")) on_c4(from, d, dl);
+    else if (!strcmp(t, "f")) on_frame(from, e, d, dl);
+    else if (!strcmp(t, "p")) on_pager(from, d, dl);
+    free(d);
+}
+
+static xs_node *deferred_head, *deferred_tail;   /* messages that came before the peer's key */
+
+static int stanza_cb(void *arg, xs_node *n)
+{
+    (void)arg;
+    if (!n->name) { xs_node_free(n); return XS_CONTINUE; }
+    if (!strcmp(n->name, "iq")) {
+        const xs_node *pk = xs_child(n, "pubkey", "urn:simpp:1");
+        const char *id = xs_getattr(n, "id", NULL);
+        if (id && !strcmp(id, "simpp-c1")) {
+            if (!pk) {
+                alarmx("the relay has no key for %s (no such SIMPP user?)", S.peer);
+                S.input_done = 1;
+                S.drain_deadline = ev_now_ms();
+            } else if (pin_peer(xs_text(pk), xs_getattr(pk, "curve", NULL)) == 0) {
+                start_handshake();
+                /* what arrived while we waited for the key */
+                while (deferred_head) {
+                    xs_node *d = deferred_head;
+                    deferred_head = d->next;
+                    d->next = NULL;
+                    on_message(d);
+                    xs_node_free(d);
+                }
+                deferred_tail = NULL;
+            } else {
+                S.input_done = 1;
+                S.drain_deadline = ev_now_ms();
+            }
+        }
+    } else if (!strcmp(n->name, "message")) {
+        if (!S.peerkey) {                    /* hold it, in order, until C1/C2 is done */
+            n->next = NULL;
+            if (deferred_tail) deferred_tail->next = n; else deferred_head = n;
+            deferred_tail = n;
+            return XS_CONTINUE;
+        }
+        on_message(n);
+    } else if (!strcmp(n->name, "presence")) {
+        const char *from = xs_getattr(n, "from", NULL), *type = xs_getattr(n, "type", NULL);
+        if (bare_is(from, S.peer) && S.json) event("presence %s %s", from, type ? type : "available");
+        if (bare_is(from, S.peer) && !type && S.peer_offline && S.peerkey) start_handshake();
+    }
+    xs_node_free(n);
+    return XS_CONTINUE;
+}
+
+/* ---- input ------------------------------------------------------------------ */
+
+static void on_line(char *line, size_t n)
+{
+    if (n && line[n - 1] == '\r') n--;
+    if (n == 0) return;
+    if (line[0] == '/') {
+        if (!strncmp(line, "/quit", 5)) { S.input_done = 1; return; }
+        if (!strncmp(line, "/safety", 7)) {
+            char s[80];
+            if (S.peerkey && e2e_safety_number(S.key, S.peerkey, s) == 0) {
+                for (char *c = s; *c; c++) if (*c == '\n') *c = ' ';
+                if (S.json) event("safety %s", s); else note("safety number with %s: %s", S.peer, s);
+            }
+            return;
+        }
+        if (!strncmp(line, "/transcript", 11)) {
+            uint8_t t[SC_SHA256_LEN];
+            char hex[65];
+            if (!S.have_sess) { note("no session"); return; }
+            (void)t; (void)hex;
+            show_transcript();
+            return;
+        }
+        if (!strncmp(line, "/pending", 8)) {
+            for (struct pending *p = S.pend; p; p = p->next)
+                if (S.json) event("pending %llu", (unsigned long long)p->id);
+                else note("pending: %s", p->what);
+            return;
+        }
+        if (!strncmp(line, "/rekey", 6)) { if (S.have_sess) start_handshake(); return; }
+        if (!strncmp(line, "/file ", 6)) {
+            if (S.have_sess && S.s.confirmed) { line[n] = 0; send_file(line + 6); }
+            else { sb_put(&S.queue, line, n); sb_puts(&S.queue, "\n"); }
+            return;
+        }
+        alarmx("unknown command: %.*s", (int)n, line);
+        return;
+    }
+    if (S.have_sess && S.s.confirmed) send_text(line, n);
+    else if (S.peer_offline) send_pager(line, n);
+    else { sb_put(&S.queue, line, n); sb_puts(&S.queue, "\n"); }
+}
+
+int main(int argc, char **argv)
+{
+    int opt;
+    unsigned long v;
+    util_setprog(argv[0]);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
+        if (!strcmp(argv[i], "--version")) print_version();
+    }
+    S.wait_s = 10;
+    S.in.fd = -1;
+    while ((opt = getopt(argc, argv, "hVjAd:o:C:w:")) != -1) {
+        switch (opt) {
+        case 'h': fputs(USAGE, stdout); return 0;
+        case 'V': print_version(); break;
+        case 'j': S.json = 1; break;
+        case 'A': S.accept_changed = 1; break;
+        case 'd': S.statedir = optarg; break;
+        case 'o': S.filedir = optarg; break;
+        case 'C': {
+            char *dup = strdup(optarg), *sv = NULL;
+            for (char *t = strtok_r(dup, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
+                int s = sc_suite_from_name(t);
+                if (!s || S.nsuites == sizeof S.suites) die(EX_USAGE, "-C: unknown suite %s", t);
+                S.suites[S.nsuites++] = (uint8_t)s;
+            }
+            free(dup);
+            break;
+        }
+        case 'w':
+            if (parse_ulong(optarg, 0, 3600, &v) < 0) die(EX_USAGE, "-w %s: seconds, 0 to 3600", optarg);
+            S.wait_s = (int)v;
+            break;
+        default: fputs(USAGE, stderr); return EX_USAGE;
+        }
+    }
+    if (argc - optind != 1) { fputs(USAGE, stderr); return EX_USAGE; }
+    snprintf(S.peer, sizeof S.peer, "%s", argv[optind]);
+    if (!strchr(S.peer, '@') || strchr(S.peer, '/')) die(EX_USAGE, "%s: expected a bare JID", S.peer);
+    if (!S.nsuites) {
+        S.suites[0] = SC_SUITE_CHACHA20_POLY1305;
+        S.suites[1] = SC_SUITE_AES128_GCM;
+        S.suites[2] = SC_SUITE_AES128_CBC_HMAC;
+        S.nsuites = 3;
+    }
+    const char *jid = getenv("SIMPP_JID"), *kfd = getenv("SIMPP_KEYFD");
+    if (!jid || !kfd || fcntl(6, F_GETFD) < 0 || fcntl(7, F_GETFD) < 0)
+        die(EX_USAGE, "run me after simpp-login: it gives me the session on fds 6/7 and the key on $SIMPP_KEYFD");
+    snprintf(S.me, sizeof S.me, "%s", jid);
+    snprintf(S.mybare, sizeof S.mybare, "%.*s", (int)strcspn(jid, "/"), jid);
+    if (!strcmp(S.mybare, S.peer)) die(EX_USAGE, "%s: that is you", S.peer);
+    if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
+    /* the private key, read once from its descriptor, which is then closed */
+    if (parse_ulong(kfd, 0, 1023, &v) < 0) die(EX_USAGE, "SIMPP_KEYFD=%s: not a descriptor", kfd);
+    char kbuf[8192];
+    size_t kl = 0;
+    ssize_t r;
+    while (kl < sizeof kbuf && (r = read((int)v, kbuf + kl, sizeof kbuf - kl)) > 0) kl += (size_t)r;
+    close((int)v);
+    S.key = kf_parse(kbuf, kl, NULL, 0, 1);
+    sc_zero(kbuf, sizeof kbuf);
+    if (!S.key) die(EX_DATAERR, "the key on fd %lu: %s", v, kf_strerror(kf_errno));
+    char *home = NULL;
+    if (!S.statedir) {
+        const char *h = getenv("SIMPP_HOME");
+        if (h && *h) S.statedir = h;
+        else {
+            if (asprintf(&home, "%s/.simpp", getenv("HOME") ? getenv("HOME") : ".") < 0) die(EX_OSERR, "out of memory");
+            S.statedir = home;
+        }
+    }
+    char *pins;
+    if (asprintf(&pins, "%s/pins", S.statedir) < 0) die(EX_OSERR, "out of memory");
+    if ((mkdir(S.statedir, 0700) < 0 && errno != EEXIST) || (mkdir(pins, 0700) < 0 && errno != EEXIST))
+        die_sys(EX_CANTCREAT, "unable to make %s", pins);
+    free(pins);
+    S.out6 = 7;
+    S.in7 = 6;
+
+    xs_callbacks cb = { NULL, stanza_cb, NULL };
+    xs_limits lim = { 1u << 20, 0, 0, 0 };
+    xs_stream *xs = xs_new(&lim, &cb, NULL);
+    if (!xs || xs_feed(xs, SYNTH, sizeof SYNTH - 1) < 0) die(EX_OSERR, "out of memory");
+    /* initial presence (offline pager messages come with it), then C1/C2 */
+    sbuf b = { 0 };
+    sb_puts(&b, "<presence/>");
+    send_stanza(&b);
+    sb_puts(&b, "<iq type='get' id='simpp-c1'><pubkey xmlns='urn:simpp:1' jid='");
+    sb_esc(&b, S.peer);
+    sb_puts(&b, "'/></iq>");
+    send_stanza(&b);
+
+    sbuf line = { 0 };
+    char buf[16384];
+    for (;;) {
+        if (S.input_done && !S.drain_deadline)
+            S.drain_deadline = ev_now_ms() + (int64_t)S.wait_s * 1000;
+        if (S.drain_deadline) {
+            int settled = S.queue.n == 0 && S.npend == 0 && !S.in.name;
+            if (settled || ev_now_ms() >= S.drain_deadline) break;
+        }
+        struct pollfd pf[2] = { { S.in7, POLLIN, 0 }, { 0, POLLIN, 0 } };
+        int wait = S.drain_deadline ? (int)(S.drain_deadline - ev_now_ms()) : -1;
+        if (poll(pf, S.input_done ? 1 : 2, wait < 0 && S.drain_deadline ? 0 : wait) < 0) {
+            if (errno == EINTR) continue;
+            die_sys(EX_OSERR, "poll");
+        }
+        if (pf[0].revents) {
+            ssize_t n = read(S.in7, buf, sizeof buf);
+            if (n <= 0) { note("the relay connection ended"); break; }
+            if (xs_feed(xs, buf, (size_t)n) < 0) die(EX_PROTOCOL, "bad XML from simpp-login: %s", xs_error(xs));
+        }
+        if (!S.input_done && pf[1].revents) {
+            ssize_t n = read(0, buf, sizeof buf);
+            if (n <= 0) { S.input_done = 1; continue; }
+            sb_put(&line, buf, (size_t)n);
+            char *p;
+            while ((p = memchr(line.p, '\n', line.n))) {
+                size_t ln = (size_t)(p - line.p);
+                on_line(line.p, ln);
+                sb_consume(&line, ln + 1);
+            }
+        }
+    }
+    /* lines still waiting for a session: the peer never answered */
+    if (S.queue.n) {
+        S.peer_offline = 1;
+        S.have_sess = 0;
+        flush_queue();
+    }
+    /* BYE: how many frames we sent, and our transcript, for the peer to check */
+    if (S.have_sess && S.s.confirmed && S.peerkey) {
+        uint8_t bye[40];
+        uint64_t cnt = S.s.sseq;
+        for (int i = 0; i < 8; i++) bye[i] = (uint8_t)(cnt >> (56 - 8 * i));
+        memcpy(bye + 8, S.s.t_send, 32);
+        seal_send(E2E_BYE, 0, bye, sizeof bye);
+        show_transcript();
+    }
+    int pending = S.npend;
+    for (struct pending *p = S.pend; p; p = p->next)
+        if (S.json) event("pending %llu", (unsigned long long)p->id);
+        else note("not acknowledged: %s", p->what);
+    e2e_sess_wipe(&S.s);
+    e2e_hs_wipe(&S.hs);
+    sc_key_free(S.key);
+    sc_key_free(S.peerkey);
+    sb_free(&line);
+    sb_free(&S.queue);
+    xs_free(xs);
+    while (S.pend) { struct pending *p = S.pend; S.pend = p->next; free(p->what); free(p); }
+    while (deferred_head) { xs_node *d = deferred_head; deferred_head = d->next; d->next = NULL; xs_node_free(d); }
+    free(home);
+    if (S.failed) return EX_PROTOCOL;
+    return pending ? EX_TEMPFAIL : 0;
+}
