@@ -78,6 +78,7 @@ static struct {
     int64_t drain_deadline;
     int wait_s;
     int failed;
+    int c1_done;                    /* the relay answered the key request */
 } S;
 
 /* ---- output ------------------------------------------------------------- */
@@ -686,6 +687,7 @@ static int stanza_cb(void *arg, xs_node *n)
         const xs_node *pk = xs_child(n, "pubkey", "urn:simpp:1");
         const char *id = xs_getattr(n, "id", NULL);
         if (id && !strcmp(id, "simpp-c1")) {
+            S.c1_done = 1;
             if (!pk) {
                 alarmx("the relay has no key for %s (no such SIMPP user?)", S.peer);
                 S.input_done = 1;
@@ -865,7 +867,7 @@ int main(int argc, char **argv)
         if (S.input_done && !S.drain_deadline)
             S.drain_deadline = ev_now_ms() + (int64_t)S.wait_s * 1000;
         if (S.drain_deadline) {
-            int settled = S.queue.n == 0 && S.npend == 0 && !S.in.name;
+            int settled = S.c1_done && S.queue.n == 0 && S.npend == 0 && !S.in.name;
             if (settled || ev_now_ms() >= S.drain_deadline) break;
         }
         struct pollfd pf[2] = { { S.in7, POLLIN, 0 }, { 0, POLLIN, 0 } };

@@ -108,3 +108,16 @@ raw_stream() {
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# e2e NAME PEER [simpp-session options]: NAME runs simpp-session with PEER
+# under simpp-login; lines in through NAME.in (held open), events (-j) in
+# NAME.out, diagnostics in NAME.err; state dir NAME.home
+e2e() {
+    local name=$1 peer=$2; shift 2
+    mkfifo "$name.in"
+    SIMPP_HOME="$TMP/$name.home" simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k "$name.key" -r s \
+        "$name@localhost" simpp-session -j "$@" "$peer@localhost" < "$name.in" > "$name.out" 2> "$name.err" &
+    eval "pid_$name=$!"
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    eval "exec {fd_$name}>$name.in"
+}

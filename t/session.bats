@@ -1,0 +1,184 @@
+#!/usr/bin/env bats
+# simpp-session: end-to-end sessions between two users through a real relay.
+load helper
+
+setup() {
+    common_setup
+    start_relay
+    new_user alice
+    new_user bob
+}
+
+@test "--help, --version, and a clear refusal without simpp-login" {
+    run simpp-session --help
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"usage: simpp-session"* ]]
+    run simpp-session --version
+    [[ "$output" =~ ^simpp-session\ [0-9] ]]
+    run simpp-session bob@localhost
+    [ "$status" -eq 64 ]
+    [[ "$output" == *"run me after simpp-login"* ]]
+}
+
+@test "chat both ways, every line acknowledged, same transcript on both sides" {
+    e2e bob alice
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session chacha20-poly1305 bob@localhost/s" alice.out
+    wait_for bob "^session chacha20-poly1305 alice@localhost/s" bob.out
+    say alice "hello bob"
+    say alice "second line, with <xml> & ampersands"
+    wait_for bob "^msg 2 alice@localhost second line, with <xml> & ampersands" bob.out
+    wait_for alice "^ack 1" alice.out
+    wait_for alice "^ack 2" alice.out
+    say bob "hi alice"
+    wait_for alice "^msg 1 bob@localhost hi alice" alice.out
+    wait_for bob "^ack 1" bob.out
+    # the safety numbers match
+    say alice "/safety"
+    say bob "/safety"
+    wait_for alice "^safety" alice.out
+    wait_for bob "^safety" bob.out
+    [ "$(grep '^safety' alice.out)" = "$(grep '^safety' bob.out)" ]
+    # end: both sides print the transcript hash, and they agree
+    end_session alice
+    wait "$pid_alice"
+    wait_for bob "^bye alice@localhost" bob.out
+    [ "$(grep '^transcript' alice.out | tail -1)" = "$(grep '^transcript' bob.out | tail -1)" ]
+    ! grep -q '^error' alice.out bob.out
+}
+
+@test "the relay never holds the plaintext; ordinary clients see a notice" {
+    e2e bob alice
+    wait_for bob "offline alice@localhost" bob.out
+    # alice's connection is recorded by socat: the bytes on the wire
+    WPORT=$(free_port)
+    socat -r wire.c2s -R wire.s2c TCP-LISTEN:$WPORT,bind=127.0.0.1,reuseaddr TCP:127.0.0.1:$PORT &
+    SESSION_PIDS="$SESSION_PIDS $!"
+    sleep 0.3
+    mkfifo alice.in
+    SIMPP_HOME=$TMP/alice.home simpp-login -v -c 127.0.0.1:$WPORT -s relay.pub -k alice.key -r s alice@localhost \
+        simpp-session -j bob@localhost < alice.in > alice.out 2> alice.err &
+    SESSION_PIDS="$SESSION_PIDS $!"
+    exec {fd_alice}>alice.in
+    wait_for alice "^session" alice.out
+    say alice "E2E-CANARY-1"
+    wait_for bob "E2E-CANARY-1" bob.out
+    # what simpp-login sent to the relay (its -v trace: the stanzas inside
+    # the channel, i.e. what the relay reads) holds only ciphertext
+    ! grep -q "E2E-CANARY" alice.err
+    grep -q "SIMPP end-to-end encrypted message" alice.err
+    ! grep -q "E2E-CANARY" wire.c2s wire.s2c
+    ! grep -q "E2E-CANARY" "$RELAY_LOG"
+}
+
+@test "pager mode: a message to an offline peer is stored encrypted and read at login" {
+    printf 'while you were away\n' > in
+    SIMPP_HOME=$TMP/alice.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
+        simpp-session -j -w 3 bob@localhost < in > alice.out 2> alice.err
+    grep -q '^pager-sent' alice.out
+    [ "$(sqlite3 data/simpp.db 'select count(*) from offline')" -eq 1 ]
+    # the relay's database holds ciphertext only
+    ! sqlite3 data/simpp.db 'select stanza from offline' | grep -q 'while you were away'
+    sqlite3 data/simpp.db 'select stanza from offline' | grep -q "t='p'"
+    e2e bob alice -w 1
+    wait_for bob "^pager alice@localhost [0-9T:-]*Z while you were away" bob.out
+    end_session bob
+}
+
+@test "pager mode: a replayed pager message is refused" {
+    printf 'once only\n' > in
+    SIMPP_HOME=$TMP/alice.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
+        simpp-session -j -w 3 bob@localhost < in > alice.out 2> alice.err
+    row=$(sqlite3 data/simpp.db "select quote(to_jid), quote(from_jid), quote(stanza), stamp from offline" 2>/dev/null || true)
+    sqlite3 data/simpp.db ".dump offline" | grep '^INSERT' > offline.sql
+    e2e bob alice -w 1
+    wait_for bob "^pager alice@localhost .* once only" bob.out
+    end_session bob
+    wait "$pid_bob" || true
+    # the same stored stanza again (a relay that replays it)
+    sqlite3 data/simpp.db < offline.sql
+    rm -f bob.in
+    e2e bob alice -w 1
+    wait_for bob "^error a pager message from alice@localhost.* was replayed: refused" bob.out
+    [ "$(grep -c 'once only' bob.out)" -eq 0 ]
+}
+
+@test "a key changed at the relay (a lying key directory) is refused loudly" {
+    # bob pins alice's key in a first session
+    e2e bob alice -w 1
+    wait_for bob "offline alice@localhost" bob.out
+    end_session bob
+    wait "$pid_bob" || true
+    grep -q 'first contact: pinned the key of alice@localhost' bob.out
+    # the relay now hands out mallory's key for alice
+    simpp-keygen -q -w mallory.pub mallory.key > /dev/null
+    hex=$(openssl pkey -pubin -in mallory.pub -outform DER | tail -c 65 | od -An -tx1 | tr -d ' \n')
+    sqlite3 data/simpp.db "update users set pub=x'$hex' where jid='alice@localhost'"
+    rm -f bob.in
+    e2e bob alice -w 1
+    wait_for bob "THE KEY OF alice@localhost HAS CHANGED" bob.out
+    wait "$pid_bob" || status=$?
+    [ "${status:-0}" -ne 0 ]
+}
+
+@test "a key exchange not signed by the pinned key is refused (ephemeral share swapped)" {
+    # bob's pin for alice is mallory's key: alice's genuine C3 cannot verify
+    simpp-keygen -q -w mallory.pub mallory.key > /dev/null
+    mkdir -p bob.home/pins
+    cp mallory.pub bob.home/pins/alice@localhost.pub
+    hex=$(openssl pkey -pubin -in mallory.pub -outform DER | tail -c 65 | od -An -tx1 | tr -d ' \n')
+    e2e bob alice -A
+    wait_for bob "offline alice@localhost" bob.out
+    # with -A bob accepts the relay's (real) key; without it the pin holds
+    end_session bob
+    wait "$pid_bob" || true
+    cp mallory.pub bob.home/pins/alice@localhost.pub
+    rm -f bob.in
+    e2e bob alice
+    wait_for bob "THE KEY OF alice@localhost HAS CHANGED" bob.out
+    ! grep -q '^session' bob.out
+}
+
+@test "files: sent in chunks, checked, never left under the final name when broken" {
+    head -c 100000 /dev/urandom > blob.bin
+    mkdir inbox
+    e2e bob alice -o "$TMP/inbox"
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
+    say alice "/file $TMP/blob.bin"
+    wait_for bob "^file-received blob.bin 100000" bob.out
+    wait_for alice "^file-delivered" alice.out
+    cmp blob.bin inbox/blob.bin
+    [ -z "$(ls -A inbox | grep part || true)" ]
+    # the same name again: refused, the first file untouched
+    say alice "/file $TMP/blob.bin"
+    wait_for alice "^error the peer refused file blob.bin" alice.out
+    cmp blob.bin inbox/blob.bin
+}
+
+@test "files are refused without -o; unsafe names never written" {
+    printf 'x\n' > f.txt
+    e2e bob alice
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
+    say alice "/file $TMP/f.txt"
+    wait_for alice "^error the peer refused file f.txt" alice.out
+    wait_for bob "not accepting files" bob.out
+}
+
+@test "an offline peer that never answers: lines become pager messages at the end" {
+    printf 'one\ntwo\n' > in
+    SIMPP_HOME=$TMP/alice.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
+        simpp-session -j -w 2 bob@localhost < in > alice.out 2> alice.err
+    [ "$(grep -c '^pager-sent' alice.out)" -eq 2 ]
+}
+
+@test "an unknown peer: a clear error" {
+    run env SIMPP_HOME=$TMP/h simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
+        simpp-session -w 1 nobody@localhost < /dev/null
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"the relay has no key for nobody@localhost"* ]]
+}
