@@ -67,6 +67,8 @@ static struct {
     size_t nsuites;
     struct e2e_hs hs;
     struct e2e_sess s;
+    struct e2e_sess old;            /* the session a rekey replaces, until FIN */
+    int have_old;
     int have_sess, peer_offline, hs_sent;
     uint64_t next_id;
     struct pending *pend;
@@ -338,7 +340,11 @@ static void on_c3(const char *from, const uint8_t *d, size_t n)
     e2e_hs_wipe(&S.hs);
     snprintf(S.peerfull, sizeof S.peerfull, "%s", from);
     send_e2e(from, "c4", c4, l, NULL, 0);
-    e2e_sess_wipe(&S.s);
+    /* a rekey: frames A sent before it saw C4 still use the old keys */
+    e2e_sess_wipe(&S.old);
+    S.have_old = S.have_sess && S.s.confirmed;
+    if (S.have_old) S.old = S.s;
+    else e2e_sess_wipe(&S.s);
     S.s = ns;                       /* confirmed when A's FIN arrives */
     S.have_sess = 1;
     S.hs_sent = 0;
@@ -355,6 +361,7 @@ static void on_c4(const char *from, const uint8_t *d, size_t n)
         return;
     }
     snprintf(S.peerfull, sizeof S.peerfull, "%s", from);
+    int rekey = S.have_sess && S.s.confirmed;
     e2e_sess_wipe(&S.s);            /* a rekey erases the old session */
     S.s = ns;
     sc_zero(&ns, sizeof ns);
@@ -362,7 +369,9 @@ static void on_c4(const char *from, const uint8_t *d, size_t n)
     S.hs_sent = 0;
     /* C5 confirmed: FIN proves to B we hold x for this very exchange */
     seal_send(E2E_FIN, 0, S.s.th, sizeof S.s.th);
-    session_up();
+    if (!rekey) session_up();
+    else if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
+    else note("new session keys with %s", S.peer);
 }
 
 static void file_done(int ok, const char *why)
@@ -521,13 +530,19 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
     const uint8_t *data;
     size_t dl;
     if (!S.have_sess || !ns || !sid) return;
+    struct e2e_sess *sess = &S.s;
     sc_hex_encode(S.s.sid, E2E_SID, mysid);
     if (strcmp(sid, mysid)) {
-        alarmx("a frame from %s for another session: ignored", from);
-        return;
+        char oldsid[2 * E2E_SID + 1];
+        sc_hex_encode(S.old.sid, E2E_SID, oldsid);
+        if (!S.have_old || strcmp(sid, oldsid)) {
+            alarmx("a frame from %s for another session: ignored", from);
+            return;
+        }
+        sess = &S.old;
     }
     if (!(pt = malloc(n ? n : 1))) die(EX_OSERR, "out of memory");
-    int r = e2e_open(&S.s, strtoull(ns, NULL, 10), d, n, pt, &pl, &type, &id, &data, &dl, &skipped);
+    int r = e2e_open(sess, strtoull(ns, NULL, 10), d, n, pt, &pl, &type, &id, &data, &dl, &skipped);
     if (r != E2E_OK) {
         alarmx("a message from %s was refused: %s", from, e2e_strerror(r));
         free(pt);
@@ -538,19 +553,25 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
                (unsigned long long)skipped, from);
     switch (type) {
     case E2E_FIN:
-        if (!S.s.initiator && dl == SC_SHA256_LEN && sc_ct_eq(data, S.s.th, dl)) {
+        if (sess == &S.s && !S.s.initiator && dl == SC_SHA256_LEN && sc_ct_eq(data, S.s.th, dl)) {
             S.s.confirmed = 1;
-            session_up();
+            if (S.have_old) {               /* rekeyed: the old keys go now */
+                e2e_sess_wipe(&S.old);
+                S.have_old = 0;
+                if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
+                else note("new session keys with %s", S.peer);
+            } else
+                session_up();
         } else
             alarmx("key confirmation from %s does not match", from);
         break;
     case E2E_TEXT:
-        if (!S.s.confirmed) break;
+        if (!sess->confirmed && !(sess == &S.s && S.have_old)) break;
         clean((char *)data, dl);
         if (S.json) event("msg %llu %s %.*s", (unsigned long long)id, S.peer, (int)dl, (const char *)data);
         else { printf("%s: %.*s\n", S.peer, (int)dl, (const char *)data); fflush(stdout); }
         /* the ACK carries our transcript of what we received */
-        seal_send(E2E_ACK, id, S.s.t_recv, sizeof S.s.t_recv);
+        seal_send(E2E_ACK, id, sess->t_recv, sizeof sess->t_recv);
         break;
     case E2E_ACK:
         on_ack(id, data, dl, -1);
@@ -912,7 +933,9 @@ int main(int argc, char **argv)
     for (struct pending *p = S.pend; p; p = p->next)
         if (S.json) event("pending %llu", (unsigned long long)p->id);
         else note("not acknowledged: %s", p->what);
+    if (S.in.name) file_done(0, "the session ended before the file was complete");
     e2e_sess_wipe(&S.s);
+    e2e_sess_wipe(&S.old);
     e2e_hs_wipe(&S.hs);
     sc_key_free(S.key);
     sc_key_free(S.peerkey);

@@ -182,3 +182,40 @@ setup() {
     [ "$status" -ne 0 ]
     [[ "$output" == *"the relay has no key for nobody@localhost"* ]]
 }
+
+@test "rekey: new keys mid-conversation, nothing lost, old keys gone" {
+    e2e bob alice
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
+    say alice "before the rekey"
+    wait_for alice "^ack 1" alice.out
+    say alice "/rekey"
+    say alice "during the rekey"
+    wait_for alice "^rekeyed" alice.out
+    wait_for bob "^rekeyed" bob.out
+    say alice "after the rekey"
+    say bob "bob after the rekey"
+    wait_for bob "^msg 3 alice@localhost after the rekey" bob.out
+    wait_for alice "^msg 1 bob@localhost bob after the rekey" alice.out
+    wait_for alice "^ack 3" alice.out
+    grep -q "^msg 2 alice@localhost during the rekey" bob.out
+    ! grep -q '^error' alice.out bob.out
+}
+
+@test "a file transfer cut off midway leaves no file under its name" {
+    head -c 3000000 /dev/urandom > big.bin
+    mkdir inbox
+    e2e bob alice -o "$TMP/inbox"
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
+    say alice "/file $TMP/big.bin"
+    wait_for bob "^note receiving file big.bin" bob.out
+    kill -9 $pid_alice
+    pkill -9 -f "simpp-session -j bob@localhost" || true
+    end_session bob
+    wait "$pid_bob" || true
+    [ ! -e inbox/big.bin ]
+    [ -z "$(ls -A inbox)" ]
+}
