@@ -153,13 +153,14 @@ int e2e_c3_parties(const uint8_t *c3, size_t len, char *from, size_t fcap, char 
 static int derive(struct e2e_sess *s, const sc_key *eph, const sc_key *peer_eph, int suite,
                   int initiator, const uint8_t *c3, size_t l3, const uint8_t *c4, size_t l4)
 {
-    uint8_t k[64];
+    uint8_t k[96];
     memset(s, 0, sizeof *s);
     sc_sha256_parts(s->th, c3, l3, c4, l4, (void *)NULL);
     if (sc_ecdh_hkdf(eph, peer_eph, s->th, sizeof s->th, "simpp/1 K_AB", 12, k, sizeof k) < 0)
         return E2E_EINTERNAL;
     memcpy(initiator ? s->ck_send : s->ck_recv, k, 32);
     memcpy(initiator ? s->ck_recv : s->ck_send, k + 32, 32);
+    memcpy(s->exporter, k + 64, 32);
     sc_zero(k, sizeof k);
     uint8_t h[SC_SHA256_LEN];
     sc_sha256_parts(h, "simpp/1 sid", (size_t)11, s->th, sizeof s->th, (void *)NULL);
@@ -345,6 +346,18 @@ void e2e_transcript(const struct e2e_sess *s, uint8_t out[SC_SHA256_LEN])
     const uint8_t *b2a = s->initiator ? s->t_recv : s->t_send;
     sc_sha256_parts(out, "simpp/1 transcript", (size_t)18, s->th, (size_t)SC_SHA256_LEN,
                     a2b, (size_t)SC_SHA256_LEN, b2a, (size_t)SC_SHA256_LEN, (void *)NULL);
+}
+
+int e2e_export(const struct e2e_sess *s, const char *label, const void *ctx, size_t ctxlen,
+               uint8_t *out, size_t outlen)
+{
+    uint8_t info[256];
+    size_t ll = strlen(label);
+    if (ll + ctxlen > sizeof info || (ctxlen && !ctx)) return E2E_EFORMAT;
+    memcpy(info, label, ll);
+    if (ctxlen) memcpy(info + ll, ctx, ctxlen);
+    return sc_hkdf_sha256(s->th, sizeof s->th, s->exporter, sizeof s->exporter, info, ll + ctxlen,
+                          out, outlen) == 0 ? E2E_OK : E2E_EINTERNAL;
 }
 
 void e2e_sess_wipe(struct e2e_sess *s)

@@ -59,6 +59,7 @@ struct e2e_sess {
     uint8_t ck_send[32], ck_recv[32];       /* chain keys: erased as they advance */
     uint64_t sseq, rseq;                    /* next frame number each way */
     uint8_t t_send[SC_SHA256_LEN], t_recv[SC_SHA256_LEN];  /* transcripts */
+    uint8_t exporter[32];                   /* for keys of other channels (video) */
 };
 
 /* handshake state between C3 and C4 */
@@ -103,6 +104,10 @@ int e2e_open(struct e2e_sess *s, uint64_t seq, const uint8_t *in, size_t len, ui
  * conversation */
 void e2e_transcript(const struct e2e_sess *s, uint8_t out[SC_SHA256_LEN]);
 void e2e_sess_wipe(struct e2e_sess *s);
+/* a key for another channel of this session (RFC 5705 in spirit):
+ * HKDF(exporter, label || context) */
+int e2e_export(const struct e2e_sess *s, const char *label, const void *ctx, size_t ctxlen,
+               uint8_t *out, size_t outlen);
 
 /* Pager mode (paper 003): signed, then encrypted to the peer's key. */
 int e2e_pager_seal(const sc_key *my_lt, const char *me, const sc_key *peer_lt, const char *peer,

@@ -25,7 +25,7 @@
 #include "xmlstream.h"
 
 #define USAGE \
-"usage: simpp-session [-j] [-A] [-d statedir] [-o dir] [-C suites] [-w seconds] peer\n" \
+"usage: simpp-session [-j] [-A] [-a] [-d statedir] [-o dir] [-C suites] [-w seconds] peer\n" \
 "       (run by simpp-login: simpp-login ... you@domain simpp-session peer@domain)\n" \
 "\n" \
 "  peer        the bare JID to talk to\n" \
@@ -35,8 +35,9 @@
 "  -o dir      accept files into dir (default: files are refused)\n" \
 "  -C suites   suites to offer, comma-separated, in order (default: all, ChaCha20 first)\n" \
 "  -w seconds  at the end of input, wait this long for acknowledgements (default 10)\n" \
-"stdin: a line is a message; /file PATH sends a file; /safety, /transcript,\n" \
-"/pending, /rekey, /quit.\n"
+"  -a          accept video invitations (default: refuse them)\n" \
+"stdin: a line is a message; /file PATH sends a file; /video [PARAMS] invites\n" \
+"the peer to a video stream; /safety, /transcript, /pending, /rekey, /quit.\n"
 
 #define NS_HINTS "urn:xmpp:hints"
 #define NOTICE "[SIMPP end-to-end encrypted message: use simpp-session to read it]"
@@ -81,6 +82,7 @@ static struct {
     int wait_s;
     int failed;
     int c1_done;                    /* the relay answered the key request */
+    int accept_video;
 } S;
 
 /* ---- output ------------------------------------------------------------- */
@@ -494,6 +496,86 @@ static void send_file(const char *path)
     if (S.json) event("file-sent %llu %s", (unsigned long long)id, base);
 }
 
+/* ---- video invitations (paper 002): keys never travel, both ends derive
+ * them from this session; the parameters travel inside it ------------- */
+
+enum { VID_INVITE = 1, VID_ACCEPT = 2, VID_REFUSE = 3 };
+
+static void video_keys(const uint8_t sid[16], int inviter)
+{
+    uint8_t i2r[32], r2i[32], ctx[19];
+    char hex[33], ks[65], kr[65], *dir, *path;
+    memcpy(ctx, sid, 16);
+    memcpy(ctx + 16, "i2r", 3);
+    e2e_export(&S.s, "simpp/1 video", ctx, sizeof ctx, i2r, sizeof i2r);
+    memcpy(ctx + 16, "r2i", 3);
+    e2e_export(&S.s, "simpp/1 video", ctx, sizeof ctx, r2i, sizeof r2i);
+    sc_hex_encode(sid, 16, hex);
+    sc_hex_encode(inviter ? i2r : r2i, 32, ks);
+    sc_hex_encode(inviter ? r2i : i2r, 32, kr);
+    sc_zero(i2r, sizeof i2r);
+    sc_zero(r2i, sizeof r2i);
+    if (asprintf(&dir, "%s/video", S.statedir) < 0 || asprintf(&path, "%s/%s.key", dir, hex) < 0)
+        die(EX_OSERR, "out of memory");
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) die_sys(EX_CANTCREAT, "unable to make %s", dir);
+    sbuf b = { 0 };
+    sb_printf(&b, "simpp-video-key 1\nstream %s\nme %s\npeer %s\nsend %s\nrecv %s\n",
+              hex, S.mybare, S.peer, ks, kr);
+    sc_zero(ks, sizeof ks);
+    sc_zero(kr, sizeof kr);
+    if (b.oom || write_file_atomic(path, b.p, b.n, 0600, 1) < 0) die_sys(EX_CANTCREAT, "unable to write %s", path);
+    sb_free(&b);
+    if (S.json) event("video %s %s", hex, path);
+    else note("video stream %s with %s: keys in %s (simpp-videnc -k %s)", hex, S.peer, path, path);
+    free(path);
+    free(dir);
+}
+
+static void video_invite(const char *params)
+{
+    uint8_t p[16 + 1 + 512];
+    size_t pl = strlen(params);
+    if (!S.have_sess || !S.s.confirmed) {
+        /* paper 002: refused at once when the peer is offline */
+        alarmx("video refused: %s is not online", S.peer);
+        if (S.json) event("video-refused offline");
+        return;
+    }
+    if (pl > 512) { alarmx("video parameters too long"); return; }
+    p[0] = VID_INVITE;
+    sc_random(p + 1, 16);
+    memcpy(p + 17, params, pl);
+    seal_send(E2E_VIDEO, ++S.next_id, p, 17 + pl);
+    char hex[33];
+    sc_hex_encode(p + 1, 16, hex);
+    if (S.json) event("video-invited %s", hex);
+    else note("video invitation sent to %s", S.peer);
+}
+
+static void on_video(const uint8_t *d, size_t n)
+{
+    uint8_t a[17];
+    char hex[33];
+    if (n < 17) return;
+    sc_hex_encode(d + 1, 16, hex);
+    memcpy(a + 1, d + 1, 16);
+    if (d[0] == VID_INVITE) {
+        char params[513];
+        snprintf(params, sizeof params, "%.*s", (int)(n - 17 > 512 ? 512 : n - 17), (const char *)d + 17);
+        clean(params, strlen(params));
+        if (S.json) event("video-invite %s %s", hex, params);
+        else note("%s invites you to video (%s): %s", S.peer, params, S.accept_video ? "accepted" : "refused (run with -a to accept)");
+        a[0] = S.accept_video ? VID_ACCEPT : VID_REFUSE;
+        seal_send(E2E_VIDEO, ++S.next_id, a, sizeof a);
+        if (S.accept_video) video_keys(d + 1, 0);
+    } else if (d[0] == VID_ACCEPT) {
+        video_keys(d + 1, 1);
+    } else if (d[0] == VID_REFUSE) {
+        if (S.json) event("video-refused %s", hex);
+        else note("%s refused the video invitation", S.peer);
+    }
+}
+
 static void on_ack(uint64_t id, const uint8_t *d, size_t n, int file_ok)
 {
     for (struct pending **pp = &S.pend; *pp; pp = &(*pp)->next) {
@@ -579,6 +661,7 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
     case E2E_FILE_OFFER: on_file_offer(id, data, dl); break;
     case E2E_FILE_CHUNK: on_file_chunk(data, dl); break;
     case E2E_FILE_DONE: on_ack(id, NULL, 0, dl >= 1 && data[0] == 1); break;
+    case E2E_VIDEO: if (sess == &S.s && S.s.confirmed) on_video(data, dl); break;
     case E2E_BYE: {
         uint64_t cnt = 0;
         for (size_t i = 0; i < 8 && i < dl; i++) cnt = cnt << 8 | data[i];
@@ -777,6 +860,11 @@ static void on_line(char *line, size_t n)
             return;
         }
         if (!strncmp(line, "/rekey", 6)) { if (S.have_sess) start_handshake(); return; }
+        if (!strncmp(line, "/video", 6) && (n == 6 || line[6] == ' ')) {
+            line[n] = 0;
+            video_invite(n > 7 ? line + 7 : "");
+            return;
+        }
         if (!strncmp(line, "/file ", 6)) {
             if (S.have_sess && S.s.confirmed) { line[n] = 0; send_file(line + 6); }
             else { sb_put(&S.queue, line, n); sb_puts(&S.queue, "\n"); }
@@ -801,12 +889,13 @@ int main(int argc, char **argv)
     }
     S.wait_s = 10;
     S.in.fd = -1;
-    while ((opt = getopt(argc, argv, "hVjAd:o:C:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "hVjAad:o:C:w:")) != -1) {
         switch (opt) {
         case 'h': fputs(USAGE, stdout); return 0;
         case 'V': print_version(); break;
         case 'j': S.json = 1; break;
         case 'A': S.accept_changed = 1; break;
+        case 'a': S.accept_video = 1; break;
         case 'd': S.statedir = optarg; break;
         case 'o': S.filedir = optarg; break;
         case 'C': {

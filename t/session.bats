@@ -219,3 +219,38 @@ setup() {
     [ ! -e inbox/big.bin ]
     [ -z "$(ls -A inbox)" ]
 }
+
+@test "video invitation: keys derived on both sides, never sent; refused offline or unwanted" {
+    e2e bob alice -a
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
+    say alice "/video codec=mjpeg w=640 h=480"
+    wait_for bob "^video-invite [0-9a-f]* codec=mjpeg w=640 h=480" bob.out
+    wait_for alice "^video [0-9a-f]* " alice.out
+    wait_for bob "^video [0-9a-f]* " bob.out
+    ka=$(awk '/^video /{print $3}' alice.out)
+    kb=$(awk '/^video /{print $3}' bob.out)
+    [ "$(stat -c %a "$ka")" = 600 ]
+    # alice's send key is bob's receive key and the other way round
+    [ "$(awk '/^send/{print $2}' "$ka")" = "$(awk '/^recv/{print $2}' "$kb")" ]
+    [ "$(awk '/^recv/{print $2}' "$ka")" = "$(awk '/^send/{print $2}' "$kb")" ]
+    [ "$(awk '/^send/{print $2}' "$ka")" != "$(awk '/^recv/{print $2}' "$ka")" ]
+    # the key is nowhere in what crossed the relay
+    ! grep -q "$(awk '/^send/{print $2}' "$ka")" "$RELAY_LOG"
+}
+
+@test "video invitation refused: peer offline, or peer does not accept video" {
+    printf '/video\n' > in
+    SIMPP_HOME=$TMP/alice.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
+        simpp-session -j -w 2 bob@localhost < in > alice.out 2> alice.err || true
+    grep -q '^video-refused offline' alice.out
+    e2e bob alice
+    wait_for bob "offline alice@localhost" bob.out
+    rm -f alice.in
+    e2e alice bob
+    wait_for alice "^session" alice.out
+    say alice "/video"
+    wait_for alice "^video-refused [0-9a-f]*" alice.out
+    ! ls alice.home/video/*.key 2>/dev/null
+}
