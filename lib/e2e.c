@@ -80,7 +80,8 @@ int e2e_c3_make(struct e2e_hs *hs, const char *me, const char *peer, const sc_ke
 {
     uint8_t na[32], x[SC_MAX_PUB];
     size_t xl = sizeof x;
-    struct wr w = { out, *outlen, 0, 0 };
+    /* never more than E2E_MSG_MAX: hs->c3 keeps a copy, and no receiver parses more */
+    struct wr w = { out, *outlen < E2E_MSG_MAX ? *outlen : E2E_MSG_MAX, 0, 0 };
     memset(hs, 0, sizeof *hs);
     if (!me || !peer || !valid_id((const uint8_t *)me, strlen(me)) ||
         !valid_id((const uint8_t *)peer, strlen(peer)) || nsuites == 0 || nsuites > 8)
@@ -102,7 +103,10 @@ int e2e_c3_make(struct e2e_hs *hs, const char *me, const char *peer, const sc_ke
     put(&w, x, xl);
     put_id(&w, me);
     put_id(&w, peer);
-    if (w.bad || sign_parts(my_lt, "simpp/1 C3", out, w.n, &w) < 0 || w.bad) return E2E_EINTERNAL;
+    if (w.bad || sign_parts(my_lt, "simpp/1 C3", out, w.n, &w) < 0 || w.bad) {
+        e2e_hs_wipe(hs);                    /* a C3 that was not sent keeps no x */
+        return E2E_EINTERNAL;
+    }
     *outlen = w.n;
     memcpy(hs->c3, out, w.n);
     hs->c3len = w.n;
@@ -241,7 +245,7 @@ int e2e_c4_accept(struct e2e_hs *hs, const sc_key *peer_lt, const uint8_t *c4, s
     if (!(yk = sc_key_from_public(hs->curve, y, yl))) return E2E_EKEY;
     e = derive(s, hs->eph, yk, suite, 1, hs->c3, hs->c3len, c4, len);
     sc_key_free(yk);
-    s->confirmed = 1;
+    s->confirmed = e == E2E_OK;
     e2e_hs_wipe(hs);                        /* x is gone: forward secrecy */
     return e;
 }
@@ -284,23 +288,27 @@ static void chain_transcript(uint8_t t[SC_SHA256_LEN], uint64_t seq, const uint8
 int e2e_seal(struct e2e_sess *s, int type, uint64_t id, const void *data, size_t dlen,
              uint8_t *out, size_t *outlen, uint64_t *seq)
 {
-    uint8_t mk[SC_MAX_KEY], aad[E2E_SID + 8], nonce[SC_NONCE_LEN], *pt;
+    uint8_t mk[SC_MAX_KEY], aad[E2E_SID + 8], nonce[SC_NONCE_LEN], *pt, ck[32];
     struct wr w;
     int e = E2E_EINTERNAL;
     if (s->sseq == UINT64_MAX || dlen > (1u << 24)) return E2E_ESTATE;
+    /* advance a copy: a seal that fails must not move the chain past sseq */
+    memcpy(ck, s->ck_send, sizeof ck);
     if (!(pt = malloc(dlen + 9))) return E2E_EINTERNAL;
     w = (struct wr){ pt, dlen + 9, 0, 0 };
     put8(&w, (unsigned)type);
     put64(&w, id);
     put(&w, data, dlen);
     frame_aad(s, s->sseq, aad, nonce);
-    if (!w.bad && ratchet(s->ck_send, s->suite, mk) == 0 &&
+    if (!w.bad && ratchet(ck, s->suite, mk) == 0 &&
         sc_seal(s->suite, mk, nonce, aad, sizeof aad, pt, w.n, out, outlen) == 0) {
+        memcpy(s->ck_send, ck, sizeof ck);
         chain_transcript(s->t_send, s->sseq, pt, w.n);
         *seq = s->sseq++;
         e = E2E_OK;
     }
     sc_zero(mk, sizeof mk);
+    sc_zero(ck, sizeof ck);
     sc_zero(pt, dlen + 9);
     free(pt);
     return e;

@@ -83,6 +83,7 @@ static struct {
     int failed;
     int c1_done;                    /* the relay answered the key request */
     int accept_video;
+    int video_wait;                 /* invitations not yet answered */
 } S;
 
 /* ---- output ------------------------------------------------------------- */
@@ -276,6 +277,7 @@ static void send_pager(const char *line, size_t n)
 }
 
 static void send_file(const char *path);
+static void video_invite(const char *params);
 
 /* conversation consistency (paper 004): both ends print the same hash iff
  * both saw the same frames in the same order */
@@ -299,6 +301,10 @@ static void flush_queue(void)
             char *path = strndup(p + 6, n - 6);
             send_file(path);
             free(path);
+        } else if (!strncmp(p, "/video", 6)) {
+            char *params = strndup(n > 7 ? p + 7 : "", n > 7 ? n - 7 : 0);
+            video_invite(params ? params : "");
+            free(params);
         } else if (S.have_sess && S.s.confirmed)
             send_text(p, n);
         else
@@ -546,6 +552,7 @@ static void video_invite(const char *params)
     sc_random(p + 1, 16);
     memcpy(p + 17, params, pl);
     seal_send(E2E_VIDEO, ++S.next_id, p, 17 + pl);
+    S.video_wait++;
     char hex[33];
     sc_hex_encode(p + 1, 16, hex);
     if (S.json) event("video-invited %s", hex);
@@ -569,8 +576,10 @@ static void on_video(const uint8_t *d, size_t n)
         seal_send(E2E_VIDEO, ++S.next_id, a, sizeof a);
         if (S.accept_video) video_keys(d + 1, 0);
     } else if (d[0] == VID_ACCEPT) {
+        if (S.video_wait) S.video_wait--;
         video_keys(d + 1, 1);
     } else if (d[0] == VID_REFUSE) {
+        if (S.video_wait) S.video_wait--;
         if (S.json) event("video-refused %s", hex);
         else note("%s refused the video invitation", S.peer);
     }
@@ -861,6 +870,11 @@ static void on_line(char *line, size_t n)
         }
         if (!strncmp(line, "/rekey", 6)) { if (S.have_sess) start_handshake(); return; }
         if (!strncmp(line, "/video", 6) && (n == 6 || line[6] == ' ')) {
+            if (!S.have_sess && !S.peer_offline) {      /* wait for the session */
+                sb_put(&S.queue, line, n);
+                sb_puts(&S.queue, "\n");
+                return;
+            }
             line[n] = 0;
             video_invite(n > 7 ? line + 7 : "");
             return;
@@ -977,7 +991,7 @@ int main(int argc, char **argv)
         if (S.input_done && !S.drain_deadline)
             S.drain_deadline = ev_now_ms() + (int64_t)S.wait_s * 1000;
         if (S.drain_deadline) {
-            int settled = S.c1_done && S.queue.n == 0 && S.npend == 0 && !S.in.name;
+            int settled = S.c1_done && S.queue.n == 0 && S.npend == 0 && !S.in.name && !S.video_wait;
             if (settled || ev_now_ms() >= S.drain_deadline) break;
         }
         struct pollfd pf[2] = { { S.in7, POLLIN, 0 }, { 0, POLLIN, 0 } };
