@@ -1,0 +1,132 @@
+#!/usr/bin/env bats
+# Bad days for the relay: killed mid-traffic, a full disk, a locked or
+# read-only store, clients that vanish.
+load helper
+
+setup() {
+    common_setup
+}
+
+@test "kill -9 mid-traffic: nothing the relay acknowledged is lost, nothing arrives twice" {
+    start_relay
+    new_user alice
+    new_user bob
+    # alice sends 300 numbered messages to offline bob, asking for XEP-0198
+    # acknowledgements as she goes; the relay is killed part-way
+    python3 - > script.txt <<'PY'
+print("<presence/>")
+print("<enable xmlns='urn:xmpp:sm:3'/>")
+for i in range(1, 301):
+    print("<message to='bob@localhost' type='chat'><body>m%d</body></message>" % i)
+    if i % 10 == 0:
+        print("<r xmlns='urn:xmpp:sm:3'/>")
+PY
+    mkfifo a.in
+    simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost < a.in > a.out 2> a.err &
+    SESSION_PIDS="$!"
+    exec {fa}>a.in
+    wait_for a "bound .*alice" "$RELAY_LOG"
+    { head -c 6000 script.txt; } >&$fa
+    sleep 0.5
+    kill -9 "$RELAY_PID"
+    wait "$RELAY_PID" 2>/dev/null || true
+    tail -c +6001 script.txt >&$fa 2>/dev/null || true
+    exec {fa}>&-
+    wait
+    acked=$(grep -o "h='[0-9]*'" a.out | tr -dc '0-9\n' | sort -n | tail -1)
+    # h counts presence + every message handled; presence is the first
+    acked_msgs=$(( ${acked:-1} - 1 ))
+    echo "acknowledged: $acked_msgs messages" >&3
+    [ "$acked_msgs" -ge 10 ]
+    restart_relay
+    echo "<presence/>" | simpp-login -c 127.0.0.1:$PORT -s relay.pub -k bob.key bob@localhost > b.out
+    got=$(grep -o '<body>m[0-9]*</body>' b.out | tr -dc '0-9\n')
+    # every acknowledged message is there, and no message twice
+    for i in $(seq 1 $acked_msgs); do grep -qx "$i" <<< "$got"; done
+    [ "$(sort <<< "$got" | uniq -d | wc -l)" -eq 0 ]
+    # a second login delivers nothing again
+    echo "<presence/>" | simpp-login -c 127.0.0.1:$PORT -s relay.pub -k bob.key bob@localhost > b2.out
+    ! grep -q '<body>m' b2.out
+}
+
+@test "a full disk: offline messages are refused with resource-constraint, routing goes on" {
+    # the relay's data directory on a 1 MB tmpfs in a private mount namespace
+    cat > inner.sh <<'SH'
+set -e
+mount -t tmpfs -o size=1m tmpfs data
+. "$SIMPP_TOP/t/helper.bash"
+cd "$TMP"
+start_relay
+new_user alice
+new_user bob
+new_user carol
+session carol
+say carol "<presence/>"
+body=$(head -c 3000 /dev/zero | tr '\0' 'x')
+mkfifo fill.in
+simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key -r f alice@localhost < fill.in > fill.out 2>&1 &
+exec 9>fill.in
+for i in $(seq 1 600); do
+    echo "<message to='bob@localhost' type='chat' id='o$i'><body>$body</body></message>" >&9
+done
+wait_for fill "resource-constraint" fill.out 30
+# the relay is still up and routes between online users
+echo "<message to='carol@localhost' type='chat'><body>still routing</body></message>" >&9
+wait_for carol "still routing" carol.out
+grep -q "offline-refused to=bob@localhost" "$RELAY_LOG"
+kill -0 "$RELAY_PID"
+exec 9>&-
+stop_relay
+SH
+    mkdir -p data
+    unshare -m env TMP="$TMP" SIMPP_TOP="$SIMPP_TOP" SIMPP_BIN="$SIMPP_BIN" RELAY_LOG="$TMP/relay.log" \
+        PATH="$PATH" bash inner.sh
+}
+
+@test "a read-only or locked store: a clear error, not a crash" {
+    simpp-keygen -q -t server -w relay.pub relay.key > /dev/null
+    mkdir data
+    # make the store, then take the directory's write permission away from
+    # an unprivileged user (root ignores permissions)
+    simpp-relayd -d data passwd x@localhost -P 0 <<< 'pw' > /dev/null
+    chmod -R a+rX .
+    chmod a-w data data/simpp.db
+    run setpriv --reuid=65534 --regid=65534 --clear-groups simpp-relayd -d data -k relay.key -l 127.0.0.1:0
+    [ "$status" -eq 69 ]
+    [[ "$output" == "simpp-relayd: store: "*"not writable"* ]] || [[ "$output" == "simpp-relayd: store: "*"read-only"* ]]
+    chmod u+w data data/simpp.db
+    # another process holds the write lock (a backup, an admin tool)
+    python3 -c '
+import sqlite3, time, sys
+c = sqlite3.connect("data/simpp.db", isolation_level=None)
+c.execute("PRAGMA locking_mode=EXCLUSIVE"); c.execute("BEGIN EXCLUSIVE")
+open("locked", "w").close(); time.sleep(6)' &
+    SESSION_PIDS="$!"
+    for i in $(seq 50); do [ -e locked ] && break; sleep 0.1; done
+    run timeout 20 simpp-relayd -d data -k relay.key -l 127.0.0.1:0
+    [ "$status" -eq 69 ]
+    [[ "$output" == "simpp-relayd: store: "*"locked"* ]]
+}
+
+@test "clients that vanish mid-handshake: the relay frees their state and serves on" {
+    start_relay
+    new_user alice
+    # 50 connections that stop after the stream header, after SASL auth, or
+    # in the middle of a stanza, then vanish
+    for i in $(seq 1 50); do
+        case $((i % 3)) in
+        0) printf "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>" ;;
+        1) printf "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SIMPP'>AQ" ;;
+        2) printf "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><iq type='set' id='r'><register xmlns='urn:simpp:1'><r1>AQEB" ;;
+        esac | timeout 2 nc -q 0 127.0.0.1 $PORT > /dev/null || true
+    done
+    echo "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>" |
+        simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost > out
+    grep -q "id='p'" out
+    # no connection is left behind: the relay exits cleanly, and the
+    # sanitizer build's leak check at exit finds nothing
+    kill -TERM "$RELAY_PID"
+    wait "$RELAY_PID"
+    RELAY_PID=
+    ! grep -q 'LeakSanitizer' "$RELAY_LOG"
+}
