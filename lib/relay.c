@@ -252,6 +252,8 @@ static void conn_flush(struct conn *c)
         memmove(c->pend, c->pend + done, (c->npend - done) * sizeof *c->pend);
         c->npend -= done;
     }
+    /* an idle session keeps no output buffer: 10,000 of them add up */
+    if (c->out.n == 0 && c->out.cap > 1024) sb_free(&c->out);
     if (c->out.n)
         ev_add(c->r->loop, c->fd, EV_WRITE, conn_write_cb, c);
     else if (ev_mask(c->r->loop, c->fd) & EV_WRITE)
