@@ -35,6 +35,13 @@ const char *simpp_mode_name(int mode)
     return mode >= 0 && mode <= 3 ? n[mode] : "unknown";
 }
 
+int simpp_mode_from_name(const char *name)
+{
+    for (int m = 0; name && m <= 3; m++)
+        if (!strcmp(name, simpp_mode_name(m))) return m;
+    return -1;
+}
+
 const char *simpp_level_name(int level)
 {
     static const char *n[] = { "xmpp", "password", "card" };

@@ -37,6 +37,7 @@ enum simpp_mode { SIMPP_MODE_KEYFILE = 0, SIMPP_MODE_PASSWORD = 1, SIMPP_MODE_JA
 enum simpp_level { SIMPP_LEVEL_XMPP = 0, SIMPP_LEVEL_PASSWORD = 1, SIMPP_LEVEL_CARD = 2 };
 int         simpp_mode_level(int mode);
 const char *simpp_mode_name(int mode);
+int         simpp_mode_from_name(const char *name);   /* -1 if unknown */
 const char *simpp_level_name(int level);
 
 enum simpp_err {

@@ -208,3 +208,10 @@ int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned lo
     *out = v;
     return 0;
 }
+
+int fd_arg(const char *s)
+{
+    unsigned long v;
+    if (parse_ulong(s, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", s);
+    return (int)v;
+}

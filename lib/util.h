@@ -48,6 +48,10 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * *out is malloc'd and NUL-terminated. */
 int read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* a file descriptor number from the command line (0..1023); dies with
+ * EX_USAGE on anything else */
+int fd_arg(const char *s);
+
 /* parse an unsigned decimal in [min, max]; 0 ok, -1 bad */
 int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 

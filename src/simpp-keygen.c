@@ -69,12 +69,6 @@ static size_t get_secret(int fd, const char *what, int confirm, char *buf)
     return len;
 }
 
-static int parse_fd(const char *s)
-{
-    unsigned long v;
-    if (parse_ulong(s, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", s);
-    return (int)v;
-}
 
 static void show(const sc_key *k, int quiet)
 {
@@ -143,9 +137,9 @@ int main(int argc, char **argv)
             break;
         case 'p': frompw = 1; break;
         case 'i': account = optarg; break;
-        case 'P': pwfd = parse_fd(optarg); break;
+        case 'P': pwfd = fd_arg(optarg); break;
         case 'e': encrypt = 1; break;
-        case 'E': passfd = parse_fd(optarg); encrypt = 1; break;
+        case 'E': passfd = fd_arg(optarg); encrypt = 1; break;
         case 'K':
             if (parse_ulong(optarg, 1000, 10000000, &rounds) < 0)
                 die(EX_USAGE, "-K %s: rounds between 1000 and 10000000", optarg);

@@ -44,19 +44,6 @@ static void usage(int code)
     exit(code);
 }
 
-static int fd_arg(const char *s)
-{
-    unsigned long v;
-    if (parse_ulong(s, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", s);
-    return (int)v;
-}
-
-static int parse_mode(const char *s)
-{
-    for (int m = 0; m <= 3; m++)
-        if (!strcmp(s, simpp_mode_name(m))) return m;
-    die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare)", s);
-}
 
 static const char SYNTH_HEADER[] =
     "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
@@ -183,7 +170,10 @@ int main(int argc, char **argv)
         case 'C':
             if (!(suite = sc_suite_from_name(optarg))) die(EX_USAGE, "unknown suite: %s", optarg);
             break;
-        case 'm': mode = parse_mode(optarg); break;
+        case 'm':
+            if ((mode = simpp_mode_from_name(optarg)) < 0)
+                die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare)", optarg);
+            break;
         case 'r': resource = optarg; break;
         default: usage(EX_USAGE);
         }

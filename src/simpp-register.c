@@ -36,19 +36,6 @@ static void usage(int code)
     exit(code);
 }
 
-static int fd_arg(const char *s)
-{
-    unsigned long v;
-    if (parse_ulong(s, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", s);
-    return (int)v;
-}
-
-static int parse_mode(const char *s)
-{
-    for (int m = 0; m <= 3; m++)
-        if (!strcmp(s, simpp_mode_name(m))) return m;
-    die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare)", s);
-}
 
 int main(int argc, char **argv)
 {
@@ -80,7 +67,10 @@ int main(int argc, char **argv)
         case 'C':
             if (!(suite = sc_suite_from_name(optarg))) die(EX_USAGE, "unknown suite: %s", optarg);
             break;
-        case 'm': mode = parse_mode(optarg); break;
+        case 'm':
+            if ((mode = simpp_mode_from_name(optarg)) < 0)
+                die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare)", optarg);
+            break;
         default: usage(EX_USAGE);
         }
     }

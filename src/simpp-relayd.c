@@ -188,19 +188,18 @@ static sc_key *load_key(const char *path, int passfd)
 }
 
 /* passwd: an ordinary XMPP account's SCRAM-SHA-256 verifier */
-static int cmd_passwd(struct opts *o, store *st, int argc, char **argv)
+static int cmd_passwd(struct opts *o, int argc, char **argv)
 {
+    char err[512];
     int pwfd = -1;
     char pw[SASL_MAX_PW + 1], bare[512];
     size_t pl;
     struct jid j;
     struct scram_cred cred;
     struct store_user u;
-    if (argc == 4 && !strcmp(argv[2], "-P")) {
-        unsigned long v;
-        if (parse_ulong(argv[3], 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", argv[3]);
-        pwfd = (int)v;
-    } else if (argc != 2)
+    if (argc == 4 && !strcmp(argv[2], "-P"))
+        pwfd = fd_arg(argv[3]);
+    else if (argc != 2)
         usage(EX_USAGE);
     if (jid_parse(argv[1], &j) < 0 || !j.local[0] || j.resource[0] || jid_bare(&j, bare, sizeof bare) < 0 ||
         strcmp(j.domain, o->cfg.domain) != 0 || strlen(bare) >= STORE_JID_MAX)
@@ -213,20 +212,29 @@ static int cmd_passwd(struct opts *o, store *st, int argc, char **argv)
     if (sasl_password_check(pw, pl) != SASL_OK) die(EX_DATAERR, "password: control characters or bad UTF-8");
     if (scram_make_cred(pw, pl, SCRAM_ITER_DEFAULT, &cred) != SASL_OK) die(EX_SOFTWARE, "SCRAM: internal error");
     sc_zero(pw, sizeof pw);
-    int e = store_user_get(st, bare, &u);
+    /* everything checked: only now the store */
+    store *st = store_open(o->datadir, err, sizeof err);
+    if (!st) die(EX_UNAVAILABLE, "store: %s", err);
+    int e = store_user_get(st, bare, &u), code = 0;
     if (e == STORE_NOTFOUND) {
         memset(&u, 0, sizeof u);
         memcpy(u.jid, bare, strlen(bare) + 1);    /* < STORE_JID_MAX, checked above */
         u.level = 0;
         u.created = (int64_t)time(NULL);
-        if ((e = store_user_add(st, &u)) != STORE_OK) die(EX_CANTCREAT, "%s: %s", bare, store_errmsg(st));
+        if ((e = store_user_add(st, &u)) != STORE_OK) code = EX_CANTCREAT;
     } else if (e != STORE_OK)
-        die(EX_UNAVAILABLE, "%s: %s", bare, store_errmsg(st));
+        code = EX_UNAVAILABLE;
     sc_zero(&u, sizeof u);
-    if (store_user_set_scram(st, bare, cred.salt, sizeof cred.salt, cred.iter, cred.stored_key,
-                             cred.server_key) != STORE_OK)
-        die(EX_CANTCREAT, "%s: %s", bare, store_errmsg(st));
+    if (!code && store_user_set_scram(st, bare, cred.salt, sizeof cred.salt, cred.iter, cred.stored_key,
+                                      cred.server_key) != STORE_OK)
+        code = EX_CANTCREAT;
     sc_zero(&cred, sizeof cred);
+    if (code) {
+        snprintf(err, sizeof err, "%s", store_errmsg(st));
+        store_close(st);
+        die(code, "%s: %s", bare, err);
+    }
+    store_close(st);
     printf("%s: password set\n", bare);
     return 0;
 }
@@ -235,7 +243,6 @@ int main(int argc, char **argv)
 {
     struct opts o;
     int opt;
-    unsigned long v;
     char err[512];
     memset(&o, 0, sizeof o);
     relay_config_defaults(&o.cfg);
@@ -256,19 +263,13 @@ int main(int argc, char **argv)
         case 'c': read_config(&o, optarg); break;
         case 'd': free(o.datadir); o.datadir = strdup(optarg); break;
         case 'k': free(o.keyfile); o.keyfile = strdup(optarg); break;
-        case 'E':
-            if (parse_ulong(optarg, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", optarg);
-            o.passfd = (int)v;
-            break;
+        case 'E': o.passfd = fd_arg(optarg); break;
         case 'l':
             if (net_parse_hostport(optarg, o.host, sizeof o.host, o.port, sizeof o.port, "5222") < 0)
                 die(EX_USAGE, "-l %s: expected host[:port]", optarg);
             break;
         case 'D': free(o.domain); o.domain = strdup(optarg); break;
-        case 'r':
-            if (parse_ulong(optarg, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", optarg);
-            o.cfg.ready_fd = (int)v;
-            break;
+        case 'r': o.cfg.ready_fd = fd_arg(optarg); break;
         case 'o': set_kv(&o, optarg, NULL, 0); break;
         default: usage(EX_USAGE);
         }
@@ -287,19 +288,21 @@ int main(int argc, char **argv)
     o.cfg.port = o.port;
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
-    store *st = store_open(o.datadir, err, sizeof err);
-    if (!st) die(EX_UNAVAILABLE, "store: %s", err);
     if (optind < argc) {
         int rc;
         if (strcmp(argv[optind], "passwd") != 0) usage(EX_USAGE);
-        rc = cmd_passwd(&o, st, argc - optind, argv + optind);
-        store_close(st);
+        rc = cmd_passwd(&o, argc - optind, argv + optind);
         free(o.datadir);
         free(o.keyfile);
         free(o.domain);
         return rc;
     }
     sc_key *key = load_key(o.keyfile, o.passfd);
+    store *st = store_open(o.datadir, err, sizeof err);
+    if (!st) {
+        sc_key_free(key);
+        die(EX_UNAVAILABLE, "store: %s", err);
+    }
     /* 10,000 connections need more than the usual 1024 descriptors */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
