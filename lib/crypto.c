@@ -4,7 +4,9 @@
  * This is the only file that talks to libtomcrypt.  The comments marked "trap N"
  * refer to the list of libtomcrypt 1.18 pitfalls in doc/CRYPTO.md.
  */
+#include <errno.h>
 #include <limits.h>
+#include <sys/random.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +59,18 @@ int sc_random(void *buf, size_t n)
 {
     if (n == 0) return 0;
     if (!buf || sc_init() < 0) return -1;
-    /* sprng: the system RNG (/dev/urandom first), stateless and fork-safe */
-    return sprng_read(buf, n, NULL) == n ? 0 : -1;
+    /* the kernel's RNG directly (no descriptor to open per call); libtomcrypt's
+     * sprng (/dev/urandom) if getrandom(2) is not there */
+    uint8_t *p = buf;
+    size_t left = n;
+    while (left) {
+        ssize_t r = getrandom(p, left, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return sprng_read(p, left, NULL) == left ? 0 : -1;
+        p += r;
+        left -= (size_t)r;
+    }
+    return 0;
 }
 
 /* ---- hashing ----------------------------------------------------------- */

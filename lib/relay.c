@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "net.h"
@@ -260,6 +261,27 @@ static void conn_flush(struct conn *c)
         ev_del(c->r->loop, c->fd, EV_WRITE);
 }
 
+/* Output is queued and written once per loop iteration (before_sleep):
+ * one write for everything a callback produced, not one per stanza. */
+static void mark_dirty(struct conn *c)
+{
+    if (c->dirty) return;
+    c->dirty = 1;
+    c->dnext = c->r->dirty;
+    c->dprev = NULL;
+    if (c->r->dirty) c->r->dirty->dprev = c;
+    c->r->dirty = c;
+}
+
+static void unmark_dirty(struct conn *c)
+{
+    if (!c->dirty) return;
+    if (c->dprev) c->dprev->dnext = c->dnext; else c->r->dirty = c->dnext;
+    if (c->dnext) c->dnext->dprev = c->dprev;
+    c->dirty = 0;
+    c->dnext = c->dprev = NULL;
+}
+
 static void conn_raw(struct conn *c, const char *d, size_t n)
 {
     if (c->fd < 0) return;
@@ -271,9 +293,8 @@ static void conn_raw(struct conn *c, const char *d, size_t n)
                   c->full ? c->full : "-", c->out.n);
         sb_free(&c->out);
         c->state = CS_CLOSING;
-        return;
     }
-    conn_flush(c);
+    mark_dirty(c);
 }
 
 void conn_send(struct conn *c, const char *xml, size_t len)
@@ -354,6 +375,7 @@ void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, con
 static void conn_free(struct conn *c)
 {
     struct relay *r = c->r;
+    unmark_dirty(c);
     if (c->state >= CS_BOUND || c->bare) route_gone(c);
     if (c->fd >= 0) {
         ev_del(r->loop, c->fd, EV_READ | EV_WRITE);
@@ -393,6 +415,18 @@ static void conn_settle(struct conn *c)
     if (c->state == CS_CLOSING && c->out.n == 0) {
         relay_log(c->r, "close addr=%s jid=%s", c->addr, c->full ? c->full : c->bare ? c->bare : "-");
         conn_free(c);
+    }
+}
+
+static void before_sleep(ev_loop *l, void *arg)
+{
+    struct relay *r = arg;
+    (void)l;
+    while (r->dirty) {
+        struct conn *c = r->dirty;
+        unmark_dirty(c);
+        conn_flush(c);
+        conn_settle(c);
     }
 }
 
@@ -1015,6 +1049,10 @@ static void accept_cb(ev_loop *l, int lfd, int mask, void *arg)
             continue;
         }
         a->n++;
+        /* stanzas are small and interactive: no Nagle delay (a login would
+         * otherwise wait for the peer's delayed ACK at each round trip) */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->r = r;
         c->fd = fd;
         c->state = CS_HEADER;
@@ -1108,6 +1146,7 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
         rc = -1;
         goto out;
     }
+    ev_set_beforesleep(r->loop, before_sleep, r);
     relay_log(r, "listening host=%s port=%s domain=%s", cfg->host, port, cfg->domain);
     if (cfg->ready_fd >= 0) {
         /* readiness for supervisors (s6 style: a line on an fd) */

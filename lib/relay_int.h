@@ -73,6 +73,8 @@ struct conn {
     long long timer;
     struct conn *hnext;         /* same hash bucket (sessions by bare JID) */
     struct conn *next, *prev;   /* all connections */
+    struct conn *dnext, *dprev; /* output waiting for the next flush */
+    int dirty;
 };
 
 enum { MECH_NONE, MECH_SIMPP, MECH_SCRAM };
@@ -97,6 +99,7 @@ struct relay {
     int lfd, sfd;
     int nconns;
     struct conn *conns;
+    struct conn *dirty;         /* connections with output to flush */
     struct conn *sess[SESS_BUCKETS];
     struct addr_count *addrs[ADDR_BUCKETS];
     int64_t reg_window;         /* start of the current registration minute */

@@ -492,8 +492,13 @@ static void route_message(struct conn *c, xs_node *m)
     if (bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, m, "modify", "jid-malformed"); return; }
     if (strcmp(j.domain, r->cfg->domain) != 0) { conn_stanza_error(c, m, "cancel", "remote-server-not-found"); return; }
     if (!j.local[0]) { conn_stanza_error(c, m, "cancel", "service-unavailable"); return; }
-    int ul = user_level(r, bare);
-    if (ul < 0) { conn_stanza_error(c, m, "cancel", "service-unavailable"); return; }
+    /* a bound session proves the account exists and carries its level: the
+     * store is asked only when nobody is there (this is the hot path) */
+    int ul = -1;
+    if (!sess_first(r, bare) && (ul = user_level(r, bare)) < 0) {
+        conn_stanza_error(c, m, "cancel", "service-unavailable");
+        return;
+    }
     char *xml = stamp(m, c->full, to, &len);
     if (!xml) { conn_stanza_error(c, m, "wait", "internal-server-error"); return; }
     /* the policy is judged per receiving session: each has its own level */
@@ -508,7 +513,9 @@ static void route_message(struct conn *c, xs_node *m)
             if (s->state == CS_BOUND && s->available) DELIVER(s);
 #undef DELIVER
     if (!sent && !refused) {                 /* offline: the level it registered with */
-        if (policy_allows(r, c->level, ul)) store_offline(c, m, bare, xml, len);
+        if (ul < 0) ul = user_level(r, bare);
+        if (ul < 0) conn_stanza_error(c, m, "cancel", "service-unavailable");
+        else if (policy_allows(r, c->level, ul)) store_offline(c, m, bare, xml, len);
         else { refused = 1; rl = ul; }
     }
     if (!sent && refused) {
