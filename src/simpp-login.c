@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "ev.h"
+#include "sbuf.h"
 #include "keyfile.h"
 #include "util.h"
 
@@ -87,6 +88,11 @@ static int relay_loop(struct client *c, int lin, int lout)
     char buf[16384];
     int rc = -1, local_done = 0, lout_ok = 1;
     int64_t deadline = 0;
+    /* What goes to the local side waits here rather than in a blocking
+     * write: a program busy writing to us (a burst of lines) would otherwise
+     * never read, and both ends would stop for good. */
+    sbuf pend = { 0 };
+    int nonblock = fcntl(lout, F_GETFL) >= 0 && (fcntl(lout, F_GETFL) & O_NONBLOCK);
     if (!local || xs_feed(local, SYNTH_HEADER, sizeof SYNTH_HEADER - 1) < 0) die(EX_OSERR, "out of memory");
     for (;;) {
         xs_node *n;
@@ -94,31 +100,48 @@ static int relay_loop(struct client *c, int lin, int lout)
             size_t len;
             char *xml = xs_serialize(n, XS_NS_CLIENT, &len);
             xs_node_free(n);
-            if (lout_ok && (!xml || write_all(lout, xml, len) < 0 || write_all(lout, "\n", 1) < 0)) {
-                lout_ok = 0;                     /* nobody reads us any more */
-                if (!local_done) { local_done = 1; rc = 0; }
+            if (lout_ok && xml) {
+                sb_put(&pend, xml, len);
+                sb_put(&pend, "\n", 1);
             }
             free(xml);
         }
-        if (c->closed) { if (rc < 0) rc = 1; break; }
+        if (pend.oom) die(EX_OSERR, "out of memory");
+        /* a blocking descriptor (a terminal, a file) is written at once */
+        if (lout_ok && pend.n && !nonblock) {
+            if (write_all(lout, pend.p, pend.n) < 0) lout_ok = 0;
+            sb_reset(&pend);
+        }
+        if (!lout_ok) {
+            sb_reset(&pend);
+            if (!local_done) { local_done = 1; rc = 0; }   /* nobody reads us any more */
+        }
+        if (c->closed && !pend.n) { if (rc < 0) rc = 1; break; }
+        if (c->closed && !deadline) deadline = ev_now_ms() + 5000;   /* the rest, if read in time */
         if (local_done && !deadline) {
             client_send_close(c);
             deadline = ev_now_ms() + 5000;
         }
         int64_t wait = deadline ? deadline - ev_now_ms() : -1;
         if (deadline && wait <= 0) break;
-        struct pollfd pf[2] = { { c->rfd, POLLIN, 0 }, { lin, POLLIN, 0 } };
-        if (poll(pf, local_done ? 1 : 2, (int)wait) < 0) {
+        struct pollfd pf[3] = { { c->closed ? -1 : c->rfd, POLLIN, 0 }, { local_done ? -1 : lin, POLLIN, 0 },
+                                { pend.n ? lout : -1, POLLOUT, 0 } };
+        if (poll(pf, 3, (int)wait) < 0) {
             if (errno == EINTR) continue;
             die_sys(EX_OSERR, "poll");
         }
-        if (pf[0].revents && client_pump(c) < 0 && !client_pending(c)) {
+        if (pf[2].revents) {
+            ssize_t w = write(lout, pend.p, pend.n);
+            if (w > 0) sb_consume(&pend, (size_t)w);
+            else if (w < 0 && errno != EAGAIN && errno != EINTR) lout_ok = 0;
+        }
+        if (pf[0].revents && client_pump(c) < 0 && !client_pending(c) && !pend.n) {
             if (rc < 0) rc = 1;
             break;
         }
-        if (!local_done && pf[1].revents) {
+        if (pf[1].revents) {
             ssize_t r = read(lin, buf, sizeof buf);
-            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
             if (r <= 0) { local_done = 1; rc = 0; continue; }
             if (xs_feed(local, buf, (size_t)r) < 0) {
                 warnx("local input: %s %s; closing", xs_error(local), xs_error_text(local));
@@ -128,6 +151,8 @@ static int relay_loop(struct client *c, int lin, int lout)
             if (p.failed) { rc = 1; break; }
         }
     }
+    if (rc < 0) rc = c->closed ? 1 : 0;
+    sb_free(&pend);
     xs_free(local);
     /* a stream that ended on an error (a stream error, a bad frame, text in
      * clear) is a failure even after the local side was done */
@@ -250,6 +275,7 @@ int main(int argc, char **argv)
     }
     close(sv[1]);
     close(kp[0]);
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     int rc = relay_loop(&c, sv[0], sv[0]);
     if (rc == 1 && c.err[0]) warnx("%s", c.err);
     shutdown(sv[0], SHUT_WR);                   /* the program sees EOF */

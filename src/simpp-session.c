@@ -378,8 +378,11 @@ static void on_c4(const char *from, const uint8_t *d, size_t n)
     /* C5 confirmed: FIN proves to B we hold x for this very exchange */
     seal_send(E2E_FIN, 0, S.s.th, sizeof S.s.th);
     if (!rekey) session_up();
-    else if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
-    else note("new session keys with %s", S.peer);
+    else {
+        if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
+        else note("new session keys with %s", S.peer);
+        flush_queue();
+    }
 }
 
 static void file_done(int ok, const char *why)
@@ -388,7 +391,7 @@ static void file_done(int ok, const char *why)
     uint8_t v[2] = { (uint8_t)ok, 0 };
     if (f->fd >= 0) close(f->fd);
     if (!ok && f->tmp) unlink(f->tmp);
-    if (f->name) seal_send(E2E_FILE_DONE, f->id, v, 1);
+    if (f->name && S.have_sess && S.s.confirmed) seal_send(E2E_FILE_DONE, f->id, v, 1);
     if (ok) {
         if (S.json) event("file-received %s %llu", f->name, (unsigned long long)f->size);
         else note("received file %s (%llu bytes, SHA-256 checked)", f->name, (unsigned long long)f->size);
@@ -399,6 +402,8 @@ static void file_done(int ok, const char *why)
     memset(f, 0, sizeof *f);
     f->fd = -1;
 }
+
+static void on_file_chunk(const uint8_t *d, size_t n);
 
 static void on_file_offer(uint64_t id, const uint8_t *d, size_t n)
 {
@@ -420,6 +425,10 @@ static void on_file_offer(uint64_t id, const uint8_t *d, size_t n)
     if (f->fd < 0) { file_done(0, strerror(errno)); return; }
     sc_sha256_init(&f->h);
     note("receiving file %s (%llu bytes)", nm, (unsigned long long)f->size);
+    if (f->size == 0) {                     /* nothing will follow: finish now */
+        uint8_t z[8] = { 0 };
+        on_file_chunk(z, sizeof z);
+    }
 }
 
 static void on_file_chunk(const uint8_t *d, size_t n)
@@ -429,7 +438,7 @@ static void on_file_chunk(const uint8_t *d, size_t n)
     if (f->fd < 0 || n < 8) return;
     for (int i = 0; i < 8; i++) off = off << 8 | d[i];
     if (off != f->got || f->got + (n - 8) > f->size) { file_done(0, "chunks out of order or too long"); return; }
-    if (write(f->fd, d + 8, n - 8) != (ssize_t)(n - 8)) { file_done(0, strerror(errno)); return; }
+    if (n > 8 && write(f->fd, d + 8, n - 8) != (ssize_t)(n - 8)) { file_done(0, strerror(errno)); return; }
     sc_sha256_update(&f->h, d + 8, n - 8);
     f->got += n - 8;
     if (f->got < f->size) return;
@@ -633,6 +642,8 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
         sess = &S.old;
     }
     if (!(pt = malloc(n ? n : 1))) die(EX_OSERR, "out of memory");
+    uint8_t before[SC_SHA256_LEN];          /* what we had received before this frame */
+    memcpy(before, sess->t_recv, sizeof before);
     int r = e2e_open(sess, strtoull(ns, NULL, 10), d, n, pt, &pl, &type, &id, &data, &dl, &skipped);
     if (r != E2E_OK) {
         alarmx("a message from %s was refused: %s", from, e2e_strerror(r));
@@ -651,6 +662,7 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
                 S.have_old = 0;
                 if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
                 else note("new session keys with %s", S.peer);
+                flush_queue();              /* lines typed meanwhile */
             } else
                 session_up();
         } else
@@ -675,16 +687,19 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
         uint64_t cnt = 0;
         for (size_t i = 0; i < 8 && i < dl; i++) cnt = cnt << 8 | data[i];
         /* truncation: did we see everything the peer says it sent? */
-        uint8_t want[SC_SHA256_LEN];
-        memcpy(want, S.s.t_recv, sizeof want);
-        if (dl < 40 || cnt + 1 != S.s.rseq)
+        if (dl < 40 || cnt + 1 != sess->rseq)
             alarmx("%s says it sent %llu messages; %llu arrived", S.peer, (unsigned long long)cnt,
-                   (unsigned long long)(S.s.rseq - 1));
+                   (unsigned long long)(sess->rseq - 1));
+        else if (!sc_ct_eq(data + 8, before, SC_SHA256_LEN))
+            alarmx("%s's transcript of what it sent differs from what arrived: the conversation was altered",
+                   S.peer);
         show_transcript();
         if (S.json) event("bye %s", S.peer);
         else note("%s ended the session", S.peer);
-        S.have_sess = 0;
-        e2e_sess_wipe(&S.s);
+        if (sess == &S.s) {
+            S.have_sess = 0;
+            e2e_sess_wipe(&S.s);
+        }
         break;
     }
     default:
@@ -748,6 +763,13 @@ static void on_message(xs_node *m)
     const char *from = xs_getattr(m, "from", NULL), *type = xs_getattr(m, "type", NULL);
     const xs_node *e = xs_child(m, "e2e", E2E_NS);
     if (type && !strcmp(type, "error")) {
+        const xs_node *err = xs_child(m, "error", NULL), *k = err ? err->children : NULL;
+        while (k && !k->name) k = k->next;
+        const char *cond = k ? k->name : "undefined-condition";
+        if (bare_is(from, S.peer) && strcmp(cond, "recipient-unavailable") && strcmp(cond, "service-unavailable")) {
+            alarmx("the relay refused a message to %s: %s", S.peer, cond);
+            return;
+        }
         /* a no-store message bounced: the peer is not online */
         if (bare_is(from, S.peer) || (from && !strcmp(from, S.peer))) {
             if (!S.peer_offline) {
@@ -840,10 +862,16 @@ static int stanza_cb(void *arg, xs_node *n)
 
 /* ---- input ------------------------------------------------------------------ */
 
+#define LINE_MAX_BYTES 32768   /* sealed, base64'd and wrapped it must fit a stanza */
+
 static void on_line(char *line, size_t n)
 {
     if (n && line[n - 1] == '\r') n--;
     if (n == 0) return;
+    if (n > LINE_MAX_BYTES) {
+        alarmx("a line of %zu bytes is too long (at most %d): send it as a file (/file)", n, LINE_MAX_BYTES);
+        return;
+    }
     if (line[0] == '/') {
         if (!strncmp(line, "/quit", 5)) { S.input_done = 1; return; }
         if (!strncmp(line, "/safety", 7)) {
@@ -932,6 +960,11 @@ int main(int argc, char **argv)
     if (argc - optind != 1) { fputs(USAGE, stderr); return EX_USAGE; }
     snprintf(S.peer, sizeof S.peer, "%s", argv[optind]);
     if (!strchr(S.peer, '@') || strchr(S.peer, '/')) die(EX_USAGE, "%s: expected a bare JID", S.peer);
+    /* one spelling per account (RFC 7622: local and domain parts compare
+     * case-insensitively), or a pin would be made twice */
+    for (char *c = S.peer; *c; c++)
+        if (*c >= 'A' && *c <= 'Z') *c = (char)(*c + 32);
+        else if ((unsigned char)*c <= 0x20 || *c == 0x7f) die(EX_USAGE, "%s: not a JID", argv[optind]);
     if (!S.nsuites) {
         S.suites[0] = SC_SUITE_CHACHA20_POLY1305;
         S.suites[1] = SC_SUITE_AES128_GCM;

@@ -254,3 +254,33 @@ setup() {
     wait_for alice "^video-refused [0-9a-f]*" alice.out
     ! ls alice.home/video/*.key 2>/dev/null
 }
+
+@test "a burst of 2000 lines all at once goes through, every one acknowledged" {
+    e2e bob alice -w 1
+    wait_for bob "offline alice@localhost" bob.out
+    seq 1 2000 | sed 's/^/line /' > burst
+    SIMPP_HOME=$TMP/alice.home timeout 120 simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
+        simpp-session -j -w 60 bob@localhost < burst > alice.out 2> alice.err
+    [ "$(grep -c '^ack ' alice.out)" -eq 2000 ]
+    wait_for bob "^msg 2000 alice@localhost line 2000" bob.out
+    [ "$(grep -c '^msg ' bob.out)" -eq 2000 ]
+}
+
+@test "the peer's JID in another case is the same peer (one pin); a zero-byte file arrives" {
+    : > empty.txt
+    mkdir inbox
+    e2e bob alice -o "$TMP/inbox"
+    wait_for bob "offline alice@localhost" bob.out
+    mkfifo alice.in
+    SIMPP_HOME=$TMP/alice.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key -r s alice@localhost \
+        simpp-session -j Bob@LocalHost < alice.in > alice.out 2> alice.err &
+    SESSION_PIDS="$SESSION_PIDS $!"
+    exec {fd_alice}>alice.in
+    wait_for alice "^session" alice.out
+    say alice "/file $TMP/empty.txt"
+    wait_for alice "^file-delivered" alice.out
+    [ -e inbox/empty.txt ] && [ ! -s inbox/empty.txt ]
+    [ "$(ls alice.home/pins)" = "bob@localhost.pub" ]
+    say alice "$(head -c 40000 /dev/zero | tr '\0' x)"
+    wait_for alice "^error a line of 40000 bytes is too long" alice.out
+}
