@@ -115,7 +115,7 @@ load helper
     echo 's3cret phrase' > pp
     simpp-keygen -K 2000 -E 3 k.key 3<pp >/dev/null
     grep -q 'BEGIN ENCRYPTED PRIVATE KEY' k.key
-    ! grep -q 'BEGIN PRIVATE KEY' k.key
+    ! grep -q 'BEGIN PRIVATE KEY' k.key || false
     openssl pkey -in k.key -passin 'pass:s3cret phrase' -noout
     run simpp-keygen -y -q -E 3 k.key 3<pp
     [ "$status" -eq 0 ]
