@@ -4,6 +4,8 @@
 #   make check      -Wall -Wextra -Werror + ASan/UBSan build, then every test
 #   make demo       the main job on an embedded default
 #   make bench      benchmarks (bench/)
+#   make fuzz       every libFuzzer target in fuzz/ for FUZZ_SECONDS (300) each
+#   make fuzz-seeds rewrite the seed corpora fuzz/corpus/<target>/
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install the Debian packages (as root) or print the sudo line
 
@@ -47,9 +49,18 @@ TOOLSRC  = $(wildcard t/tools/*.c)
 TOOLBIN  = $(patsubst t/tools/%.c,$(OUT)/tools/%,$(TOOLSRC))
 BENCHSRC = $(wildcard bench/*.c)
 BENCHBIN = $(patsubst bench/%.c,$(OUT)/bench/%,$(BENCHSRC))
+# The card programs are the only ones that link PC/SC-lite and libnfc: their
+# drivers live in lib/card/, which the lib/*.c wildcard (libsimpp.a) does not
+# reach, and are linked into these two alone (doc/CARDS.md).
+CARDPKGS   = libpcsclite libnfc
+CARDCFLAGS := $(shell pkg-config --cflags $(CARDPKGS) 2>/dev/null)
+CARDLIBS   := $(shell pkg-config --libs $(CARDPKGS) 2>/dev/null)
+CARDOBJ    = $(patsubst lib/card/%.c,$(OUT)/card/%.o,$(wildcard lib/card/*.c))
+CARDPROGS  = $(BINOUT)/simpp-cardwrite $(BINOUT)/simpp-cardread
 
 
-.PHONY: all check unit units test demo bench install uninstall deps clean progs
+.PHONY: all check unit units test demo bench install uninstall deps clean progs \
+        fuzz fuzz-build fuzz-seeds fuzz-check
 all: progs
 progs: $(addprefix $(BINOUT)/,$(PROGS))
 
@@ -67,11 +78,27 @@ $(OUT)/bench/%: bench/%.c $(LIBA) $(wildcard lib/*.h) | $(OUT)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 $(OUT)/lib $(OUT)/t $(OUT)/tools $(OUT)/bench $(BINOUT):
 	mkdir -p $@
+$(OUT)/card/%.o: lib/card/%.c $(wildcard lib/*.h lib/card/*.h) | $(OUT)/card
+	$(CC) $(CPPFLAGS) $(CARDCFLAGS) $(CFLAGS) -c -o $@ $<
+$(CARDPROGS): $(BINOUT)/%: src/%.c $(CARDOBJ) $(LIBA) $(wildcard lib/*.h lib/card/*.h) | $(BINOUT)
+	$(CC) $(CPPFLAGS) $(CARDCFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CARDOBJ) $(LIBA) $(CARDLIBS) $(LDLIBS)
+$(OUT)/card:
+	mkdir -p $@
+
+# Only simpp-videnc (and its benchmark) links FFmpeg's libavcodec; lib/video.o
+# is the one object that includes its headers, and other programs never pull
+# it out of libsimpp.a.
+AVPKGS    = libavcodec libavutil
+AVCFLAGS := $(shell pkg-config --cflags $(AVPKGS) 2>/dev/null)
+AVLIBS   := $(shell pkg-config --libs $(AVPKGS) 2>/dev/null)
+$(OUT)/lib/video.o: CPPFLAGS += $(AVCFLAGS)
+$(BINOUT)/simpp-videnc $(OUT)/bench/video-bench $(OUT)/t/video: LDLIBS += $(AVLIBS)
 
 # The sanitizer build and every test.  Unit tests are C programs printing TAP;
 # BATS tests run the sanitized programs from build/check/bin.
 check: deps
 	$(MAKE) V=check progs units
+	$(MAKE) fuzz-build
 	t/run build/check
 units: $(UNITBIN) $(TOOLBIN)
 unit: units
@@ -99,6 +126,66 @@ install: all
 	for m in doc/*.8; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MAN8DIR); done; true
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS))
+
+# ---- fuzzing ------------------------------------------------------------
+# libFuzzer targets: fuzz/<name>.c (all but mkseeds.c) -> build/fuzz/<name>,
+# linked with lib/ compiled by clang into build/fuzz/lib with coverage
+# instrumentation and ASan + UBSan, independent of V.  clang's -Wformat=2
+# also flags vsnprintf in util.c's vmsg (no format attribute), which gcc
+# accepts; -Wno-format-nonliteral keeps that one warning out of this build.
+FUZZCC      = clang
+FUZZOUT     = build/fuzz
+FUZZ_SECONDS ?= 300
+FUZZSAN     = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZCFLAGS  = -std=c17 -O1 -g $(WARN) -Wno-format-nonliteral -fno-omit-frame-pointer \
+              -fsanitize=fuzzer-no-link $(FUZZSAN)
+FUZZSRC     = $(filter-out fuzz/mkseeds.c,$(wildcard fuzz/*.c))
+FUZZNAMES   = $(patsubst fuzz/%.c,%,$(FUZZSRC))
+FUZZBIN     = $(addprefix $(FUZZOUT)/,$(FUZZNAMES))
+FUZZLIBOBJ  = $(patsubst lib/%.c,$(FUZZOUT)/lib/%.o,$(LIBSRC))
+FUZZLIBA    = $(FUZZOUT)/libsimpp.a
+# -timeout: one input may take 5 s (PBKDF2 inputs are capped by the targets);
+# crashes, leaks, timeouts and out-of-memory all end the run with a report
+FUZZFLAGS   = -timeout=5 -rss_limit_mb=1024 -print_final_stats=1
+
+$(FUZZOUT)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(FUZZOUT)/lib
+	$(FUZZCC) $(CPPFLAGS) $(FUZZCFLAGS) -c -o $@ $<
+# as in the main build; no target links video.o, so none needs FFmpeg
+$(FUZZOUT)/lib/video.o: CPPFLAGS += $(AVCFLAGS)
+$(FUZZLIBA): $(FUZZLIBOBJ)
+	rm -f $@; ar rcs $@ $^
+$(FUZZOUT)/%: fuzz/%.c fuzz/fuzz.h $(FUZZLIBA) $(wildcard lib/*.h) | $(FUZZOUT)/lib
+	$(FUZZCC) $(CPPFLAGS) $(FUZZCFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZLIBA) $(LDLIBS)
+$(FUZZOUT)/tools/mkseeds: fuzz/mkseeds.c fuzz/fuzz.h $(FUZZLIBA) $(wildcard lib/*.h) | $(FUZZOUT)/tools
+	$(FUZZCC) $(CPPFLAGS) $(FUZZCFLAGS) -o $@ $< $(FUZZLIBA) $(LDLIBS)
+$(FUZZOUT)/lib $(FUZZOUT)/tools:
+	mkdir -p $@
+
+fuzz-build: $(FUZZBIN)
+
+# New inputs go to build/fuzz/corpus/<target> (the first directory, the one
+# libFuzzer writes), seeds are read from fuzz/corpus/<target>; crashes are
+# kept in build/fuzz/crashes/<target>/.  Every target runs even if one
+# fails; the last line of each says what it did, and make fails at the end.
+fuzz: deps fuzz-build
+	@fail=""; for t in $(FUZZNAMES); do \
+	    mkdir -p $(FUZZOUT)/corpus/$$t $(FUZZOUT)/crashes/$$t; \
+	    echo "# fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    $(FUZZOUT)/$$t $(FUZZFLAGS) -max_total_time=$(FUZZ_SECONDS) \
+	        -artifact_prefix=$(FUZZOUT)/crashes/$$t/ \
+	        $(FUZZOUT)/corpus/$$t fuzz/corpus/$$t > $(FUZZOUT)/$$t.log 2>&1; rc=$$?; \
+	    scripts/fuzz-summary $$t $(FUZZOUT)/$$t.log $$rc || fail="$$fail $$t"; \
+	done; \
+	if [ -n "$$fail" ]; then echo "# fuzz: failed:$$fail (logs: $(FUZZOUT)/<target>.log)"; exit 1; fi
+
+# the short run of make check, without BATS (t/fuzz.bats does the same)
+fuzz-check: fuzz-build
+	bats --tap t/fuzz.bats
+
+fuzz-seeds: $(FUZZOUT)/tools/mkseeds
+	rm -rf fuzz/corpus.new
+	$(FUZZOUT)/tools/mkseeds fuzz/corpus.new
+	rm -rf fuzz/corpus && mv fuzz/corpus.new fuzz/corpus
 
 deps:
 	@scripts/deps

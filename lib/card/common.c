@@ -27,8 +27,8 @@ int card_fail(int status, const char *fmt, ...)
     return status;
 }
 
-/* One line a command or answer.  Bytes from secret_from on are a PIN or
- * PUK: only their count is shown (secrets are never logged). */
+/* One line a command or answer.  Bytes from secret_from on are secret (a
+ * PIN, a PUK, a sector key, the record): only their count is shown. */
 void card_trace(const char *dir, const uint8_t *p, size_t n, size_t secret_from)
 {
     if (!card_verbose) return;

@@ -122,8 +122,11 @@ static LONG transmit(struct jc *j, const uint8_t *apdu, size_t n, int secret, ui
         /* no status word at all: the card went away mid-command (vpcd
          * answers so when its card hangs up) */
         if (rl < 2) { rv = SCARD_E_COMM_DATA_LOST; break; }
-        card_trace("<", rx, rl, secret & SECRET_RESP ? 0 : rl);
-        if (secret & SECRET_RESP) card_trace("<", rx + rl - 2, 2, 2);
+        if (secret & SECRET_RESP && rl > 2 && card_verbose)
+            fprintf(stderr, "%s: < <%lu secret bytes> %02X %02X\n", progname, (unsigned long)(rl - 2),
+                    rx[rl - 2], rx[rl - 1]);
+        else
+            card_trace("<", rx, rl, rl);
         unsigned s = (unsigned)rx[rl - 2] << 8 | rx[rl - 1];
         size_t dl = rl - 2;
         if (*outlen + dl > cap) { *sw = 0x6700; break; }
@@ -222,14 +225,16 @@ static int reattach(struct jc *j, const char *what)
             return lost(rv) ? -1 : card_fail(CARD_EIO, "unable to lock the card: %s", pcsc_stringify_error(rv));
         j->in_tx = 1;
     }
-    if ((rv = select_applet(j, &sw)) != 0) return lost(rv) ? -1 : card_fail(CARD_EIO, "SELECT: %s",
-                                                                          pcsc_stringify_error(rv));
+    if ((rv = select_applet(j, &sw)) != 0)
+        return lost(rv) ? -1 : card_fail(CARD_EIO, "SELECT: %s", pcsc_stringify_error(rv));
     if (sw != 0x9000) return unexpected(sw, "SELECT");
     if (!j->pinlen) return 0;
-    if ((rv = verify_raw(j, j->pin, j->pinlen, &sw)) != 0) return lost(rv) ? -1 : card_fail(CARD_EIO, "VERIFY: %s", pcsc_stringify_error(rv));
+    if ((rv = verify_raw(j, j->pin, j->pinlen, &sw)) != 0)
+        return lost(rv) ? -1 : card_fail(CARD_EIO, "VERIFY: %s", pcsc_stringify_error(rv));
     if (sw != 0x9000 && j->altlen && (sw & 0xFFF0) == 0x63C0) {
         /* the PIN change had gone through before the card went away */
-        if ((rv = verify_raw(j, j->alt, j->altlen, &sw)) != 0) return lost(rv) ? -1 : card_fail(CARD_EIO, "VERIFY: %s", pcsc_stringify_error(rv));
+        if ((rv = verify_raw(j, j->alt, j->altlen, &sw)) != 0)
+            return lost(rv) ? -1 : card_fail(CARD_EIO, "VERIFY: %s", pcsc_stringify_error(rv));
         if (sw == 0x9000) {
             memcpy(j->pin, j->alt, sizeof j->pin);
             j->pinlen = j->altlen;
@@ -241,11 +246,12 @@ static int reattach(struct jc *j, const char *what)
 }
 
 /* The card was reset or pulled out during `what`: get it back, once. */
-static int recover(struct jc *j, const char *what)
+static int recover(struct jc *j, const char *what, LONG why)
 {
     int64_t deadline = now_ms() + (int64_t)card_wait_s * 1000;
     j->reconnected = 1;
-    warnx("the card was reset or removed during %s; reconnecting (once)", what);
+    warnx("the card was %s during %s; reconnecting (once)",
+          why == SCARD_W_RESET_CARD ? "reset (by another program?)" : "removed", what);
     for (;;) {
         int st = reattach(j, what);
         if (st > 0) return st;
@@ -278,7 +284,7 @@ static int command(struct jc *j, const char *what, uint8_t ins, uint8_t p1, uint
     if (!outlen) outlen = &ol;
     LONG rv = transmit(j, apdu, n, secret, out, cap, outlen, sw);
     if (rv != SCARD_S_SUCCESS && lost(rv) && !j->reconnected) {
-        if ((st = recover(j, what)) == CARD_OK) rv = transmit(j, apdu, n, secret, out, cap, outlen, sw);
+        if ((st = recover(j, what, rv)) == CARD_OK) rv = transmit(j, apdu, n, secret, out, cap, outlen, sw);
     }
     sc_zero(apdu, sizeof apdu);
     if (st != CARD_OK) return st;
@@ -320,7 +326,7 @@ static int begin(struct jc *j)
      * can slip a command in between (PC/SC part 5, SCardBeginTransaction) */
     rv = norm(SCardBeginTransaction(j->h));
     if (rv != SCARD_S_SUCCESS && lost(rv) && !j->reconnected) {
-        int st = recover(j, "the start of a transaction");
+        int st = recover(j, "the start of a transaction", rv);
         if (st != CARD_OK) return st;
         rv = j->in_tx ? SCARD_S_SUCCESS : norm(SCardBeginTransaction(j->h));
     }
