@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -209,6 +210,13 @@ int main(int argc, char **argv)
     const char *jid = argv[optind];
     char **prog = argc - optind > 1 ? argv + optind + 1 : NULL;
     if (!strchr(jid, '@') || strchr(jid, '/')) die(EX_USAGE, "%s: expected a bare JID user@domain", jid);
+    /* chained after simpp-cardread/-cardwrite: the card says whose it is and
+     * what it is (public facts in the environment, checked here) */
+    const char *card_acct = getenv("SIMPP_CARD_ACCOUNT"), *card_type = getenv("SIMPP_CARD_TYPE");
+    if (frompw && card_acct && *card_acct && strcasecmp(card_acct, jid) != 0)
+        die(EX_USAGE, "the card holds %s, not %s", card_acct, jid);
+    if (mode < 0 && frompw && card_type && simpp_mode_from_name(card_type) >= SIMPP_MODE_JAVACARD)
+        mode = simpp_mode_from_name(card_type);
     if (mode < 0) mode = frompw ? SIMPP_MODE_PASSWORD : SIMPP_MODE_KEYFILE;
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 

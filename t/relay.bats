@@ -218,3 +218,17 @@ SH
     ! grep -q "<message" alice.c2s || false
     ! grep -q CLEARTEXT-CANARY "$RELAY_LOG" || false
 }
+
+@test "chained after a card reader: the card's account must match; the card's type is the mode" {
+    echo 'card password' | simpp-register -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 0 carol@localhost
+    run env SIMPP_CARD_ACCOUNT=bob@localhost simpp-login -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 0 carol@localhost <<< 'card password'
+    [ "$status" -eq 64 ]
+    [[ "$output" == *"the card holds bob@localhost, not carol@localhost"* ]]
+    echo 'card password' > pw
+    echo "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>" |
+        env SIMPP_CARD_ACCOUNT=Carol@localhost SIMPP_CARD_TYPE=mifare \
+        simpp-login -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 3 carol@localhost 3<pw > out
+    grep -q "id='p'" out
+    # registered with a password, logged in with a card: the lower level counts
+    grep -q 'login .*jid=carol@localhost mechanism=SIMPP mode=mifare level=password' "$RELAY_LOG"
+}
