@@ -84,6 +84,10 @@ static struct {
     int c1_done;                    /* the relay answered the key request */
     int accept_video;
     int video_wait;                 /* invitations not yet answered */
+    uint8_t invited[8][16];         /* stream ids we invited (the last 8) */
+    int ninvited;
+    int sync_done;                  /* the closing round trip (see main) */
+    int pagers;                     /* pager messages sent */
 } S;
 
 /* ---- output ------------------------------------------------------------- */
@@ -128,7 +132,7 @@ static void alarmx(const char *fmt, ...)
 static void clean(char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 && s[i] != '\t') s[i] = '?';
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) s[i] = '?';
 }
 
 static int send_stanza(sbuf *b)
@@ -270,6 +274,7 @@ static void send_pager(const char *line, size_t n)
         e2e_pager_seal(S.key, S.mybare, S.peerkey, S.peer, id, (int64_t)time(NULL), line, n, out, &ol) != E2E_OK)
         die(EX_SOFTWARE, "unable to seal a pager message");
     send_e2e(S.peer, "p", out, ol, NULL, 1);
+    S.pagers++;
     free(out);
     sc_hex_encode(id, 8, hex);
     if (S.json) event("pager-sent %s", hex);
@@ -562,6 +567,7 @@ static void video_invite(const char *params)
     memcpy(p + 17, params, pl);
     seal_send(E2E_VIDEO, ++S.next_id, p, 17 + pl);
     S.video_wait++;
+    memcpy(S.invited[S.ninvited++ % 8], p + 1, 16);
     char hex[33];
     sc_hex_encode(p + 1, 16, hex);
     if (S.json) event("video-invited %s", hex);
@@ -585,6 +591,12 @@ static void on_video(const uint8_t *d, size_t n)
         seal_send(E2E_VIDEO, ++S.next_id, a, sizeof a);
         if (S.accept_video) video_keys(d + 1, 0);
     } else if (d[0] == VID_ACCEPT) {
+        int ours = 0;
+        for (int i = 0; i < 8 && i < S.ninvited; i++) ours |= !memcmp(S.invited[i], d + 1, 16);
+        if (!ours) {                        /* never invited: no key file */
+            alarmx("%s accepted a video stream we did not offer: ignored", S.peer);
+            return;
+        }
         if (S.video_wait) S.video_wait--;
         video_keys(d + 1, 1);
     } else if (d[0] == VID_REFUSE) {
@@ -821,6 +833,7 @@ static int stanza_cb(void *arg, xs_node *n)
     if (!strcmp(n->name, "iq")) {
         const xs_node *pk = xs_child(n, "pubkey", "urn:simpp:1");
         const char *id = xs_getattr(n, "id", NULL);
+        if (id && !strcmp(id, "simpp-sync")) S.sync_done = 1;
         if (id && !strcmp(id, "simpp-c1")) {
             S.c1_done = 1;
             if (!pk) {
@@ -1019,6 +1032,7 @@ int main(int argc, char **argv)
     send_stanza(&b);
 
     sbuf line = { 0 };
+    int skipping = 0;                       /* inside an over-long line */
     char buf[16384];
     for (;;) {
         if (S.input_done && !S.drain_deadline)
@@ -1040,8 +1054,27 @@ int main(int argc, char **argv)
         }
         if (!S.input_done && pf[1].revents) {
             ssize_t n = read(0, buf, sizeof buf);
-            if (n <= 0) { S.input_done = 1; continue; }
+            if (n <= 0) {
+                if (line.n) on_line(line.p, line.n);   /* a last line without a newline */
+                sb_reset(&line);
+                S.input_done = 1;
+                continue;
+            }
             sb_put(&line, buf, (size_t)n);
+            if (line.n > LINE_MAX_BYTES + 2 && !memchr(line.p, '\n', line.n)) {
+                /* no newline in sight: drop it here rather than hold it all */
+                alarmx("a line of more than %d bytes is too long: dropped (send it as a file: /file)",
+                       LINE_MAX_BYTES);
+                sb_reset(&line);
+                skipping = 1;
+                continue;
+            }
+            if (skipping) {
+                char *nl = memchr(line.p, '\n', line.n);
+                if (!nl) { sb_reset(&line); continue; }
+                sb_consume(&line, (size_t)(nl - line.p) + 1);
+                skipping = 0;
+            }
             char *p;
             while ((p = memchr(line.p, '\n', line.n))) {
                 size_t ln = (size_t)(p - line.p);
@@ -1055,6 +1088,22 @@ int main(int argc, char **argv)
         S.peer_offline = 1;
         S.have_sess = 0;
         flush_queue();
+    }
+    /* Pager messages get no acknowledgement from the peer, but the relay
+     * answers in order: once a ping sent after them comes back, any refusal
+     * (a policy, a full store) has arrived and been reported. */
+    if (S.pagers) {
+        sbuf q = { 0 };
+        sb_puts(&q, "<iq type='get' id='simpp-sync'><ping xmlns='urn:xmpp:ping'/></iq>");
+        send_stanza(&q);
+        int64_t end = ev_now_ms() + (int64_t)(S.wait_s ? S.wait_s : 1) * 1000;
+        while (!S.sync_done && ev_now_ms() < end) {
+            struct pollfd pf = { S.in7, POLLIN, 0 };
+            if (poll(&pf, 1, (int)(end - ev_now_ms())) <= 0) continue;
+            ssize_t n = read(S.in7, buf, sizeof buf);
+            if (n <= 0 || xs_feed(xs, buf, (size_t)n) < 0) break;
+        }
+        if (!S.sync_done) alarmx("the relay did not confirm the pager messages in time");
     }
     /* BYE: how many frames we sent, and our transcript, for the peer to check */
     if (S.have_sess && S.s.confirmed && S.peerkey) {

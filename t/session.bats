@@ -284,3 +284,35 @@ setup() {
     say alice "$(head -c 40000 /dev/zero | tr '\0' x)"
     wait_for alice "^error a line of 40000 bytes is too long" alice.out
 }
+
+@test "a last line without a newline is sent; a pager message the relay refuses is reported" {
+    printf 'no newline at the end' > in
+    SIMPP_HOME=$TMP/alice.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
+        simpp-session -j -w 2 bob@localhost < in > alice.out 2> alice.err
+    grep -q '^pager-sent' alice.out
+    # a relay that keeps users of different levels apart refuses it: xena
+    # registered with a card (level card), alice with a key file (password)
+    stop_relay
+    start_relay -o policy=same-level
+    simpp-keygen -q xena.key > /dev/null
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -k xena.key -m javacard xena@localhost
+    run env SIMPP_HOME=$TMP/alice.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
+        simpp-session -j -w 2 xena@localhost <<< 'across levels'
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"pager-sent"* ]]
+    [[ "$output" == *"the relay refused a message to xena@localhost: forbidden"* ]]
+    grep -q 'policy-refused from=alice@localhost/.* level=password to=xena@localhost level=card' "$RELAY_LOG"
+}
+
+@test "a file whose name would be hidden is refused, nothing written" {
+    printf 'x\n' > .hidden
+    mkdir inbox
+    e2e bob alice -o "$TMP/inbox"
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
+    say alice "/file $TMP/.hidden"
+    wait_for alice "^error the peer refused file .hidden" alice.out
+    wait_for bob "unsafe file name" bob.out
+    [ -z "$(ls -A inbox)" ]
+}
