@@ -130,3 +130,47 @@ open("locked", "w").close(); time.sleep(6)' &
     RELAY_PID=
     ! grep -q 'LeakSanitizer' "$RELAY_LOG" || false
 }
+
+@test "slowloris and half-open handshakes do not delay a logged-in user (bound: 400 ms a round trip, polled every 100 ms)" {
+    start_relay -o max_per_addr=2000 -o auth_timeout=20
+    new_user alice
+    mkfifo a.in
+    simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost < a.in > a.out 2> a.err &
+    SESSION_PIDS="$!"
+    exec {fa}>a.in
+    wait_for a "bound .*alice" "$RELAY_LOG"
+    # 300 clients that trickle a stream header a byte at a time, and 300 that
+    # connect and say nothing, for 6 seconds (loopback only, bounded)
+    python3 - "$PORT" <<'PY' &
+import socket, sys, time
+port = int(sys.argv[1])
+hdr = b"<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+end = time.time() + 6
+i = 0
+while time.time() < end and i < len(hdr):
+    for s in slow:
+        try: s.send(hdr[i:i+1])
+        except OSError: pass
+    i += 1
+    time.sleep(0.2)
+for s in slow + idle: s.close()
+PY
+    LOAD=$!
+    sleep 1
+    # 20 round trips while the load is on: each must come back within the bound
+    for i in $(seq 1 20); do
+        t0=$(date +%s%N)
+        echo "<iq type='get' id='p$i'><ping xmlns='urn:xmpp:ping'/></iq>" >&$fa
+        wait_for a "id='p$i'" a.out 2
+        t1=$(date +%s%N)
+        echo "$(( (t1 - t0) / 1000000 ))" >> rtt
+        sleep 0.1
+    done
+    wait "$LOAD"
+    exec {fa}>&-
+    max=$(sort -n rtt | tail -1)
+    echo "round trips under load: max $max ms" >&3
+    [ "$max" -lt 400 ]
+}
