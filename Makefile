@@ -4,6 +4,7 @@
 #   make check      -Wall -Wextra -Werror + ASan/UBSan build, then every test
 #   make demo       the main job on an embedded default
 #   make bench      benchmarks (bench/)
+#   make soak       the long robustness runs (t/soak/: 10,000 connections, login cycles, valgrind)
 #   make fuzz       every libFuzzer target in fuzz/ for FUZZ_SECONDS (300) each
 #   make fuzz-seeds rewrite the seed corpora fuzz/corpus/<target>/
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -59,7 +60,7 @@ CARDOBJ    = $(patsubst lib/card/%.c,$(OUT)/card/%.o,$(wildcard lib/card/*.c))
 CARDPROGS  = $(BINOUT)/simpp-cardwrite $(BINOUT)/simpp-cardread
 
 
-.PHONY: all check unit units test demo bench install uninstall deps clean progs \
+.PHONY: all check unit units test demo bench soak install uninstall deps clean progs \
         fuzz fuzz-build fuzz-seeds fuzz-check
 all: progs
 progs: $(addprefix $(BINOUT)/,$(PROGS))
@@ -126,6 +127,11 @@ install: all
 	for m in doc/*.8; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MAN8DIR); done; true
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS))
+
+# the long runs, on the release build: minutes each (make check has the short ones)
+soak: deps
+	$(MAKE) V=rel all build/rel/bench/relay-load
+	SIMPP_BIN=$(CURDIR)/bin SIMPP_TOP=$(CURDIR) bats --tap t/soak/
 
 # ---- fuzzing ------------------------------------------------------------
 # libFuzzer targets: fuzz/<name>.c (all but mkseeds.c) -> build/fuzz/<name>,
