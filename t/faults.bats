@@ -174,3 +174,45 @@ PY
     echo "round trips under load: max $max ms" >&3
     [ "$max" -lt 400 ]
 }
+
+@test "the wall clock jumps (two days ahead, then back): sessions and timeouts are untouched" {
+    # libfaketime moves the relay's CLOCK_REALTIME only (timeouts run on
+    # CLOCK_MONOTONIC); the offset is re-read from a file at every call
+    echo "+0" > offset
+    LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+    [ -e "$LIB" ]
+    simpp-keygen -q -t server -w relay.pub relay.key > /dev/null
+    mkdir data
+    RELAY_LOG=$TMP/relay.log
+    env LD_PRELOAD="$LIB" FAKETIME_TIMESTAMP_FILE="$TMP/offset" FAKETIME_NO_CACHE=1 \
+        FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 \
+        simpp-relayd -d data -k relay.key -l 127.0.0.1:0 -r 3 -o idle_timeout=30 -o auth_timeout=30 \
+        3>ready 2>"$RELAY_LOG" &
+    RELAY_PID=$!
+    for i in $(seq 100); do [ -s ready ] && break; sleep 0.1; done
+    PORT=$(cat ready)
+    new_user alice
+    new_user bob
+    session alice
+    session bob
+    say bob "<presence/>"
+    echo "+2d" > offset
+    say alice "<message to='bob@localhost' type='chat'><body>after the jump ahead</body></message>"
+    wait_for bob "after the jump ahead" bob.out
+    echo "-3d" > offset
+    say alice "<message to='bob@localhost' type='chat'><body>after the jump back</body></message>"
+    wait_for bob "after the jump back" bob.out
+    # nobody was timed out, and an offline message stamped in the jumped time
+    # is still delivered
+    ! grep -q 'connection-timeout' "$RELAY_LOG" || false
+    end_session bob
+    sleep 0.5
+    say alice "<message to='bob@localhost' type='chat'><body>stored in the past</body></message>"
+    sleep 0.5
+    rm -f bob.in
+    session bob
+    say bob "<presence/>"
+    wait_for bob "stored in the past" bob.out
+    # the stamp shows the relay's (jumped) wall clock: three days back
+    grep -q "stamp='$(date -u -d '-3 days' +%Y-%m-%d)T" bob.out
+}
