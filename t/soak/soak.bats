@@ -75,3 +75,35 @@ rss() { awk '/VmRSS/{print $2}' /proc/$RELAY_PID/status; }
     done
     [ -z "$(cat vg-*.log)" ]
 }
+
+@test "a 100 MB stanza is cut off at the limit without the relay's memory growing" {
+    start_relay
+    rss0=$(rss)
+    python3 - "$PORT" > out <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><message><body>")
+chunk, sent = b"A" * (1 << 20), 0
+try:
+    while sent < 100 * (1 << 20):
+        s.sendall(chunk); sent += len(chunk)
+except OSError:
+    pass
+s.settimeout(5)
+data = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        data += d
+except OSError:
+    pass
+print(data.decode(errors="replace"))
+print("sent", sent)
+PY
+    rss1=$(rss)
+    echo "RSS before $rss0 kB, after $rss1 kB; $(tail -1 out) bytes sent before the cut" >&3
+    grep -q "<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" out
+    [ $((rss1 - rss0)) -lt 8192 ]
+    kill -0 $RELAY_PID
+}
