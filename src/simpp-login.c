@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "clientopt.h"
 #include "ev.h"
 #include "sbuf.h"
 #include "keyfile.h"
@@ -163,10 +163,9 @@ static int relay_loop(struct client *c, int lin, int lout)
 
 int main(int argc, char **argv)
 {
-    int opt, verbose = 0, frompw = 0, pwfd = -1, passfd = -1, suite = 0, mode = -1, rfd, wfd;
-    unsigned long rounds = 600000;
-    const char *addr = NULL, *pin = NULL, *keyfile = NULL, *resource = NULL;
-    char err[512];
+    int opt;
+    const char *resource = NULL;
+    struct client_opts o;
     struct client c;
     util_setprog(argv[0]);
     /* our own options end at the JID; what follows belongs to the program */
@@ -179,63 +178,20 @@ int main(int argc, char **argv)
     }
     if (argv_has_secret(own < argc ? own : argc, argv))
         die(EX_USAGE, "secrets are never taken on the command line: use the terminal or -P/-E fd");
-    while ((opt = getopt(argc, argv, "+hVvc:s:k:E:pP:K:C:m:r:")) != -1) {
-        switch (opt) {
-        case 'h': usage(0); break;
-        case 'V': print_version(); break;
-        case 'v': verbose = 1; break;
-        case 'c': addr = optarg; break;
-        case 's': pin = optarg; break;
-        case 'k': keyfile = optarg; break;
-        case 'E': passfd = fd_arg(optarg); break;
-        case 'p': frompw = 1; break;
-        case 'P': pwfd = fd_arg(optarg); break;
-        case 'K':
-            if (parse_ulong(optarg, 1000, 10000000, &rounds) < 0) die(EX_USAGE, "-K %s: 1000 to 10000000", optarg);
-            break;
-        case 'C':
-            if (!(suite = sc_suite_from_name(optarg))) die(EX_USAGE, "unknown suite: %s", optarg);
-            break;
-        case 'm':
-            if ((mode = simpp_mode_from_name(optarg)) < 0)
-                die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare)", optarg);
-            break;
-        case 'r': resource = optarg; break;
-        default: usage(EX_USAGE);
-        }
+    client_opts_init(&o);
+    while ((opt = getopt(argc, argv, "+hVr:" CLIENT_OPTS)) != -1) {
+        if (client_opt(&o, opt, optarg)) continue;
+        if (opt == 'h') usage(0);
+        else if (opt == 'V') print_version();
+        else if (opt == 'r') resource = optarg;
+        else usage(EX_USAGE);
     }
     if (argc - optind < 1) usage(EX_USAGE);
-    if (!pin) die(EX_USAGE, "-s relay.pub is required: the relay's key must be pinned");
-    if (!frompw == !keyfile) die(EX_USAGE, "give one of -k keyfile or -p");
     const char *jid = argv[optind];
     char **prog = argc - optind > 1 ? argv + optind + 1 : NULL;
-    if (!strchr(jid, '@') || strchr(jid, '/')) die(EX_USAGE, "%s: expected a bare JID user@domain", jid);
-    /* chained after simpp-cardread/-cardwrite: the card says whose it is and
-     * what it is (public facts in the environment, checked here) */
-    const char *card_acct = getenv("SIMPP_CARD_ACCOUNT"), *card_type = getenv("SIMPP_CARD_TYPE");
-    if (frompw && card_acct && *card_acct && strcasecmp(card_acct, jid) != 0)
-        die(EX_USAGE, "the card holds %s, not %s", card_acct, jid);
-    if (mode < 0 && frompw && card_type && simpp_mode_from_name(card_type) >= SIMPP_MODE_JAVACARD)
-        mode = simpp_mode_from_name(card_type);
-    if (mode < 0) mode = frompw ? SIMPP_MODE_PASSWORD : SIMPP_MODE_KEYFILE;
-    if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
-
-    sc_key *kr = client_key(keyfile, passfd, frompw, pwfd, jid, rounds, SC_P256, err, sizeof err);
-    if (!kr) die(strstr(err, "wrong passphrase") ? EX_NOPERM : strstr(err, "no terminal") ? EX_USAGE : EX_DATAERR,
-                 "%s", err);
-    /* the secrets are read: their descriptors go no further (not to a
-     * chained program) */
-    if (pwfd > 2) close(pwfd);
-    if (passfd > 2) close(passfd);
-    if (client_connect(addr, 0, &rfd, &wfd, err, sizeof err) < 0) die(EX_UNAVAILABLE, "%s", err);
-    client_init(&c, rfd, wfd, strchr(jid, '@') + 1);
-    c.verbose = verbose;
-    int wrote;
-    if (client_open(&c) < 0) die(EX_PROTOCOL, "%s", c.err);
-    if (client_pin(&c, pin, 0, &wrote) < 0) die(EX_NOPERM, "%s", c.err);
-    int s = client_pick_suite(&c, suite);
-    if (!s) die(EX_PROTOCOL, "the relay offers no suite we accept");
-    if (client_login(&c, jid, kr, s, mode, resource) < 0)
+    sc_key *kr = client_start(&c, &o, jid, 0, 0);
+    int s = o.suite, verbose = o.verbose;
+    if (client_login(&c, jid, kr, s, o.mode, resource) < 0)
         die(strstr(c.err, "refused") || strstr(c.err, "does not check") ? EX_NOPERM : EX_PROTOCOL, "%s", c.err);
     if (verbose) fprintf(stderr, "%s: logged in as %s (suite %s)\n", progname, c.jid, sc_suite_name(s));
 

@@ -1,0 +1,79 @@
+/* clientopt.c - see clientopt.h */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "clientopt.h"
+#include "keyfile.h"
+#include "util.h"
+
+void client_opts_init(struct client_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->pwfd = o->passfd = o->mode = -1;
+    o->rounds = 600000;
+}
+
+int client_opt(struct client_opts *o, int opt, const char *arg)
+{
+    switch (opt) {
+    case 'v': o->verbose = 1; return 1;
+    case 'c': o->addr = arg; return 1;
+    case 's': o->pin = arg; return 1;
+    case 'k': o->keyfile = arg; return 1;
+    case 'E': o->passfd = fd_arg(arg); return 1;
+    case 'p': o->frompw = 1; return 1;
+    case 'P': o->pwfd = fd_arg(arg); return 1;
+    case 'K':
+        if (parse_ulong(arg, 1000, 10000000, &o->rounds) < 0) die(EX_USAGE, "-K %s: 1000 to 10000000", arg);
+        return 1;
+    case 'C':
+        if (!(o->suite = sc_suite_from_name(arg))) die(EX_USAGE, "unknown suite: %s", arg);
+        return 1;
+    case 'm':
+        if ((o->mode = simpp_mode_from_name(arg)) < 0)
+            die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare)", arg);
+        return 1;
+    }
+    return 0;
+}
+
+sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, int allow_stdio, int tofu)
+{
+    char err[512];
+    int rfd, wfd, wrote;
+    if (!o->pin) die(EX_USAGE, "-s relay.pub is required: the relay's key must be pinned");
+    if (!o->frompw == !o->keyfile) die(EX_USAGE, "give one of -k keyfile or -p");
+    if (!strchr(jid, '@') || strchr(jid, '/')) die(EX_USAGE, "%s: expected a bare JID user@domain", jid);
+    /* chained after simpp-cardread/-cardwrite: the card says whose it is and
+     * what it is (public facts in the environment, checked here) */
+    const char *card_acct = getenv("SIMPP_CARD_ACCOUNT"), *card_type = getenv("SIMPP_CARD_TYPE");
+    if (o->frompw && card_acct && *card_acct && strcasecmp(card_acct, jid) != 0)
+        die(EX_USAGE, "the card holds %s, not %s", card_acct, jid);
+    if (o->mode < 0 && o->frompw && card_type && simpp_mode_from_name(card_type) >= SIMPP_MODE_JAVACARD)
+        o->mode = simpp_mode_from_name(card_type);
+    if (o->mode < 0) o->mode = o->frompw ? SIMPP_MODE_PASSWORD : SIMPP_MODE_KEYFILE;
+    if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
+
+    sc_key *kr = client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, sizeof err);
+    if (!kr) die(strstr(err, "wrong passphrase") ? EX_NOPERM : strstr(err, "no terminal") ? EX_USAGE : EX_DATAERR,
+                 "%s", err);
+    /* the secrets are read: their descriptors go no further (not to a
+     * chained program) */
+    if (o->pwfd > 2) close(o->pwfd);
+    if (o->passfd > 2) close(o->passfd);
+    if (client_connect(o->addr, allow_stdio, &rfd, &wfd, err, sizeof err) < 0) die(EX_UNAVAILABLE, "%s", err);
+    client_init(c, rfd, wfd, strchr(jid, '@') + 1);
+    c->verbose = o->verbose;
+    if (client_open(c) < 0) die(EX_PROTOCOL, "%s", c->err);
+    if (client_pin(c, o->pin, tofu, &wrote) < 0) die(EX_NOPERM, "%s", c->err);
+    if (wrote) {
+        char fpr[KF_FPR_LEN];
+        kf_fingerprint(c->server_key, fpr);
+        fprintf(stderr, "%s: first use: pinned the relay's key %s in %s\n", progname, fpr, o->pin);
+    }
+    if (!(o->suite = client_pick_suite(c, o->suite))) die(EX_PROTOCOL, "the relay offers no suite we accept");
+    return kr;
+}

@@ -1,0 +1,34 @@
+/*
+ * clientopt.h - what simpp-register and simpp-login share before they
+ * differ: their common options, the checks on them, the user's key, and the
+ * stream to the relay up to a pinned key and a chosen suite.  For programs:
+ * every failure here ends the process with the project's exit codes.
+ */
+#ifndef SIMPP_CLIENTOPT_H
+#define SIMPP_CLIENTOPT_H
+
+#include "client.h"
+
+/* -v -c -s -k -E -p -P -K -C -m */
+#define CLIENT_OPTS "vc:s:k:E:pP:K:C:m:"
+
+struct client_opts {
+    int verbose, frompw, pwfd, passfd, suite, mode;
+    unsigned long rounds;
+    const char *addr, *pin, *keyfile;
+};
+
+void client_opts_init(struct client_opts *o);
+/* take one of the common options; 1 if it was one, 0 if not */
+int client_opt(struct client_opts *o, int opt, const char *arg);
+/*
+ * After option parsing: the relay key must be pinned, one of -k/-p, a bare
+ * JID; chained after a card reader, the card's account must be this JID and
+ * its type is the default mode.  Then the key (the secrets' descriptors
+ * are closed once read), the connection, the stream, the pinned key (tofu:
+ * pin it if the file is new) and the suite (o->suite on return).  Returns
+ * the user's key; c is ready for client_register or client_login.
+ */
+sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, int allow_stdio, int tofu);
+
+#endif
