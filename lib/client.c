@@ -315,6 +315,12 @@ int client_pin(struct client *c, const char *pubfile, int tofu, int *wrote)
     size_t al = sizeof a, bl = sizeof b;
     char fa[KF_FPR_LEN], fb[KF_FPR_LEN];
     *wrote = 0;
+    /* a fingerprint instead of a file: what people read to each other */
+    if (!strncmp(pubfile, "SHA256:", 7)) {
+        kf_fingerprint(c->server_key, fb);
+        if (strcmp(fb, pubfile) == 0) return 0;
+        return fail(c, "THE RELAY'S KEY HAS CHANGED: pinned %s, relay shows %s; refusing", pubfile, fb);
+    }
     if (!(pinned = kf_read(pubfile, NULL, 0, 0))) {
         if (kf_errno == KF_ESYS && errno == ENOENT && tofu) {
             if (kf_write_public(pubfile, c->server_key, 0) < 0)

@@ -42,8 +42,9 @@ void client_free(struct client *c);
 
 /* Open the stream and read the features.  0 or -1 (c->err says why). */
 int client_open(struct client *c);
-/* Compare the relay's announced key with a pinned public key file; if the
- * file does not exist and tofu is set, write it (trust on first use).
+/* Compare the relay's announced key with a pinned public key file (or a
+ * fingerprint "SHA256:..." given instead of a file name); if the file does
+ * not exist and tofu is set, write it (trust on first use).
  * 0 ok, -1 mismatch or error. */
 int client_pin(struct client *c, const char *pubfile, int tofu, int *wrote);
 

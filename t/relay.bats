@@ -232,3 +232,13 @@ SH
     # registered with a password, logged in with a card: the lower level counts
     grep -q 'login .*jid=carol@localhost mechanism=SIMPP mode=mifare level=password' "$RELAY_LOG"
 }
+
+@test "the relay's key can be pinned by its fingerprint" {
+    fpr=$(simpp-keygen -y -q relay.pub)
+    echo "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>" |
+        simpp-login -c 127.0.0.1:$PORT -s "$fpr" -k alice.key alice@localhost > out
+    grep -q "id='p'" out
+    run simpp-login -c 127.0.0.1:$PORT -s "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"THE RELAY'S KEY HAS CHANGED"* ]]
+}
