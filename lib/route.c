@@ -310,7 +310,7 @@ static void broadcast(struct conn *c, xs_node *p, int unavailable)
         store_roster_list(r->st, c->bare, pending_cb, c);
         /* offline messages at the first available presence (RFC 6121 8.5.2.1) */
         store_offline_fetch(r->st, c->bare, offline_cb, &oc);
-        if (oc.n) r->cfg->verbose ? relay_log(r, "offline-delivered jid=%s count=%d", c->full, oc.n) : (void)0;
+        if (oc.n && r->cfg->verbose) relay_log(r, "offline-delivered jid=%s count=%d", c->full, oc.n);
     }
 }
 
@@ -709,15 +709,10 @@ void route_gone(struct conn *c)
     if (c->available) {
         c->available = 0;
         /* RFC 6121 4.5.2: unavailable to everyone who saw us */
-        sbuf b = { 0 };
-        sb_puts(&b, "<presence type='unavailable'/>");
-        xs_node fake = { 0 };
-        (void)fake;
         struct bcast_ctx bc = { c, NULL, 0 };
         store_roster_list(c->r->st, c->bare, bcast_cb, &bc);
         FOR_SESSIONS(c->r, c->bare, s)
             if (s != c && s->state == CS_BOUND && s->available) { presence_to(c, c->bare, NULL); break; }
-        sb_free(&b);
     }
     sess_remove(c);
     free(c->full);
