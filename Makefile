@@ -160,6 +160,7 @@ $(FUZZOUT)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(FUZZOUT)/lib
 $(FUZZOUT)/lib/video.o: CPPFLAGS += $(AVCFLAGS)
 $(FUZZLIBA): $(FUZZLIBOBJ)
 	rm -f $@; ar rcs $@ $^
+$(FUZZOUT)/video: LDLIBS += $(AVLIBS)
 $(FUZZOUT)/%: fuzz/%.c fuzz/fuzz.h $(FUZZLIBA) $(wildcard lib/*.h) | $(FUZZOUT)/lib
 	$(FUZZCC) $(CPPFLAGS) $(FUZZCFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZLIBA) $(LDLIBS)
 $(FUZZOUT)/tools/mkseeds: fuzz/mkseeds.c fuzz/fuzz.h $(FUZZLIBA) $(wildcard lib/*.h) | $(FUZZOUT)/tools

@@ -796,6 +796,13 @@ int vid_asm_add(struct vid_asm *a, const struct vid_hdr *h, const uint8_t *p, si
 
     if (h->type != VID_T_FRAME) return 0;
     if (a->last >= 0 && h->pts <= (uint64_t)a->last) { a->late++; return 0; }
+    /* the record layer checked these already; a caller that did not must not
+     * divide by zero or index past the fragments */
+    if (h->k < 1 || h->k > VID_KMAX || h->k + h->r > VID_NMAX || h->idx >= h->k + h->r ||
+        h->flen > VID_FRAME_MAX) {
+        a->inconsistent++;
+        return 0;
+    }
     S = (h->flen + h->k - 1) / h->k;
     want = h->idx == h->k - 1 ? h->flen - (size_t)(h->k - 1) * S : S;
     /* k must be the fragment count of flen, and this fragment its size */
