@@ -38,6 +38,7 @@ struct run {
     uint32_t chaos;
     int stamp;
     unsigned max_depth, max_attrs;
+    size_t max_stanza;
     struct pending pend[MAXPEND];
     int npend;
 };
@@ -160,8 +161,11 @@ static char *reparse(const struct run *r, const char *hdr, const char *text)
 {
     size_t tl = strlen(text);
     /* the serialisation may declare namespaces the original inherited:
-     * more attributes, more bytes, never deeper */
-    xs_limits lim = { 2 * tl + 1024, r->max_depth, 2 * r->max_attrs + 8, 0 };
+     * more attributes, more bytes, never deeper; it may also be shorter
+     * (<a></a> becomes <a/>) for the same tree, and the tree's cap follows
+     * the byte limit, so never less than the limit the original passed */
+    size_t lb = 2 * tl + 1024 > r->max_stanza ? 2 * tl + 1024 : r->max_stanza;
+    xs_limits lim = { lb, r->max_depth, 2 * r->max_attrs + 8, 0 };
     xs_callbacks cb = { NULL, again_stanza, NULL };
     struct again a = { NULL, 0 };
     xs_stream *s = xs_new(&lim, &cb, &a);
@@ -261,6 +265,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.chaos = seed;
     r.stamp = (o3 >> 6) & 1;
     xs_limits lim = { (size_t)64 << (o2 & 7), r.max_depth, r.max_attrs, (int)(o3 >> 7) };
+    r.max_stanza = lim.max_stanza;
     xs_callbacks cb = { on_open, on_stanza, on_close };
     r.s = xs_new(&lim, &cb, &r);
     FZ_SETUP(r.s != NULL);
