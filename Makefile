@@ -192,7 +192,8 @@ fuzz-check: fuzz-build
 fuzz-seeds: $(FUZZOUT)/tools/mkseeds
 	rm -rf fuzz/corpus.new
 	$(FUZZOUT)/tools/mkseeds fuzz/corpus.new
-	rm -rf fuzz/corpus && mv fuzz/corpus.new fuzz/corpus
+	for d in fuzz/corpus.new/*/; do t=$$(basename $$d); rm -rf fuzz/corpus/$$t; mv $$d fuzz/corpus/$$t; done
+	rmdir fuzz/corpus.new
 
 deps:
 	@scripts/deps

@@ -16,6 +16,7 @@
 #include "e2e.h"
 #include "fuzz.h"
 #include "keyfile.h"
+#include "payload.h"
 #include "sasl.h"
 #include "simpp.h"
 
@@ -439,6 +440,42 @@ static void sasl_seeds(void)
     seed_op("sasl", "plain-authzid", FZ_SASL_PLAIN, 0x07, plain_az, sizeof plain_az - 1);
 }
 
+/* ---- payload ---------------------------------------------------------------- */
+
+static void payload_seeds(void)
+{
+    static const char content[] = "the quarterly figures, as promised\n";
+    size_t cn = sizeof content - 1;
+    struct pl_offer o = { .size = cn };
+    uint8_t b[8 + 32 + PL_NAME_MAX + 64];
+    size_t bl;
+    sc_sha256(content, cn, o.sha);
+    strcpy(o.name, "figures.txt");
+    FZ_SETUP(pl_offer_make(&o, b, &bl) == PL_OK);
+    seed_op("payload", "offer", FZ_PL_OFFER, 0, b, bl);
+    seed_op("payload", "offer-hidden", FZ_PL_OFFER, 0, "\0\0\0\0\0\0\0\1" "0123456789abcdef0123456789abcdef.x", 42);
+    /* two chunks, then the content */
+    uint8_t r[2 + 6 + sizeof content];
+    r[0] = FZ_PL_RECV;
+    r[1] = 2;                               /* two steps, exact size, right hash */
+    memcpy(r + 2, "\0\0\x10\0\0\xff", 6);
+    memcpy(r + 8, content, cn);
+    seed("payload", "recv", r, 8 + cn, NULL, 0);
+    r[1] = 0x40 | 3;                        /* three steps, wrong hash */
+    memcpy(r + 2, "\0\0\x08\x02\0\x04", 6);
+    seed("payload", "recv-badhash", r, 8 + cn, NULL, 0);
+    uint8_t sid[PL_VSID];
+    fz_bytes("video sid", sid, sizeof sid);
+    FZ_SETUP(pl_video_make(PL_VINVITE, sid, "720p mjpeg udp", b, &bl) == PL_OK);
+    seed_op("payload", "video-invite", FZ_PL_VIDEO, 0, b, bl);
+    FZ_SETUP(pl_video_make(PL_VACCEPT, sid, NULL, b, &bl) == PL_OK);
+    seed_op("payload", "video-accept", FZ_PL_VIDEO, 0, b, bl);
+    bl = pl_bye_make(12, o.sha, b);
+    seed_op("payload", "bye", FZ_PL_SMALL, 0, b, bl);
+    seed_op("payload", "name", FZ_PL_NAME, 0, "report.pdf", 10);
+    seed_op("payload", "clean", FZ_PL_CLEAN, 0, "a\x1b[2Jb\tc\x7f", 10);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -453,6 +490,7 @@ int main(int argc, char **argv)
     e2e_seeds();
     key_seeds();
     sasl_seeds();
+    payload_seeds();
     printf("mkseeds: %zu bytes of seeds in %s\n", total, top);
     return 0;
 }

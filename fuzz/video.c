@@ -10,6 +10,8 @@
  *   2    vid_params_decode
  *   3    fragments for vid_asm_add: per fragment a header made of input
  *        bytes (idx, k, r, frame length, pts, key flag) and a payload
+ *   4    a YUV4MPEG2 header line (simpp-videnc's input): what parses is
+ *        written back by vid_y4m_header and parses to the same parameters
  * Nothing here holds a valid key for the stream, so "opens" is the bug.
  */
 #include "fuzz.h"
@@ -34,7 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fz_in in = { data, size };
-    unsigned op = fz_u8(&in) & 3;
+    unsigned op = fz_u8(&in) % 5;
     if (op <= 1) {
         struct vid_rx rx;
         FZ_CHECK(vid_rx_init(&rx, &keys, op == 0) == 0);
@@ -53,6 +55,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (op == 2) {
         struct vid_params p;
         (void)vid_params_decode(in.p, in.n, &p);
+    } else if (op == 4) {
+        char *line = malloc(in.n + 1), err[128], out[512];
+        struct vid_params p, q;
+        FZ_SETUP(line != NULL);
+        if (in.n) memcpy(line, in.p, in.n);
+        line[in.n] = 0;                     /* as simpp-videnc reads it: a C string */
+        memset(&p, 0, sizeof p);
+        if (vid_y4m_parse(line, &p, err, sizeof err) == 0) {
+            int n = vid_y4m_header(&p, out, sizeof out);
+            FZ_CHECK(n > 0 && out[n - 1] == '\n');
+            out[n - 1] = 0;
+            memset(&q, 0, sizeof q);
+            if (vid_y4m_parse(out, &q, err, sizeof err) != 0)
+                fz_fail("a y4m header parses, but its rewrite does not: %s", err);
+            FZ_CHECK(p.w == q.w && p.h == q.h && p.fps_num == q.fps_num && p.fps_den == q.fps_den);
+            FZ_CHECK(p.sar_num == q.sar_num && p.sar_den == q.sar_den && p.interlace == q.interlace);
+            FZ_CHECK(p.range == q.range && strcmp(p.chroma, q.chroma) == 0);
+        } else
+            FZ_CHECK(strnlen(err, sizeof err) < sizeof err && err[0] != 0);
+        free(line);
     } else {
         struct vid_asm a;
         vid_asm_init(&a);

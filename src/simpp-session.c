@@ -20,6 +20,7 @@
 #include "e2e.h"
 #include "ev.h"
 #include "keyfile.h"
+#include "payload.h"
 #include "sbuf.h"
 #include "util.h"
 #include "xmlstream.h"
@@ -41,7 +42,6 @@
 
 #define NS_HINTS "urn:xmpp:hints"
 #define NOTICE "[SIMPP end-to-end encrypted message: use simpp-session to read it]"
-#define CHUNK 16384
 #define REKEY_EVERY 1000
 
 static const char SYNTH[] =
@@ -50,12 +50,9 @@ static const char SYNTH[] =
 struct pending { uint64_t id; uint8_t t[SC_SHA256_LEN]; char *what; struct pending *next; };
 
 struct incoming_file {
-    char *name, *tmp;
+    char *name, *tmp;               /* name: set while a file is open (or being refused) */
     int fd;
-    uint64_t size, got;
-    uint8_t sha[SC_SHA256_LEN];
-    sc_sha256_ctx h;
-    uint64_t id;
+    struct pl_recv r;
 };
 
 static struct {
@@ -126,13 +123,6 @@ static void alarmx(const char *fmt, ...)
     if (S.json) event("error %s", b);
     fprintf(stderr, "%s: %s\n", progname, b);
     S.failed = 1;
-}
-
-/* a line of text for a terminal: control characters shown as '?' */
-static void clean(char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) s[i] = '?';
 }
 
 static int send_stanza(sbuf *b)
@@ -396,10 +386,10 @@ static void file_done(int ok, const char *why)
     uint8_t v[2] = { (uint8_t)ok, 0 };
     if (f->fd >= 0) close(f->fd);
     if (!ok && f->tmp) unlink(f->tmp);
-    if (f->name && S.have_sess && S.s.confirmed) seal_send(E2E_FILE_DONE, f->id, v, 1);
+    if (f->name && S.have_sess && S.s.confirmed) seal_send(E2E_FILE_DONE, f->r.id, v, 1);
     if (ok) {
-        if (S.json) event("file-received %s %llu", f->name, (unsigned long long)f->size);
-        else note("received file %s (%llu bytes, SHA-256 checked)", f->name, (unsigned long long)f->size);
+        if (S.json) event("file-received %s %llu", f->name, (unsigned long long)f->r.o.size);
+        else note("received file %s (%llu bytes, SHA-256 checked)", f->name, (unsigned long long)f->r.o.size);
     } else if (f->name)
         alarmx("file %s refused: %s", f->name, why);
     free(f->name);
@@ -408,48 +398,59 @@ static void file_done(int ok, const char *why)
     f->fd = -1;
 }
 
-static void on_file_chunk(const uint8_t *d, size_t n);
+static void file_stored(void);
 
 static void on_file_offer(uint64_t id, const uint8_t *d, size_t n)
 {
     struct incoming_file *f = &S.in;
+    struct pl_offer o;
     if (f->name) file_done(0, "a new offer came first");
-    if (n < 8 + 32 + 1) return;
-    f->id = id;
-    for (int i = 0; i < 8; i++) f->size = f->size << 8 | d[i];
-    memcpy(f->sha, d + 8, 32);
-    char *nm = strndup((const char *)d + 40, n - 40);
     /* a plain name only: no directories, nothing hidden, nothing odd */
-    int bad = !nm || !*nm || nm[0] == '.' || strchr(nm, '/') || strlen(nm) > 200;
-    for (char *c = nm; !bad && *c; c++) bad = (unsigned char)*c < 0x20;
-    f->name = nm;
-    if (bad) { file_done(0, "unsafe file name"); return; }
+    int e = pl_offer_parse(d, n, &o);
+    if (e != PL_OK) {                       /* refused, under a name fit to show */
+        char shown[64] = "(no name)";
+        size_t nl = n > 40 ? n - 40 : 0;
+        if (nl > sizeof shown - 1) nl = sizeof shown - 1;
+        if (nl) {
+            memcpy(shown, d + 40, nl);
+            shown[nl] = 0;
+            pl_clean(shown, nl);
+        }
+        f->r.id = id;
+        if (!(f->name = strdup(shown))) die(EX_OSERR, "out of memory");
+        file_done(0, pl_strerror(e));
+        return;
+    }
+    pl_recv_start(&f->r, id, &o);
+    if (!(f->name = strdup(o.name))) die(EX_OSERR, "out of memory");
+    const char *nm = f->name;
     if (!S.filedir) { file_done(0, "not accepting files (no -o dir)"); return; }
     if (asprintf(&f->tmp, "%s/.%s.part", S.filedir, nm) < 0) die(EX_OSERR, "out of memory");
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (f->fd < 0) { file_done(0, strerror(errno)); return; }
-    sc_sha256_init(&f->h);
-    note("receiving file %s (%llu bytes)", nm, (unsigned long long)f->size);
-    if (f->size == 0) {                     /* nothing will follow: finish now */
-        uint8_t z[8] = { 0 };
-        on_file_chunk(z, sizeof z);
-    }
+    note("receiving file %s (%llu bytes)", nm, (unsigned long long)o.size);
+    int r = pl_recv_empty(&f->r);           /* nothing will follow an empty file */
+    if (r < 0) file_done(0, pl_strerror(r));
+    else if (r == 1) file_stored();
 }
 
-static void on_file_chunk(const uint8_t *d, size_t n)
+static void on_file_chunk(uint64_t id, const uint8_t *d, size_t n)
 {
     struct incoming_file *f = &S.in;
-    uint64_t off = 0;
-    if (f->fd < 0 || n < 8) return;
-    for (int i = 0; i < 8; i++) off = off << 8 | d[i];
-    if (off != f->got || f->got + (n - 8) > f->size) { file_done(0, "chunks out of order or too long"); return; }
-    if (n > 8 && write(f->fd, d + 8, n - 8) != (ssize_t)(n - 8)) { file_done(0, strerror(errno)); return; }
-    sc_sha256_update(&f->h, d + 8, n - 8);
-    f->got += n - 8;
-    if (f->got < f->size) return;
-    uint8_t h[SC_SHA256_LEN];
-    sc_sha256_final(&f->h, h);
-    if (!sc_ct_eq(h, f->sha, sizeof h)) { file_done(0, "SHA-256 does not match"); return; }
+    const uint8_t *b;
+    size_t bl;
+    if (f->fd < 0) return;
+    int r = pl_recv_chunk(&f->r, id, d, n, &b, &bl);
+    if (r == PL_EFILE) { alarmx("a file chunk from %s for no file being received: ignored", S.peer); return; }
+    if (r < 0) { file_done(0, pl_strerror(r)); return; }
+    if (bl && write(f->fd, b, bl) != (ssize_t)bl) { file_done(0, strerror(errno)); return; }
+    if (r == 1) file_stored();
+}
+
+/* the last byte came and the hash matched: to disk, then the name */
+static void file_stored(void)
+{
+    struct incoming_file *f = &S.in;
     if (fsync(f->fd) < 0) { file_done(0, strerror(errno)); return; }
     /* only a whole, checked file gets its name (never overwriting one) */
     char *final;
@@ -478,25 +479,31 @@ static void send_file(const char *path)
     sc_sha256_ctx h;
     uint8_t dg[SC_SHA256_LEN];
     ssize_t r;
-    buf = malloc(8 + CHUNK);
+    buf = malloc(8 + PL_CHUNK);
     if (!buf) die(EX_OSERR, "out of memory");
     sc_sha256_init(&h);
-    while ((r = read(fd, buf, CHUNK)) > 0) sc_sha256_update(&h, buf, (size_t)r);
+    while ((r = read(fd, buf, PL_CHUNK)) > 0) sc_sha256_update(&h, buf, (size_t)r);
     sc_sha256_final(&h, dg);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    size_t bl = strlen(base);
-    uint8_t *offer = malloc(40 + bl);
-    uint64_t size = (uint64_t)st.st_size, id = ++S.next_id;
-    for (int i = 0; i < 8; i++) offer[i] = (uint8_t)(size >> (56 - 8 * i));
-    memcpy(offer + 8, dg, 32);
-    memcpy(offer + 40, base, bl);
-    seal_send(E2E_FILE_OFFER, id, offer, 40 + bl);
-    free(offer);
+    struct pl_offer o = { .size = (uint64_t)st.st_size };
+    uint8_t offer[8 + SC_SHA256_LEN + PL_NAME_MAX];
+    size_t ol;
+    memcpy(o.sha, dg, sizeof o.sha);
+    snprintf(o.name, sizeof o.name, "%s", base);
+    if (strlen(base) > PL_NAME_MAX || pl_offer_make(&o, offer, &ol) != PL_OK) {
+        alarmx("%s: the peer would refuse this name (1 to %d bytes, no control characters, "
+               "not starting with '.'): rename the file", path, PL_NAME_MAX);
+        close(fd);
+        free(buf);
+        return;
+    }
+    uint64_t size = o.size, id = ++S.next_id;
+    seal_send(E2E_FILE_OFFER, id, offer, ol);
     lseek(fd, 0, SEEK_SET);
     uint64_t off = 0;
-    while ((r = read(fd, buf + 8, CHUNK)) > 0) {
-        for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(off >> (56 - 8 * i));
-        seal_send(E2E_FILE_CHUNK, id, buf, 8 + (size_t)r);
+    while ((r = read(fd, buf + 8, PL_CHUNK)) > 0) {
+        size_t cl = pl_chunk_make(off, buf + 8, (size_t)r, buf);
+        seal_send(E2E_FILE_CHUNK, id, buf, cl);
         off += (uint64_t)r;
         if (!S.json) fprintf(stderr, "\r%s: sending %s: %llu%%", progname, base,
                              size ? (unsigned long long)(off * 100 / size) : 100ULL);
@@ -518,8 +525,6 @@ static void send_file(const char *path)
 
 /* ---- video invitations (paper 002): keys never travel, both ends derive
  * them from this session; the parameters travel inside it ------------- */
-
-enum { VID_INVITE = 1, VID_ACCEPT = 2, VID_REFUSE = 3 };
 
 static void video_keys(const uint8_t sid[16], int inviter)
 {
@@ -553,53 +558,57 @@ static void video_keys(const uint8_t sid[16], int inviter)
 
 static void video_invite(const char *params)
 {
-    uint8_t p[16 + 1 + 512];
-    size_t pl = strlen(params);
+    uint8_t p[1 + PL_VSID + PL_VPARAMS], sid[PL_VSID];
+    size_t pl;
     if (!S.have_sess || !S.s.confirmed) {
         /* paper 002: refused at once when the peer is offline */
         alarmx("video refused: %s is not online", S.peer);
         if (S.json) event("video-refused offline");
         return;
     }
-    if (pl > 512) { alarmx("video parameters too long"); return; }
-    p[0] = VID_INVITE;
-    sc_random(p + 1, 16);
-    memcpy(p + 17, params, pl);
-    seal_send(E2E_VIDEO, ++S.next_id, p, 17 + pl);
+    sc_random(sid, sizeof sid);
+    if (pl_video_make(PL_VINVITE, sid, params, p, &pl) != PL_OK) {
+        alarmx("video parameters too long (at most %d bytes)", PL_VPARAMS);
+        return;
+    }
+    seal_send(E2E_VIDEO, ++S.next_id, p, pl);
     S.video_wait++;
-    memcpy(S.invited[S.ninvited++ % 8], p + 1, 16);
+    memcpy(S.invited[S.ninvited++ % 8], sid, sizeof sid);
+    if (S.ninvited == 16) S.ninvited = 8;   /* the last 8, without overflow */
     char hex[33];
-    sc_hex_encode(p + 1, 16, hex);
+    sc_hex_encode(sid, sizeof sid, hex);
     if (S.json) event("video-invited %s", hex);
     else note("video invitation sent to %s", S.peer);
 }
 
 static void on_video(const uint8_t *d, size_t n)
 {
-    uint8_t a[17];
-    char hex[33];
-    if (n < 17) return;
-    sc_hex_encode(d + 1, 16, hex);
-    memcpy(a + 1, d + 1, 16);
-    if (d[0] == VID_INVITE) {
-        char params[513];
-        snprintf(params, sizeof params, "%.*s", (int)(n - 17 > 512 ? 512 : n - 17), (const char *)d + 17);
-        clean(params, strlen(params));
-        if (S.json) event("video-invite %s %s", hex, params);
-        else note("%s invites you to video (%s): %s", S.peer, params, S.accept_video ? "accepted" : "refused (run with -a to accept)");
-        a[0] = S.accept_video ? VID_ACCEPT : VID_REFUSE;
-        seal_send(E2E_VIDEO, ++S.next_id, a, sizeof a);
-        if (S.accept_video) video_keys(d + 1, 0);
-    } else if (d[0] == VID_ACCEPT) {
+    struct pl_video v;
+    uint8_t a[1 + PL_VSID];
+    size_t al;
+    char hex[2 * PL_VSID + 1];
+    int e = pl_video_parse(d, n, &v);
+    if (e != PL_OK) {
+        alarmx("a video message from %s was refused: %s", S.peer, pl_strerror(e));
+        return;
+    }
+    sc_hex_encode(v.sid, sizeof v.sid, hex);
+    if (v.kind == PL_VINVITE) {
+        if (S.json) event("video-invite %s %s", hex, v.params);
+        else note("%s invites you to video (%s): %s", S.peer, v.params, S.accept_video ? "accepted" : "refused (run with -a to accept)");
+        pl_video_make(S.accept_video ? PL_VACCEPT : PL_VREFUSE, v.sid, NULL, a, &al);
+        seal_send(E2E_VIDEO, ++S.next_id, a, al);
+        if (S.accept_video) video_keys(v.sid, 0);
+    } else if (v.kind == PL_VACCEPT) {
         int ours = 0;
-        for (int i = 0; i < 8 && i < S.ninvited; i++) ours |= !memcmp(S.invited[i], d + 1, 16);
+        for (int i = 0; i < 8 && i < S.ninvited; i++) ours |= !memcmp(S.invited[i], v.sid, PL_VSID);
         if (!ours) {                        /* never invited: no key file */
             alarmx("%s accepted a video stream we did not offer: ignored", S.peer);
             return;
         }
         if (S.video_wait) S.video_wait--;
-        video_keys(d + 1, 1);
-    } else if (d[0] == VID_REFUSE) {
+        video_keys(v.sid, 1);
+    } else {
         if (S.video_wait) S.video_wait--;
         if (S.json) event("video-refused %s", hex);
         else note("%s refused the video invitation", S.peer);
@@ -612,7 +621,8 @@ static void on_ack(uint64_t id, const uint8_t *d, size_t n, int file_ok)
         struct pending *p = *pp;
         if (p->id != id) continue;
         /* conversation consistency: the peer saw exactly what we sent */
-        if (n >= SC_SHA256_LEN && !sc_ct_eq(p->t, d, SC_SHA256_LEN))
+        const uint8_t *t = pl_ack_transcript(d, n);
+        if (t && !sc_ct_eq(p->t, t, SC_SHA256_LEN))
             alarmx("message %llu: the peer's transcript differs from ours: the conversation was altered",
                    (unsigned long long)id);
         else if (file_ok < 0) {
@@ -682,7 +692,7 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
         break;
     case E2E_TEXT:
         if (!sess->confirmed && !(sess == &S.s && S.have_old)) break;
-        clean((char *)data, dl);
+        pl_clean((char *)data, dl);
         if (S.json) event("msg %llu %s %.*s", (unsigned long long)id, S.peer, (int)dl, (const char *)data);
         else { printf("%s: %.*s\n", S.peer, (int)dl, (const char *)data); fflush(stdout); }
         /* the ACK carries our transcript of what we received */
@@ -692,17 +702,17 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
         on_ack(id, data, dl, -1);
         break;
     case E2E_FILE_OFFER: on_file_offer(id, data, dl); break;
-    case E2E_FILE_CHUNK: on_file_chunk(data, dl); break;
-    case E2E_FILE_DONE: on_ack(id, NULL, 0, dl >= 1 && data[0] == 1); break;
+    case E2E_FILE_CHUNK: on_file_chunk(id, data, dl); break;
+    case E2E_FILE_DONE: on_ack(id, NULL, 0, pl_done_ok(data, dl)); break;
     case E2E_VIDEO: if (sess == &S.s && S.s.confirmed) on_video(data, dl); break;
     case E2E_BYE: {
-        uint64_t cnt = 0;
-        for (size_t i = 0; i < 8 && i < dl; i++) cnt = cnt << 8 | data[i];
+        uint64_t cnt;
+        const uint8_t *ts;
         /* truncation: did we see everything the peer says it sent? */
-        if (dl < 40 || cnt + 1 != sess->rseq)
+        if (pl_bye_parse(data, dl, &cnt, &ts) != PL_OK || cnt + 1 != sess->rseq)
             alarmx("%s says it sent %llu messages; %llu arrived", S.peer, (unsigned long long)cnt,
                    (unsigned long long)(sess->rseq - 1));
-        else if (!sc_ct_eq(data + 8, before, SC_SHA256_LEN))
+        else if (!sc_ct_eq(ts, before, SC_SHA256_LEN))
             alarmx("%s's transcript of what it sent differs from what arrived: the conversation was altered",
                    S.peer);
         show_transcript();
@@ -754,7 +764,7 @@ static void on_pager(const char *from, const uint8_t *d, size_t n)
         char when[32];
         time_t t = (time_t)ts;
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-        clean((char *)text, tl);
+        pl_clean((char *)text, tl);
         if (S.json) event("pager %s %s %.*s", S.peer, when, (int)tl, (const char *)text);
         else { printf("%s (sent %s, while you were away): %.*s\n", S.peer, when, (int)tl, (const char *)text); fflush(stdout); }
     }
@@ -800,7 +810,7 @@ static void on_message(xs_node *m)
             const xs_node *body = xs_child(m, "body", NULL);
             if (body) {                       /* a plain message from an ordinary client */
                 char *t = strdup(xs_text(body));
-                if (t) clean(t, strlen(t));
+                if (t) pl_clean(t, strlen(t));
                 if (S.json) event("plain %s %s", S.peer, t ? t : "");
                 else note("UNENCRYPTED from %s: %s", from, t ? t : "");
                 free(t);
@@ -824,7 +834,12 @@ static void on_message(xs_node *m)
     free(d);
 }
 
-static xs_node *deferred_head, *deferred_tail;   /* messages that came before the peer's key */
+/* messages that came before the peer's key, held in order up to a bound
+ * (the relay answers the key request at once; only a hostile or broken
+ * one sends more than this first) */
+#define DEFERRED_MAX 256
+static xs_node *deferred_head, *deferred_tail;
+static int ndeferred;
 
 static int stanza_cb(void *arg, xs_node *n)
 {
@@ -851,6 +866,7 @@ static int stanza_cb(void *arg, xs_node *n)
                     xs_node_free(d);
                 }
                 deferred_tail = NULL;
+                ndeferred = 0;
             } else {
                 S.input_done = 1;
                 S.drain_deadline = ev_now_ms();
@@ -858,6 +874,14 @@ static int stanza_cb(void *arg, xs_node *n)
         }
     } else if (!strcmp(n->name, "message")) {
         if (!S.peerkey) {                    /* hold it, in order, until C1/C2 is done */
+            if (ndeferred >= DEFERRED_MAX) {
+                if (ndeferred++ == DEFERRED_MAX)   /* said once */
+                    alarmx("more than %d messages before the key of %s arrived: the rest are dropped",
+                           DEFERRED_MAX, S.peer);
+                xs_node_free(n);
+                return XS_CONTINUE;
+            }
+            ndeferred++;
             n->next = NULL;
             if (deferred_tail) deferred_tail->next = n; else deferred_head = n;
             deferred_tail = n;
@@ -1108,10 +1132,7 @@ int main(int argc, char **argv)
     /* BYE: how many frames we sent, and our transcript, for the peer to check */
     if (S.have_sess && S.s.confirmed && S.peerkey) {
         uint8_t bye[40];
-        uint64_t cnt = S.s.sseq;
-        for (int i = 0; i < 8; i++) bye[i] = (uint8_t)(cnt >> (56 - 8 * i));
-        memcpy(bye + 8, S.s.t_send, 32);
-        seal_send(E2E_BYE, 0, bye, sizeof bye);
+        seal_send(E2E_BYE, 0, bye, pl_bye_make(S.s.sseq, S.s.t_send, bye));
         show_transcript();
     }
     int pending = S.npend;

@@ -38,7 +38,7 @@ fuzz() {
         [ -n "$(ls "$SIMPP_TOP/fuzz/corpus/$t")" ]
         n=$((n + 1))
     done
-    [ "$n" -ge 7 ]
+    [ "$n" -ge 10 ]
 }
 
 @test "fuzz xmlstream: stream parser, serialise and parse again" { fuzz xmlstream; }
@@ -48,6 +48,9 @@ fuzz() {
 @test "fuzz keyfile: PEM key files with and without a passphrase" { fuzz keyfile; }
 @test "fuzz der: DER reader, SPKI, PKCS#8" { fuzz der; }
 @test "fuzz sasl: SCRAM server and client, PLAIN" { fuzz sasl; }
+@test "fuzz cardrec: Java Card and MIFARE records read from a card" { fuzz cardrec; }
+@test "fuzz video: sealed records, parameters, fragment reassembly, y4m headers" { fuzz video; }
+@test "fuzz payload: file offers and chunks, video messages, BYE, ACK inside frames" { fuzz payload; }
 
 @test "inputs that once broke a target do not any more" {
     local d t files

@@ -1,0 +1,114 @@
+#!/usr/bin/env bats
+# simpp-session against the relay's end of its stanza pipe played by a
+# hostile or broken relay (t/tools/relayend.py): floods, lies and garbage
+# before any end-to-end session exists.  No relay process runs here.
+load helper
+
+setup() {
+    common_setup
+    simpp-keygen -q alice.key > /dev/null
+    simpp-keygen -q bob.key > /dev/null
+    # bob's public point as the relay's key directory gives it
+    BOBPUB=$(openssl pkey -in bob.key -pubout -outform DER | tail -c 65 | base64 -w0)
+    KEYIQ="<iq type='result' id='simpp-c1'><pubkey xmlns='urn:simpp:1' jid='bob@localhost' curve='P-256' level='password'>$BOBPUB</pubkey></iq>"
+    FRAME="<message from='bob@localhost/x' type='chat'><e2e xmlns='urn:simpp:e2e:1' t='f' n='1' sid='00'>AAAA</e2e></message>"
+    mkfifo to from
+}
+
+# alice SCRIPT [options]: simpp-session as alice, its relay end playing SCRIPT,
+# its input the file "in" (if there is one); sets status (the session's
+# exit) and relay_status, and leaves out, err, relay.seen
+alice() {
+    local script=$1; shift
+    python3 "$SIMPP_TOP/t/tools/relayend.py" to from "$script" > relay.seen 2> relay.err &
+    local rp=$! input=/dev/null
+    [ -e in ] && input=in
+    status=0 relay_status=0
+    SIMPP_JID=alice@localhost/t SIMPP_KEYFD=5 SIMPP_HOME="$TMP/home" \
+        timeout 60 simpp-session -j -w 5 "$@" bob@localhost 5< alice.key 6< to 7> from < "$input" > out 2> err \
+        || status=$?
+    wait "$rp" || relay_status=$?
+    cat err >&2
+}
+
+@test "a flood of messages before the peer's key: at most 256 held, said once, then the key is used" {
+    cat > script <<EOF2
+expect simpp-c1
+repeat 5000 $FRAME
+send $KEYIQ
+expect urn:simpp:e2e:1' t='c3'
+close
+EOF2
+    alice script
+    [ "$relay_status" -eq 0 ]
+    [ "$(grep -c 'more than 256 messages before the key of bob@localhost arrived' out)" -eq 1 ]
+    grep -q '^note first contact: pinned the key of bob@localhost' out
+    # the held ones were each looked at once the key came: no session, so no more noise
+    [ "$status" -ne 134 ] && [ "$status" -ne 124 ]
+}
+
+@test "a key directory answer that is not a key: refused, nothing pinned, non-zero exit" {
+    cat > script <<EOF2
+expect simpp-c1
+send <iq type='result' id='simpp-c1'><pubkey xmlns='urn:simpp:1' jid='bob@localhost' curve='P-256'>AAAA</pubkey></iq>
+close
+EOF2
+    alice script
+    [ "$status" -eq 76 ]
+    grep -q 'the relay sent an invalid key for bob@localhost' err
+    [ ! -e home/pins/bob@localhost.pub ]
+    ! grep -q "t='c3'" relay.seen || false
+}
+
+@test "a key on an unknown curve, or base64 that is not: refused" {
+    for bad in "curve='P-999'>$BOBPUB" "curve='P-256'>!!!$BOBPUB" "curve='P-256'>${BOBPUB:0:40}"; do
+        cat > script <<EOF2
+expect simpp-c1
+send <iq type='result' id='simpp-c1'><pubkey xmlns='urn:simpp:1' jid='bob@localhost' $bad</pubkey></iq>
+close
+EOF2
+        alice script
+        [ "$status" -eq 76 ]
+        grep -q 'the relay sent an invalid key for bob@localhost' err
+    done
+}
+
+@test "malformed XML from the relay end: a clear error, EX_PROTOCOL" {
+    cat > script <<'EOF2'
+expect simpp-c1
+send <message from='bob@localhost/x'><body>unclosed</message>
+close
+EOF2
+    alice script
+    [ "$status" -eq 76 ]
+    grep -q 'simpp-session: bad XML from simpp-login' err
+}
+
+@test "the relay goes away before it answers: said, and the session ends" {
+    cat > script <<'EOF2'
+expect simpp-c1
+close
+EOF2
+    alice script
+    [ "$status" -ne 124 ]
+    grep -q '^note the relay connection ended' out
+}
+
+@test "frames for no session and garbage e2e payloads after the key: ignored, said" {
+    echo "a line that keeps the session waiting for bob" > in
+    cat > script <<EOF2
+expect simpp-c1
+send $KEYIQ
+expect t='c3'
+send <message from='bob@localhost/x' type='chat'><e2e xmlns='urn:simpp:e2e:1' t='c4'>AAAA</e2e></message>
+send <message from='bob@localhost/x' type='chat'><e2e xmlns='urn:simpp:e2e:1' t='f'>%%%not base64</e2e></message>
+send <message from='bob@localhost/x' type='chat'><e2e xmlns='urn:simpp:e2e:1' t='p'>AAAA</e2e></message>
+send <message from='bob@localhost/x' type='chat'><e2e xmlns='urn:simpp:e2e:1' t='zz'>AAAA</e2e></message>
+sleep 0.5
+close
+EOF2
+    alice script -w 1
+    [ "$relay_status" -eq 0 ]
+    grep -q 'a malformed SIMPP message from bob@localhost/x: ignored' out
+    [ "$status" -ne 124 ] && [ "$status" -ne 134 ]
+}
