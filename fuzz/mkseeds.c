@@ -476,6 +476,24 @@ static void payload_seeds(void)
     seed_op("payload", "clean", FZ_PL_CLEAN, 0, "a\x1b[2Jb\tc\x7f", 10);
 }
 
+/* ---- apdu ------------------------------------------------------------------- */
+
+static void apdu_seeds(void)
+{
+    /* GET DATA into 252 bytes: 61 30, a piece and 61 2C, the rest and 90 00 */
+    static const uint8_t chain[] = { FZ_APDU_ROUNDS, 63 << 2 | 1, 2, 0x61, 0x30, 6, 'A', 'B', 'C', 'D', 0x61, 0x2C,
+                                     5, 'E', 'F', 'G', 0x90, 0x00 };
+    static const uint8_t sixc[] = { FZ_APDU_ROUNDS, 16 << 2 | 3, 2, 0x6C, 0x0E, 16, 0x6F, 0x0C, 0x84, 0x07, 0xF0,
+                                    'S', 'I', 'M', 'P', 'P', 0x01, 0x8A, 0x01, 0x05, 0x90, 0x00 };
+    static const uint8_t verify[] = { FZ_APDU_ROUNDS, 0, 2, 0x63, 0xC2 };
+    static const uint8_t fci[] = { FZ_APDU_FCI, 0, 0x6F, 0x0C, 0x84, 0x07, 0xF0, 'S', 'I', 'M', 'P', 'P', 0x01,
+                                   0x8A, 0x01, 0x05 };
+    seed("apdu", "getresponse", chain, sizeof chain, NULL, 0);
+    seed("apdu", "wrong-le", sixc, sizeof sixc, NULL, 0);
+    seed("apdu", "verify", verify, sizeof verify, NULL, 0);
+    seed("apdu", "fci", fci, sizeof fci, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -491,6 +509,7 @@ int main(int argc, char **argv)
     key_seeds();
     sasl_seeds();
     payload_seeds();
+    apdu_seeds();
     printf("mkseeds: %zu bytes of seeds in %s\n", total, top);
     return 0;
 }

@@ -206,6 +206,34 @@ SH
     [ "$(ns simpp-cardread -t javacard -P 3 3<pin | cat)" = "$pw" ]
 }
 
+@test "PC/SC: a card that answers in T=0 rounds (61 xx and GET RESPONSE, 6C xx) is written and read all the same" {
+    pcsc_up
+    card_in --t0 getresp --t0-piece 40
+    printf '%s\n2468\n' $PIN0 > pins
+    run ns simpp-cardwrite -t javacard -P 3 alice@localhost sh -c 'cat <&9 > pw.out' 3<pins
+    [ "$status" -eq 0 ]
+    pw=$(cat pw.out)
+    [ ${#pw} -eq 32 ]
+    # the FCI and the record came in pieces of 40 bytes through GET RESPONSE
+    grep -q '^> 00 C0 00 00 ' apdu.log
+    [ "$(grep -cE '^<( .*)? 61 [0-9A-F]{2}$' apdu.log)" -ge 3 ]
+    echo 2468 > pin
+    [ "$(ns simpp-cardread -t javacard -P 3 3<pin | cat)" = "$pw" ]
+    card_out
+    : > apdu.log
+    card_in --t0 exactle
+    [ "$(ns simpp-cardread -t javacard -P 3 3<pin | cat)" = "$pw" ]
+    # SELECT and GET DATA were each told the length, and sent again with it
+    [ "$(grep -c '^< 6C ' apdu.log)" -ge 2 ]
+    grep -q '^> 00 CA 01 01 [0-9A-F][0-9A-F]$' apdu.log
+    ! grep -q '^> 00 CA 01 01 00$' <(grep -A1 '^< 6C' apdu.log) || false
+    # and a wrong PIN still says how many tries are left
+    echo 9999 > bad
+    run ns simpp-cardread -t javacard -P 3 3<bad
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"wrong PIN: 2 tries left"* ]]
+}
+
 @test "PC/SC: wrong PIN with tries left, blocked, the right PIN still refused, PUK unblocks" {
     pcsc_up
     card_in

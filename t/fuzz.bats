@@ -38,7 +38,7 @@ fuzz() {
         [ -n "$(ls "$SIMPP_TOP/fuzz/corpus/$t")" ]
         n=$((n + 1))
     done
-    [ "$n" -ge 10 ]
+    [ "$n" -ge 11 ]
 }
 
 @test "fuzz xmlstream: stream parser, serialise and parse again" { fuzz xmlstream; }
@@ -51,6 +51,7 @@ fuzz() {
 @test "fuzz cardrec: Java Card and MIFARE records read from a card" { fuzz cardrec; }
 @test "fuzz video: sealed records, parameters, fragment reassembly, y4m headers" { fuzz video; }
 @test "fuzz payload: file offers and chunks, video messages, BYE, ACK inside frames" { fuzz payload; }
+@test "fuzz apdu: a card's answers over several rounds (61 xx, 6C xx), the FCI" { fuzz apdu; }
 
 @test "inputs that once broke a target do not any more" {
     local d t files

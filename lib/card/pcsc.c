@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <winscard.h>
 
+#include "apdu.h"
 #include "card/card.h"
 #include "crypto.h"
 #include "util.h"
@@ -27,7 +28,7 @@ const uint8_t JC_AID[7] = { 0xF0, 'S', 'I', 'M', 'P', 'P', 0x01 };
 
 enum {
     INS_SELECT = 0xA4, INS_VERIFY = 0x20, INS_CHANGE = 0x24, INS_RESET_RC = 0x2C,
-    INS_GET_DATA = 0xCA, INS_PUT_DATA = 0xDA, INS_GET_RESPONSE = 0xC0,
+    INS_GET_DATA = 0xCA, INS_PUT_DATA = 0xDA,
 };
 #define PIN_REF        0x81     /* P2: specific reference data, PIN number 1 (7816-4 11.5.6) */
 #define TAG_P1         0x01     /* GET/PUT DATA P1-P2 = 01 01: the SIMPP record */
@@ -100,52 +101,40 @@ static int unexpected(unsigned sw, const char *what)
 }
 
 /*
- * One command, and for T=0 the rounds 7816-3/-4 ask for: 61 xx means xx
- * more bytes wait for GET RESPONSE (7816-4 5.3.4), 6C xx means "ask again
- * with Le = xx".  Answer data accumulates in out.
+ * One command, and for T=0 the rounds 7816-3/-4 ask for (lib/apdu.c: 61 xx
+ * and GET RESPONSE, 6C xx and the command again with another Le).  Answer
+ * data accumulates in out.
  */
 static LONG transmit(struct jc *j, const uint8_t *apdu, size_t n, int secret, uint8_t *out, size_t cap,
                      size_t *outlen, unsigned *sw)
 {
-    uint8_t cmd[5 + 255 + 1], rx[258];
+    uint8_t cmd[APDU_MAX], rx[258];
     size_t cn = n;
     LONG rv = SCARD_S_SUCCESS;
     const SCARD_IO_REQUEST *pci = j->proto == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1 : SCARD_PCI_T0;
-    *outlen = 0;
-    *sw = 0;
+    struct apdu_rx a;
+    apdu_rx_init(&a, out, cap);
     memcpy(cmd, apdu, n);
-    for (int round = 0; round < 16; round++) {
+    for (;;) {
         DWORD rl = sizeof rx;
         card_trace(">", cmd, cn, secret & SECRET_DATA ? 5 : cn);
         rv = norm(SCardTransmit(j->h, pci, cmd, (DWORD)cn, NULL, rx, &rl));
         if (rv != SCARD_S_SUCCESS) break;
-        /* no status word at all: the card went away mid-command (vpcd
-         * answers so when its card hangs up) */
-        if (rl < 2) { rv = SCARD_E_COMM_DATA_LOST; break; }
         if (secret & SECRET_RESP && rl > 2 && card_verbose)
             fprintf(stderr, "%s: < <%lu secret bytes> %02X %02X\n", progname, (unsigned long)(rl - 2),
                     rx[rl - 2], rx[rl - 1]);
         else
             card_trace("<", rx, rl, rl);
-        unsigned s = (unsigned)rx[rl - 2] << 8 | rx[rl - 1];
-        size_t dl = rl - 2;
-        if (*outlen + dl > cap) { *sw = 0x6700; break; }
-        memcpy(out + *outlen, rx, dl);
-        *outlen += dl;
-        if (s >> 8 == 0x61) {
-            uint8_t gr[5] = { 0x00, INS_GET_RESPONSE, 0x00, 0x00, (uint8_t)(s & 0xFF) };
-            memcpy(cmd, gr, sizeof gr);
-            cn = sizeof gr;
-            secret &= ~SECRET_DATA;
-            continue;
-        }
-        if (s >> 8 == 0x6C && dl == 0) {
-            cmd[cn - 1] = (uint8_t)(s & 0xFF);
-            continue;
-        }
-        *sw = s;
-        break;
+        int next = apdu_answer(&a, rx, rl, cmd, &cn);
+        if (next == APDU_GETRESP) secret &= ~SECRET_DATA;
+        if (next == APDU_GETRESP || next == APDU_RESEND) continue;
+        /* no status word at all: the card went away mid-command (vpcd
+         * answers so when its card hangs up) */
+        if (next == APDU_ELOST) rv = SCARD_E_COMM_DATA_LOST;
+        break;                          /* done, or rounds without end: sw 0, unexpected */
     }
+    *outlen = a.n;
+    *sw = a.sw;
     sc_zero(cmd, sizeof cmd);
     sc_zero(rx, sizeof rx);
     return rv;
@@ -163,10 +152,7 @@ static LONG select_applet(struct jc *j, unsigned *sw)
     if (rv != SCARD_S_SUCCESS) return rv;
     /* FCI template 6F: the life cycle status byte (tag 8A, 7816-4 5.3.3.2)
      * says whether a record was ever written, without a PIN */
-    j->lcs = 0;
-    if (*sw == 0x9000 && n >= 2 && fci[0] == 0x6F && fci[1] <= n - 2)
-        for (size_t i = 2; i + 2 <= (size_t)fci[1] + 2 && i + 2 + fci[i + 1] <= n; i += 2 + fci[i + 1])
-            if (fci[i] == 0x8A && fci[i + 1] == 1) j->lcs = fci[i + 2];
+    j->lcs = *sw == 0x9000 ? (uint8_t)apdu_fci_lcs(fci, n) : 0;
     return 0;
 }
 

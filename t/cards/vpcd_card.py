@@ -26,7 +26,11 @@ power on/off/reset, as on a real card.
 Test hooks: --remove-after N  the card disappears when the N-th APDU arrives
 (unanswered): we close the socket and exit.  --blink-after N  the same, but
 the card comes back (--blink-ms later) with its state, like a user who pulls
-the card out and pushes it back in.
+the card out and pushes it back in.  --t0 getresp: answers that carry data
+come as "61 xx" and are fetched with GET RESPONSE (00 C0 00 00 Le), at most
+--t0-piece bytes a round (ISO/IEC 7816-4 5.3.4, as T=0 cards do).  --t0
+exactle: a command whose Le (00: up to 256) does not match its answer's
+length is answered "6C xx" and must be sent again with Le = xx.
 """
 import argparse
 import json
@@ -208,6 +212,38 @@ class Card:
         return b"\x90\x00"
 
 
+class T0:
+    """the rounds of a T=0 card around the applet's answers"""
+
+    def __init__(self, mode, piece):
+        self.mode, self.piece, self.pending = mode, piece, None
+
+    def answer(self, card, c):
+        if self.mode == "getresp" and len(c) == 5 and c[:4] == b"\x00\xC0\x00\x00":
+            if self.pending is None:
+                return b"\x69\x85"                  # nothing to get
+            data, sw = self.pending
+            n = min(c[4] or 256, self.piece)
+            part, rest = data[:n], data[n:]
+            if rest:
+                self.pending = (rest, sw)
+                return part + bytes([0x61, len(rest) & 0xFF])
+            self.pending = None
+            return part + sw
+        self.pending = None
+        r = card.apdu(c)
+        data = r[:-2]
+        if self.mode == "exactle" and data:
+            # Le: the last byte of a case 2 (5 bytes) or case 4 command
+            has_le = len(c) == 5 or (len(c) > 5 and len(c) == 6 + c[4])
+            if has_le and (c[-1] or 256) != len(data):
+                return bytes([0x6C, len(data) & 0xFF])
+        if self.mode == "getresp" and data:
+            self.pending = (data, r[-2:])
+            return bytes([0x61, len(data) & 0xFF])
+        return r
+
+
 def masked(c):
     # the log is for tests, but a PIN or a password in a log is still a bad
     # habit: show their length only (the --state file holds the record)
@@ -217,7 +253,7 @@ def masked(c):
 
 
 def masked_resp(c, r):
-    if c[1] == 0xCA and len(r) > 2:
+    if c[1] in (0xCA, 0xC0) and len(r) > 2:      # the record, or a piece of it
         return "<%d secret bytes> " % (len(r) - 2) + hexs(r[-2:])
     return hexs(r)
 
@@ -257,11 +293,14 @@ def main():
     ap.add_argument("--blink-ms", type=int, default=500)
     ap.add_argument("--wait", type=float, default=10, help="seconds to wait for vpcd")
     ap.add_argument("--ready", help="create this file once pcscd has powered the card up")
+    ap.add_argument("--t0", choices=["getresp", "exactle"], help="answer in T=0 rounds")
+    ap.add_argument("--t0-piece", type=int, default=256, help="bytes per GET RESPONSE")
     args = ap.parse_args()
     if len(args.puk.encode()) != PUK_LEN:
         ap.error("the PUK has %d characters" % PUK_LEN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     card = Card(args)
+    t0 = T0(args.t0, args.t0_piece) if args.t0 else None
     log = open(args.log, "a", buffering=1) if args.log else None
     n = 0
     powered = False
@@ -299,7 +338,7 @@ def main():
                     if log:
                         log.write("# card inserted\n")
                     break
-                r = card.apdu(m)
+                r = t0.answer(card, m) if t0 else card.apdu(m)
                 if log:
                     log.write("< " + masked_resp(m, r) + "\n")
                 sk.sendall(struct.pack("!H", len(r)) + r)
