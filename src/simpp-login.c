@@ -64,6 +64,11 @@ static int local_cb(void *arg, xs_node *n)
     return p->failed ? XS_STOP : XS_CONTINUE;
 }
 
+/* At most this much waits for the program: beyond it, the relay is not
+ * read until the program catches up (the relay then holds the rest, or
+ * cuts off a reader this slow, as it does any slow reader) */
+#define PEND_MAX (1u << 20)
+
 static int write_all(int fd, const char *s, size_t n)
 {
     while (n) {
@@ -97,7 +102,7 @@ static int relay_loop(struct client *c, int lin, int lout)
     if (!local || xs_feed(local, SYNTH_HEADER, sizeof SYNTH_HEADER - 1) < 0) die(EX_OSERR, "out of memory");
     for (;;) {
         xs_node *n;
-        while (client_pending(c) && (n = client_next(c, 0))) {
+        while (pend.n < PEND_MAX && client_pending(c) && (n = client_next(c, 0))) {
             size_t len;
             char *xml = xs_serialize(n, XS_NS_CLIENT, &len);
             xs_node_free(n);
@@ -125,7 +130,8 @@ static int relay_loop(struct client *c, int lin, int lout)
         }
         int64_t wait = deadline ? deadline - ev_now_ms() : -1;
         if (deadline && wait <= 0) break;
-        struct pollfd pf[3] = { { c->closed ? -1 : c->rfd, POLLIN, 0 }, { local_done ? -1 : lin, POLLIN, 0 },
+        int full = pend.n >= PEND_MAX;
+        struct pollfd pf[3] = { { c->closed || full ? -1 : c->rfd, POLLIN, 0 }, { local_done ? -1 : lin, POLLIN, 0 },
                                 { pend.n ? lout : -1, POLLOUT, 0 } };
         if (poll(pf, 3, (int)wait) < 0) {
             if (errno == EINTR) continue;

@@ -175,6 +175,31 @@ SH
     ! grep -q leaked prog.out || false
 }
 
+@test "chain-loading: a program that stops reading: simpp-login holds at most 1 MiB, the relay cuts the reader off" {
+    simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key -r x alice@localhost sleep 60 \
+        > alice.out 2> alice.err &
+    local login=$!
+    SESSION_PIDS="${SESSION_PIDS:-} $login"
+    wait_for alice "bound addr=.* jid=alice@localhost/x" "$RELAY_LOG"
+    session bob
+    # 30 MB for alice, whose program never reads
+    python3 -c '
+import sys
+body = "x" * 10000
+for i in range(3000):
+    sys.stdout.write("<message to=\"alice@localhost/x\" type=\"chat\"><body>%d %s</body></message>\n" % (i, body))
+' > flood.xml
+    cat flood.xml >&"$fd_bob"
+    wait_for relay "slow-reader addr=.* jid=alice@localhost/x" "$RELAY_LOG"
+    local rss
+    rss=$(awk '/^VmRSS:/ { print $2 }' /proc/$login/status 2>/dev/null || echo 0)
+    echo "simpp-login RSS: $rss kB" >&3
+    [ "$rss" -lt 16384 ]
+    # bob is still served
+    say bob "<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>"
+    wait_for bob "id='p1'" bob.out
+}
+
 @test "password-derived key: register and log in with only the password" {
     echo 'a long password' | simpp-register -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 0 carol@localhost
     grep -q 'register .*jid=carol@localhost' "$RELAY_LOG"
