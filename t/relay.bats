@@ -71,6 +71,24 @@ setup() {
     wait_for alice "type='unavailable'" alice.out
 }
 
+@test "a client cannot speak as someone else: the relay stamps every stanza's from" {
+    new_user carol
+    session alice
+    session bob
+    session carol
+    say bob "<presence/>"
+    say alice "<message from='carol@localhost/t' to='bob@localhost/t' type='chat'><body>forged 1</body></message>"
+    say alice "<message from='relay.localhost' to='bob@localhost/t' type='chat'><body>forged 2</body></message>"
+    say alice "<presence from='carol@localhost/t' to='bob@localhost' type='subscribe'/>"
+    wait_for bob "<body>forged 2</body>" bob.out
+    wait_for bob "type='subscribe'" bob.out
+    # every one arrived from alice's full JID, none from carol or the server
+    [ "$(grep -c "from='alice@localhost/t'" bob.out)" -ge 2 ]
+    grep "forged\|subscribe" bob.out | grep -v "from='alice@localhost" && return 1
+    ! grep -q "from='carol@localhost" bob.out || false
+    ! grep -q "from='relay.localhost'" bob.out || false
+}
+
 @test "deny a subscription: no presence flows" {
     session alice
     session bob

@@ -112,3 +112,26 @@ EOF2
     grep -q 'a malformed SIMPP message from bob@localhost/x: ignored' out
     [ "$status" -ne 124 ] && [ "$status" -ne 134 ]
 }
+
+@test "what only the relay could forge is shown for what it is: clear text, refusals, offline" {
+    echo "a line for bob" > in
+    cat > script <<EOF2
+expect simpp-c1
+send $KEYIQ
+expect t='c3'
+send <message from='bob@localhost/x' type='chat'><body>pay me at \$(evil) &lt;b&gt;</body></message>
+send <message from='bob@localhost' type='error'><error type='cancel'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>
+send <message from='bob@localhost' type='error'><error type='cancel'><recipient-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>
+expect t='p'
+sleep 0.3
+close
+EOF2
+    alice script -w 1
+    [ "$relay_status" -eq 0 ]
+    # clear text is labelled as such (no control byte can arrive: XML 1.0 has none)
+    grep -q '^plain bob@localhost pay me at \$(evil) <b>$' out
+    grep -q '^error the relay refused a message to bob@localhost: forbidden' out
+    # "recipient-unavailable": bob is treated as offline, the line goes as a pager message
+    grep -q '^offline bob@localhost' out
+    grep -q '^pager-sent' out
+}
