@@ -90,8 +90,14 @@ int pl_video_parse(const uint8_t *d, size_t n, struct pl_video *v);
 int pl_video_make(int kind, const uint8_t sid[PL_VSID], const char *params,
                   uint8_t *out, size_t *outlen);
 
-/* A peer's text for a terminal: every control character but tab (and DEL)
- * becomes '?', so no escape sequence reaches the screen. */
+/* A peer's text for a terminal, in place and at the same length: every
+ * byte that is not part of well-formed UTF-8 becomes '?', and so does every
+ * byte of a character not shown as it is (pl_shown_as_is), so no escape
+ * sequence (C0, DEL, C1) reaches the screen and no direction override
+ * turns what is shown around. */
 void pl_clean(char *s, size_t n);
+/* a code point a terminal shows as itself: not C0 (tab excepted), DEL, C1,
+ * a bidirectional control, or U+2028/U+2029 */
+int pl_shown_as_is(uint32_t cp);
 
 #endif

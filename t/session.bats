@@ -34,6 +34,11 @@ setup() {
     say bob "hi alice"
     wait_for alice "^msg 1 bob@localhost hi alice" alice.out
     wait_for bob "^ack 1" bob.out
+    # what could steer a terminal arrives as '?': ESC, C1 CSI, a right-to-left override
+    say bob "$(printf 'a\033[2J b\302\2332J c\342\200\256fdp.exe caf\303\251')"
+    wait_for alice "^msg 2 bob@localhost " alice.out
+    grep -qx 'msg 2 bob@localhost a?\[2J b??2J c???fdp.exe caf.*' alice.out
+    grep -q "caf$(printf '\303\251')\$" alice.out
     # the safety numbers match
     say alice "/safety"
     say bob "/safety"

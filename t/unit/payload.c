@@ -170,9 +170,27 @@ static void test_small(void)
     ok(pl_done_ok((const uint8_t *)"\1", 1), "FILE_DONE 1: stored");
     ok(!pl_done_ok((const uint8_t *)"\0", 1) && !pl_done_ok((const uint8_t *)"\2", 1) && !pl_done_ok(NULL, 0),
        "0, 2, or nothing: refused");
-    char s[] = "ok\ttab\r\n\x1b\x7f\x80";
-    pl_clean(s, sizeof s - 1);
-    ok(!strcmp(s, "ok\ttab????\x80"), "clean: tab kept, CR LF ESC DEL shown as '?', UTF-8 bytes kept");
+    static const struct { const char *in, *out, *what; } cl[] = {
+        { "ok\ttab\r\n\x1b\x7f", "ok\ttab????", "tab kept; CR, LF, ESC, DEL shown as '?'" },
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92", "UTF-8 of 2, 3 and 4 bytes kept" },
+        { "a\xc2\x9b" "2Jb", "a??2Jb", "C1 CSI (U+009B) as UTF-8: both bytes '?'" },
+        { "\xc2\x85|\xc2\xa0", "??|\xc2\xa0", "C1 NEL goes, the no-break space after C1 stays" },
+        { "gpj.\xe2\x80\xae" "exe", "gpj.???exe", "a right-to-left override (U+202E) goes" },
+        { "\xe2\x81\xa6x\xe2\x80\x8f\xe2\x80\xa8", "???x??????", "isolates, marks, line separators go" },
+        { "\x80\xbf", "??", "lone continuation bytes" },
+        { "\xc0\xaf\xe0\x80\xaf", "?????", "overlong forms (of '/')" },
+        { "\xed\xa0\x80", "???", "a surrogate" },
+        { "\xf4\x90\x80\x80\xf5", "?????", "past U+10FFFF, and a byte that never starts one" },
+        { "x\xe2\x82", "x??", "a sequence cut at the end" },
+        { "\xe2(\xa1", "?(?", "a sequence broken in the middle: the rest is read again" },
+    };
+    for (size_t i = 0; i < sizeof cl / sizeof cl[0]; i++) {
+        char b[64];
+        size_t n = strlen(cl[i].in);
+        memcpy(b, cl[i].in, n + 1);
+        pl_clean(b, n);
+        ok(!strcmp(b, cl[i].out), "clean: %s", cl[i].what);
+    }
     ok(!strcmp(pl_strerror(PL_EHASH), "SHA-256 does not match") && strcmp(pl_strerror(-99), ""), "error strings");
 }
 
