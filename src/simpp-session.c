@@ -276,11 +276,11 @@ static void video_invite(const char *params);
 
 /* conversation consistency (paper 004): both ends print the same hash iff
  * both saw the same frames in the same order */
-static void show_transcript(void)
+static void show_transcript(const struct e2e_sess *s)
 {
     uint8_t t[SC_SHA256_LEN];
     char hex[65];
-    e2e_transcript(&S.s, t);
+    e2e_transcript(s, t);
     sc_hex_encode(t, sizeof t, hex);
     if (S.json) event("transcript %s", hex);
     else note("transcript %s", hex);
@@ -715,13 +715,17 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
         else if (!sc_ct_eq(ts, before, SC_SHA256_LEN))
             alarmx("%s's transcript of what it sent differs from what arrived: the conversation was altered",
                    S.peer);
-        show_transcript();
+        show_transcript(sess);              /* of the session the BYE came in */
         if (S.json) event("bye %s", S.peer);
         else note("%s ended the session", S.peer);
-        if (sess == &S.s) {
-            S.have_sess = 0;
-            e2e_sess_wipe(&S.s);
+        /* the peer is gone: a rekey it never finished ends with it */
+        S.have_sess = 0;
+        e2e_sess_wipe(&S.s);
+        if (S.have_old) {
+            e2e_sess_wipe(&S.old);
+            S.have_old = 0;
         }
+        e2e_hs_wipe(&S.hs);
         break;
     }
     default:
@@ -924,7 +928,7 @@ static void on_line(char *line, size_t n)
             char hex[65];
             if (!S.have_sess) { note("no session"); return; }
             (void)t; (void)hex;
-            show_transcript();
+            show_transcript(&S.s);
             return;
         }
         if (!strncmp(line, "/pending", 8)) {
@@ -935,7 +939,7 @@ static void on_line(char *line, size_t n)
         }
         if (!strncmp(line, "/rekey", 6)) { if (S.have_sess) start_handshake(); return; }
         if (!strncmp(line, "/video", 6) && (n == 6 || line[6] == ' ')) {
-            if (!S.have_sess && !S.peer_offline) {      /* wait for the session */
+            if (!(S.have_sess && S.s.confirmed) && !S.peer_offline) {   /* wait for the session (or its rekey) */
                 sb_put(&S.queue, line, n);
                 sb_puts(&S.queue, "\n");
                 return;
@@ -1129,17 +1133,18 @@ int main(int argc, char **argv)
         }
         if (!S.sync_done) alarmx("the relay did not confirm the pager messages in time");
     }
+    /* a file still arriving is refused first, while the session still stands */
+    if (S.in.name) file_done(0, "the session ended before the file was complete");
     /* BYE: how many frames we sent, and our transcript, for the peer to check */
     if (S.have_sess && S.s.confirmed && S.peerkey) {
         uint8_t bye[40];
         seal_send(E2E_BYE, 0, bye, pl_bye_make(S.s.sseq, S.s.t_send, bye));
-        show_transcript();
+        show_transcript(&S.s);
     }
     int pending = S.npend;
     for (struct pending *p = S.pend; p; p = p->next)
         if (S.json) event("pending %llu", (unsigned long long)p->id);
         else note("not acknowledged: %s", p->what);
-    if (S.in.name) file_done(0, "the session ended before the file was complete");
     e2e_sess_wipe(&S.s);
     e2e_sess_wipe(&S.old);
     e2e_hs_wipe(&S.hs);

@@ -227,6 +227,25 @@ setup() {
     [ -z "$(ls -A inbox)" ]
 }
 
+@test "ending while a file arrives: the file is refused before the BYE, so the sender hears of it" {
+    head -c 40000000 /dev/urandom > big.bin
+    mkdir inbox
+    e2e bob alice -o "$TMP/inbox" -w 0
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
+    say alice "/file $TMP/big.bin"
+    wait_for bob "^note receiving file big.bin" bob.out
+    say bob "/quit"
+    wait "$pid_bob" || true
+    grep -q '^error file big.bin refused: the session ended before the file was complete' bob.out
+    # FILE_DONE came first, under the session, then the BYE
+    wait_for alice "^error the peer refused file big.bin" alice.out
+    wait_for alice "^bye bob@localhost" alice.out
+    [ "$(grep -n 'refused file big.bin' alice.out | cut -d: -f1)" -lt "$(grep -n '^bye' alice.out | cut -d: -f1)" ]
+    [ -z "$(ls -A inbox)" ]
+}
+
 @test "video invitation: keys derived on both sides, never sent; refused offline or unwanted" {
     e2e bob alice -a
     wait_for bob "offline alice@localhost" bob.out
