@@ -142,6 +142,10 @@ soak: deps
 FUZZCC      = clang
 FUZZOUT     = build/fuzz
 FUZZ_SECONDS ?= 300
+# stop a target earlier after this many inputs (-1: no limit); the bar for a
+# campaign is 10,000,000 inputs or 30 minutes:
+#   make fuzz FUZZ_SECONDS=1800 FUZZ_RUNS=10000000
+FUZZ_RUNS   ?= -1
 FUZZSAN     = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZCFLAGS  = -std=c17 -O1 -g $(WARN) -Wno-format-nonliteral -fno-omit-frame-pointer \
               -fsanitize=fuzzer-no-link $(FUZZSAN)
@@ -177,8 +181,8 @@ fuzz-build: $(FUZZBIN)
 fuzz: deps fuzz-build
 	@fail=""; for t in $(FUZZNAMES); do \
 	    mkdir -p $(FUZZOUT)/corpus/$$t $(FUZZOUT)/crashes/$$t; \
-	    echo "# fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	    $(FUZZOUT)/$$t $(FUZZFLAGS) -max_total_time=$(FUZZ_SECONDS) \
+	    echo "# fuzz: $$t for $(FUZZ_SECONDS) s or $(FUZZ_RUNS) inputs"; \
+	    $(FUZZOUT)/$$t $(FUZZFLAGS) -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) \
 	        -artifact_prefix=$(FUZZOUT)/crashes/$$t/ \
 	        $(FUZZOUT)/corpus/$$t fuzz/corpus/$$t > $(FUZZOUT)/$$t.log 2>&1; rc=$$?; \
 	    scripts/fuzz-summary $$t $(FUZZOUT)/$$t.log $$rc || fail="$$fail $$t"; \
