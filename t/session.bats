@@ -227,6 +227,38 @@ setup() {
     [ -z "$(ls -A inbox)" ]
 }
 
+@test "a relay that withholds one message: both sides say the conversation was altered" {
+    # bob's relay drops alice's third frame (FIN, text 1, text 2: text 2)
+    mkfifo bob.in
+    SIMPP_HOME="$TMP/bob.home" simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k bob.key -r s bob@localhost \
+        python3 "$SIMPP_TOP/t/tools/stanzafilter.py" --drop "from='alice@localhost/s'.* t='f'" --nth 3 -- \
+        simpp-session -j -w 2 alice@localhost < bob.in > bob.out 2> bob.err &
+    pid_bob=$!
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    exec {fd_bob}>bob.in
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob -w 2
+    wait_for alice "^session" alice.out
+    say alice "one"
+    say alice "two"
+    say alice "three"
+    wait_for bob "^msg 3 alice@localhost three" bob.out
+    grep -q 'stanzafilter: dropped' bob.err
+    ! grep -q "^msg 2 " bob.out || false
+    wait_for bob "^error 1 message\\(s\\) from alice@localhost/s are missing" bob.out
+    # alice: "two" is never acknowledged; the ACK of "three" shows bob's transcript differs
+    wait_for alice "^error message 3: the peer's transcript differs from ours: the conversation was altered" alice.out
+    end_session alice
+    local st=0
+    wait "$pid_alice" || st=$?
+    [ "$st" -ne 0 ]
+    grep -q '^pending 2$' alice.out
+    # at alice's BYE, bob compares what alice says it sent with what arrived
+    wait_for bob "^error alice@localhost's transcript of what it sent differs from what arrived: the conversation was altered" bob.out
+    wait_for bob "^bye alice@localhost" bob.out
+    [ "$(grep '^transcript' alice.out | tail -1)" != "$(grep '^transcript' bob.out | tail -1)" ]
+}
+
 @test "ending while a file arrives: the file is refused before the BYE, so the sender hears of it" {
     head -c 40000000 /dev/urandom > big.bin
     mkdir inbox

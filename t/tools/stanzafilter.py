@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""stanzafilter.py [--drop REGEX] [--nth N] -- PROGRAM ARGS... - a relay that
+withholds a message, for tests.  Chained after simpp-login in place of the
+program, it runs PROGRAM with its own pipes on fds 6 and 7 and passes
+stanzas through (simpp-login writes one a line), except the N-th stanza from
+the relay that matches REGEX, which it drops: what the program sees is what
+a relay that drops that message would deliver.  Everything PROGRAM writes
+goes to the relay unchanged.  The key descriptor ($SIMPP_KEYFD) and the
+environment are passed on.  Exits with PROGRAM's status.  Standard library
+only."""
+import os, re, select, subprocess, sys
+
+args = sys.argv[1:]
+drop, nth = None, 1
+while args and args[0] != "--":
+    if args[0] == "--drop":
+        drop = re.compile(args[1].encode())
+        args = args[2:]
+    elif args[0] == "--nth":
+        nth = int(args[1])
+        args = args[2:]
+    else:
+        sys.exit("stanzafilter: unknown option %s" % args[0])
+prog = args[1:]
+
+to_prog_r, to_prog_w = os.pipe()        # relay -> program (its fd 6)
+from_prog_r, from_prog_w = os.pipe()    # program -> relay (its fd 7)
+keep = [6, 7]
+if os.environ.get("SIMPP_KEYFD", "").isdigit():
+    keep.append(int(os.environ["SIMPP_KEYFD"]))
+
+
+def wire():
+    os.dup2(to_prog_r, 6)
+    os.dup2(from_prog_w, 7)
+
+
+p = subprocess.Popen(prog, pass_fds=keep, preexec_fn=wire)
+os.close(to_prog_r)
+os.close(from_prog_w)
+for fd in keep[2:]:
+    os.close(fd)
+
+seen, buf = 0, b""
+relay_open, prog_open = True, True
+while prog_open:
+    fds = [from_prog_r] + ([6] if relay_open else [])
+    r, _, _ = select.select(fds, [], [])
+    if from_prog_r in r:
+        d = os.read(from_prog_r, 65536)
+        if not d:
+            prog_open = False
+            break
+        os.write(7, d)
+    if relay_open and 6 in r:
+        d = os.read(6, 65536)
+        if not d:
+            relay_open = False
+            os.close(to_prog_w)
+            continue
+        buf += d
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if drop is not None and drop.search(line):
+                seen += 1
+                if seen == nth:
+                    sys.stderr.write("stanzafilter: dropped %s\n" % line[:80].decode("utf-8", "replace"))
+                    continue
+            try:
+                os.write(to_prog_w, line + b"\n")
+            except BrokenPipeError:
+                relay_open = False
+sys.exit(p.wait())
