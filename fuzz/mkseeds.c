@@ -282,37 +282,6 @@ static void e2e_seeds(void)
 
 /* ---- keyfile, der ---------------------------------------------------------- */
 
-/* PEM around DER (RFC 7468): 64 columns */
-static char *pem(const char *label, const uint8_t *der, size_t n)
-{
-    size_t bl = 4 * ((n + 2) / 3) + 1, cap = bl + bl / 64 + 128, o = 0;
-    char *b = malloc(bl), *out = malloc(cap);
-    FZ_SETUP(b && out && sc_b64_encode(der, n, b, &bl) == 0);
-    o += (size_t)snprintf(out + o, cap - o, "-----BEGIN %s-----\n", label);
-    for (size_t i = 0; i < bl; i += 64) {
-        size_t k = bl - i < 64 ? bl - i : 64;
-        memcpy(out + o, b + i, k);
-        o += k;
-        out[o++] = '\n';
-    }
-    snprintf(out + o, cap - o, "-----END %s-----\n", label);
-    free(b);
-    return out;
-}
-
-/* the DER inside the first PEM block of text */
-static size_t unpem(const char *text, uint8_t *der, size_t cap)
-{
-    const char *p = strstr(text, "-----\n"), *e = strstr(text, "\n-----END");
-    char b[4096];
-    size_t k = 0;
-    FZ_SETUP(p && e);
-    for (p += 6; p < e; p++)
-        if (*p != '\n') b[k++] = *p;
-    FZ_SETUP(sc_b64_decode(b, k, der, &cap) == 0);
-    return cap;
-}
-
 /* SEC1 ECPrivateKey (RFC 5915): version 1, d, [0] curve, [1] public.  The
  * library reads it but never writes it. */
 static size_t sec1(const sc_key *k, uint8_t *out, size_t cap)
@@ -372,7 +341,8 @@ static void key_seeds(void)
     char *t = kf_private_pem(b, FZ_KF_PASS, strlen(FZ_KF_PASS), 3);
     FZ_SETUP(t != NULL);
     seed("keyfile", "encrypted-iter3", &opt, 1, t, strlen(t));
-    size_t dl = unpem(t, der, sizeof der);
+    size_t dl = sizeof der;
+    FZ_SETUP(kf_pem_decode(t, strlen(t), der, &dl) != NULL);
     seed_op("der", "walk-pbes2", FZ_DER_WALK, 8, der, dl);
     free(t);
     t = kf_private_pem(b, "other", 5, FZ_KF_ITER_CAP + 1);
@@ -380,7 +350,7 @@ static void key_seeds(void)
     seed("keyfile", "encrypted-overcap", &opt, 1, t, strlen(t));
     free(t);
     dl = sec1(b, der, sizeof der);
-    t = pem("EC PRIVATE KEY", der, dl);
+    t = kf_pem_encode("EC PRIVATE KEY", der, dl);
     seed("keyfile", "sec1-p256", &opt, 1, t, strlen(t));
     seed_op("der", "walk-sec1", FZ_DER_WALK, 32, der, dl);
     free(t);

@@ -239,7 +239,7 @@ int kf_fingerprint(const sc_key *k, char out[KF_FPR_LEN])
 
 /* ---- PEM (RFC 7468) ------------------------------------------------------ */
 
-static char *pem_encode(const char *label, const uint8_t *der, size_t len)
+char *kf_pem_encode(const char *label, const uint8_t *der, size_t len)
 {
     size_t bl = 4 * ((len + 2) / 3) + 1, cap = bl + bl / 64 + 2 * strlen(label) + 64, o = 0;
     char *b = malloc(bl), *out = malloc(cap);
@@ -263,7 +263,7 @@ static char *pem_encode(const char *label, const uint8_t *der, size_t len)
 
 /* Find the first PEM block whose label is not skip; decode into der.
  * Returns the label (pointer into a static table) or NULL. */
-static const char *pem_decode(const char *text, size_t len, uint8_t *der, size_t *dlen)
+const char *kf_pem_decode(const char *text, size_t len, uint8_t *der, size_t *dlen)
 {
     static const char *labels[] = { "PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "EC PRIVATE KEY",
                                     "PUBLIC KEY" };
@@ -307,7 +307,7 @@ char *kf_public_pem(const sc_key *k)
     uint8_t der[256];
     size_t dl = sizeof der;
     if (kf_spki_der(k, der, &dl) < 0) return NULL;
-    return pem_encode("PUBLIC KEY", der, dl);
+    return kf_pem_encode("PUBLIC KEY", der, dl);
 }
 
 /* EncryptedPrivateKeyInfo with PBES2 (RFC 8018 A.4, 6.2; RFC 5958 3) */
@@ -415,9 +415,9 @@ char *kf_private_pem(const sc_key *k, const char *pass, size_t passlen, unsigned
     char *pem = NULL;
     if (kf_pkcs8_der(k, p8, &pl) < 0) return NULL;
     if (!pass)
-        pem = pem_encode("PRIVATE KEY", p8, pl);
+        pem = kf_pem_encode("PRIVATE KEY", p8, pl);
     else if (pbes2_seal(p8, pl, pass, passlen, iter ? iter : KF_DEFAULT_ITER, enc, &el) == 0)
-        pem = pem_encode("ENCRYPTED PRIVATE KEY", enc, el);
+        pem = kf_pem_encode("ENCRYPTED PRIVATE KEY", enc, el);
     sc_zero(p8, sizeof p8);
     return pem;
 }
@@ -457,7 +457,7 @@ sc_key *kf_parse(const char *text, size_t len, const char *pass, size_t passlen,
     size_t dl = sizeof der;
     sc_key *k = NULL;
     kf_errno = KF_EFORMAT;
-    const char *label = pem_decode(text, len, der, &dl);
+    const char *label = kf_pem_decode(text, len, der, &dl);
     if (!label) return NULL;
     if (strcmp(label, "PUBLIC KEY") == 0) {
         if (want_private) kf_errno = KF_ENOTPRIV;

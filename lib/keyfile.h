@@ -40,6 +40,12 @@ int     kf_pkcs8_der(const sc_key *k, uint8_t *out, size_t *len);
 sc_key *kf_pkcs8_parse(const uint8_t *der, size_t len);
 int     kf_fingerprint(const sc_key *k, char out[KF_FPR_LEN]);
 
+/* PEM (RFC 7468) around DER, 64 columns (malloc'd, NUL-terminated) */
+char   *kf_pem_encode(const char *label, const uint8_t *der, size_t len);
+/* the DER of the first PEM block of a key form kf_parse reads; its label
+ * (a static string), or NULL */
+const char *kf_pem_decode(const char *text, size_t len, uint8_t *der, size_t *dlen);
+
 /* PEM text of the public key (malloc'd, NUL-terminated) */
 char   *kf_public_pem(const sc_key *k);
 /* PEM text of the private key, encrypted when pass is given (malloc'd; the

@@ -6,6 +6,7 @@
 
 #include "bytes.h"
 #include "payload.h"
+#include "util.h"
 
 const char *pl_strerror(int err)
 {
@@ -172,29 +173,9 @@ int pl_video_make(int kind, const uint8_t sid[PL_VSID], const char *params,
     return PL_OK;
 }
 
-/* the well-formed UTF-8 sequence at p (n bytes left): its length and code
- * point, or 0 (RFC 3629: no overlong form, no surrogate, nothing past
- * U+10FFFF) */
-static size_t utf8_at(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    size_t len;
-    uint32_t v, min;
-    if (p[0] < 0x80) { *cp = p[0]; return 1; }
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) { len = 2; v = p[0] & 0x1F; min = 0x80; }
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF) { len = 3; v = p[0] & 0x0F; min = 0x800; }
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4) { len = 4; v = p[0] & 0x07; min = 0x10000; }
-    else return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        v = v << 6 | (p[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return len;
-}
-
-int pl_shown_as_is(uint32_t cp)
+/* a code point a terminal shows as itself: not C0 (tab excepted), DEL,
+ * C1, a bidirectional control, or U+2028/U+2029 */
+static int shown_as_is(uint32_t cp)
 {
     if (cp < 0x20) return cp == '\t';
     if (cp >= 0x7F && cp <= 0x9F) return 0;         /* DEL and C1: 0x9B is CSI */
@@ -209,9 +190,9 @@ void pl_clean(char *s, size_t n)
     unsigned char *p = (unsigned char *)s;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t l = utf8_at(p + i, n - i, &cp);
+        size_t l = utf8_char(p + i, n - i, &cp);
         if (l == 0) { p[i++] = '?'; continue; }    /* not UTF-8: one byte at a time */
-        if (!pl_shown_as_is(cp)) memset(p + i, '?', l);
+        if (!shown_as_is(cp)) memset(p + i, '?', l);
         i += l;
     }
 }

@@ -92,12 +92,9 @@ int pl_video_make(int kind, const uint8_t sid[PL_VSID], const char *params,
 
 /* A peer's text for a terminal, in place and at the same length: every
  * byte that is not part of well-formed UTF-8 becomes '?', and so does every
- * byte of a character not shown as it is (pl_shown_as_is), so no escape
- * sequence (C0, DEL, C1) reaches the screen and no direction override
- * turns what is shown around. */
+ * byte of a C0 control (tab excepted), DEL, a C1 control, a bidirectional
+ * control or U+2028/U+2029, so no escape sequence reaches the screen and no
+ * direction override turns what is shown around. */
 void pl_clean(char *s, size_t n);
-/* a code point a terminal shows as itself: not C0 (tab excepted), DEL, C1,
- * a bidirectional control, or U+2028/U+2029 */
-int pl_shown_as_is(uint32_t cp);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "crypto.h"
 #include "sasl.h"
+#include "util.h"
 
 #define HLEN        SC_SHA256_LEN
 #define B64LEN(n)   (4 * (((n) + 2) / 3))
@@ -94,30 +95,11 @@ const char *sasl_strerror(int err)
  */
 static int utf8_ok(const uint8_t *p, size_t n, int noctl)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
+    size_t k;
+    for (size_t i = 0; i < n; i += k) {
         uint32_t cp;
-        size_t k;
-        if (c < 0x80) {
-            if (c == 0 || (noctl && (c < 0x20 || c == 0x7f))) return -1;
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)      { k = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
-        else return -1;                   /* continuation byte, C0/C1, F5-FF */
-        if (n - i <= k) return -1;        /* truncated */
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80) return -1;
-            cp = (cp << 6) | (p[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return -1;
-        if (noctl && cp <= 0x9f) return -1;
-        i += k + 1;
+        if (!(k = utf8_char(p + i, n - i, &cp)) || cp == 0) return -1;
+        if (noctl && (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))) return -1;
     }
     return 0;
 }

@@ -215,3 +215,22 @@ int fd_arg(const char *s)
     if (parse_ulong(s, 0, 1023, &v) < 0) die(EX_USAGE, "bad file descriptor: %s", s);
     return (int)v;
 }
+
+size_t utf8_char(const uint8_t *p, size_t n, uint32_t *cp)
+{
+    size_t len;
+    uint32_t v, min;
+    if (p[0] < 0x80) { *cp = p[0]; return 1; }
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) { len = 2; v = p[0] & 0x1F; min = 0x80; }
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) { len = 3; v = p[0] & 0x0F; min = 0x800; }
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4) { len = 4; v = p[0] & 0x07; min = 0x10000; }
+    else return 0;                          /* a continuation byte, C0/C1, F5-FF */
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        v = v << 6 | (p[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
+    return len;
+}

@@ -9,6 +9,7 @@
 #define SIMPP_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sysexits.h>
 
@@ -54,5 +55,10 @@ int fd_arg(const char *s);
 
 /* parse an unsigned decimal in [min, max]; 0 ok, -1 bad */
 int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/* The well-formed UTF-8 character at p (n >= 1 bytes left): its length, 1
+ * to 4, and its code point in *cp; 0 if there is none (RFC 3629 4: no
+ * overlong form, no surrogate, nothing past U+10FFFF, none cut short) */
+size_t utf8_char(const uint8_t *p, size_t n, uint32_t *cp);
 
 #endif

@@ -48,37 +48,23 @@ static void usage(int code)
 
 int main(int argc, char **argv)
 {
-    int opt, pinfd = -1, pwfd = 9, mifare = 0, st;
-    unsigned long rounds = CARDREC_MFC_ROUNDS, wait = 5;
-    const char *reader = NULL, *card = NULL;
+    int opt, st;
+    struct card_opts o;
+    const char *card = NULL;
     char pin[MFC_PIN_MAX + 2];
     size_t pinlen;
     struct cardrec rec;
     util_setprog(argv[0]);
+    card_opts_init(&o);
     for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--help")) usage(0);
         if (!strcmp(argv[i], "--version")) print_version();
     }
-    while ((opt = getopt(argc, argv, "+hVvt:r:P:K:w:F:")) != -1) {
+    while ((opt = getopt(argc, argv, "+hV" CARD_OPTS)) != -1) {
+        if (card_opt(&o, opt, optarg)) continue;
         switch (opt) {
         case 'h': usage(0); break;
         case 'V': print_version(); break;
-        case 'v': card_verbose = 1; break;
-        case 't':
-            if (!strcmp(optarg, "mifare")) mifare = 1;
-            else if (strcmp(optarg, "javacard")) die(EX_USAGE, "-t %s: javacard or mifare", optarg);
-            break;
-        case 'r': reader = optarg; break;
-        case 'P': pinfd = fd_arg(optarg); break;
-        case 'K':
-            if (parse_ulong(optarg, 1000, 10000000, &rounds) < 0) die(EX_USAGE, "-K %s: 1000 to 10000000", optarg);
-            break;
-        case 'w':
-            if (parse_ulong(optarg, 0, 600, &wait) < 0) die(EX_USAGE, "-w %s: 0 to 600 seconds", optarg);
-            break;
-        case 'F':
-            if ((pwfd = fd_arg(optarg)) < 3) die(EX_USAGE, "-F %s: 0, 1 and 2 are taken; 3 or above", optarg);
-            break;
         default: usage(EX_USAGE);
         }
     }
@@ -88,28 +74,27 @@ int main(int argc, char **argv)
     char **prog = optind < argc ? argv + optind : NULL;
     if (!prog && isatty(1))
         die(EX_USAGE, "refusing to print a password on a terminal: give a program to run, or a pipe");
-    card_wait_s = (int)wait;
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
     struct jc *j = NULL;
     struct mfc *m = NULL;
     /* the card first: "no reader" or "no card" is said before a PIN is asked for */
-    if (mifare) {
-        if ((st = mfc_open(&m, reader)) != CARD_OK) die(st, "%s", card_errmsg);
+    if (o.mifare) {
+        if ((st = mfc_open(&m, o.reader)) != CARD_OK) die(st, "%s", card_errmsg);
         card = mfc_uid(m);
     } else {
         int tries;
-        if ((st = jc_open(&j, reader)) != CARD_OK) die(st, "%s", card_errmsg);
+        if ((st = jc_open(&j, o.reader)) != CARD_OK) die(st, "%s", card_errmsg);
         card = jc_reader(j);
         /* a blocked card is told at once, without asking for a PIN */
         if ((st = jc_tries(j, &tries)) != CARD_OK) die(st, "%s", card_errmsg);
     }
-    st = card_read_pin(pinfd, "card PIN", 0, mifare ? MFC_PIN_MIN : JC_PIN_MIN, mifare ? MFC_PIN_MAX : JC_PIN_MAX,
+    st = card_read_pin(o.pinfd, "card PIN", 0, o.mifare ? MFC_PIN_MIN : JC_PIN_MIN, o.mifare ? MFC_PIN_MAX : JC_PIN_MAX,
                        pin, sizeof pin, &pinlen);
     if (st != CARD_OK) die(st, "%s", card_errmsg);
     /* the PIN is read: its descriptor goes no further */
-    if (pinfd > 2) close(pinfd);
-    st = mifare ? mfc_read(m, pin, pinlen, rounds, &rec) : jc_read(j, pin, pinlen, &rec);
+    if (o.pinfd > 2) close(o.pinfd);
+    st = o.mifare ? mfc_read(m, pin, pinlen, o.rounds, &rec) : jc_read(j, pin, pinlen, &rec);
     sc_zero(pin, sizeof pin);
     char id[256];
     snprintf(id, sizeof id, "%s", card);
@@ -118,7 +103,7 @@ int main(int argc, char **argv)
     if (st != CARD_OK) die(st, "%s", card_errmsg);
     if (card_verbose) fprintf(stderr, "%s: the card holds the account %s\n", progname, rec.account);
 
-    if (prog) card_chain(prog, pwfd, &rec, mifare ? "mifare" : "javacard", id);
+    if (prog) card_chain(prog, o.pwfd, &rec, o.mifare ? "mifare" : "javacard", id);
     /* with write(2), not stdio: no copy of the password left in a buffer */
     size_t pl = strlen(rec.password);
     rec.password[pl] = '\n';

@@ -107,37 +107,23 @@ static void log_done(int fd, const char *path, const char *account, const char *
 
 int main(int argc, char **argv)
 {
-    int opt, pinfd = -1, pwfd = 9, mifare = 0, force = 0, keep = 0, unblock = 0, pin_only = 0, st;
-    unsigned long rounds = CARDREC_MFC_ROUNDS, wait = 5;
-    const char *reader = NULL, *list = NULL, *card;
+    int opt, force = 0, keep = 0, unblock = 0, pin_only = 0, st;
+    struct card_opts o;
+    const char *list = NULL, *card;
     char cur[MFC_PIN_MAX + 2], npin[MFC_PIN_MAX + 2], account[CARDREC_ACCOUNT_MAX + 1];
     size_t curlen = 0, npinlen = 0;
     struct cardrec rec;
     util_setprog(argv[0]);
+    card_opts_init(&o);
     for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--help")) usage(0);
         if (!strcmp(argv[i], "--version")) print_version();
     }
-    while ((opt = getopt(argc, argv, "+hVvt:r:P:K:w:F:fnuCb:")) != -1) {
+    while ((opt = getopt(argc, argv, "+hV" CARD_OPTS "fnuCb:")) != -1) {
+        if (card_opt(&o, opt, optarg)) continue;
         switch (opt) {
         case 'h': usage(0); break;
         case 'V': print_version(); break;
-        case 'v': card_verbose = 1; break;
-        case 't':
-            if (!strcmp(optarg, "mifare")) mifare = 1;
-            else if (strcmp(optarg, "javacard")) die(EX_USAGE, "-t %s: javacard or mifare", optarg);
-            break;
-        case 'r': reader = optarg; break;
-        case 'P': pinfd = fd_arg(optarg); break;
-        case 'K':
-            if (parse_ulong(optarg, 1000, 10000000, &rounds) < 0) die(EX_USAGE, "-K %s: 1000 to 10000000", optarg);
-            break;
-        case 'w':
-            if (parse_ulong(optarg, 0, 600, &wait) < 0) die(EX_USAGE, "-w %s: 0 to 600 seconds", optarg);
-            break;
-        case 'F':
-            if ((pwfd = fd_arg(optarg)) < 3) die(EX_USAGE, "-F %s: 0, 1 and 2 are taken; 3 or above", optarg);
-            break;
         case 'f': force = 1; break;
         case 'n': keep = 1; break;
         case 'u': unblock = 1; break;
@@ -148,7 +134,7 @@ int main(int argc, char **argv)
     }
     if (argv_has_secret(optind < argc ? optind + 1 : argc, argv))
         die(EX_USAGE, "secrets are never taken on the command line: use the terminal or -P fd");
-    if (mifare && (keep || unblock)) die(EX_USAGE, "-n and -u are for a Java Card: a MIFARE card has no PIN of its own");
+    if (o.mifare && (keep || unblock)) die(EX_USAGE, "-n and -u are for a Java Card: a MIFARE card has no PIN of its own");
     if (keep && (unblock || pin_only)) die(EX_USAGE, "-n keeps the PIN: not with -u or -C");
     if (pin_only && (list || force)) die(EX_USAGE, "-C changes the PIN only: not with -b or -f");
     if (!list && !pin_only) {
@@ -160,7 +146,6 @@ int main(int argc, char **argv)
     }
     char **prog = optind < argc ? argv + optind : NULL;
     if (pin_only && prog) usage(EX_USAGE);
-    card_wait_s = (int)wait;
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
     /* the card first: no reader, no card, a card that is not ours, or one
@@ -168,13 +153,13 @@ int main(int argc, char **argv)
     struct jc *j = NULL;
     struct mfc *m = NULL;
     int provisioned = 0;
-    if (mifare) {
-        if ((st = mfc_open(&m, reader)) != CARD_OK || (st = mfc_provisioned(m, &provisioned)) != CARD_OK)
+    if (o.mifare) {
+        if ((st = mfc_open(&m, o.reader)) != CARD_OK || (st = mfc_provisioned(m, &provisioned)) != CARD_OK)
             die(st, "%s", card_errmsg);
         card = mfc_uid(m);
     } else {
         int tries;
-        if ((st = jc_open(&j, reader)) != CARD_OK) die(st, "%s", card_errmsg);
+        if ((st = jc_open(&j, o.reader)) != CARD_OK) die(st, "%s", card_errmsg);
         card = jc_reader(j);
         provisioned = jc_provisioned(j);
         st = jc_tries(j, &tries);
@@ -182,25 +167,25 @@ int main(int argc, char **argv)
     }
     /* for messages: "the Java Card in READER" / "the MIFARE card UID" */
     char where[300];
-    snprintf(where, sizeof where, "the %s %s", mifare ? "MIFARE card" : "Java Card in", card);
+    snprintf(where, sizeof where, "the %s %s", o.mifare ? "MIFARE card" : "Java Card in", card);
     if (provisioned && !force && !pin_only)
         die(EX_CANTCREAT, "%s already holds a SIMPP record: not overwriting it without -f", where);
-    if (pin_only && mifare && !provisioned)
+    if (pin_only && o.mifare && !provisioned)
         die(CARD_ENOTSIMPP, "%s holds no SIMPP record: its keys come from no PIN yet", where);
     int donefd = -1;
     char *donepath = NULL;
     if (list) donefd = next_account(list, account, sizeof account, &donepath);
 
     /* the PINs: the one in force (or the PUK), then the new one */
-    size_t min = mifare ? MFC_PIN_MIN : JC_PIN_MIN, max = mifare ? MFC_PIN_MAX : JC_PIN_MAX;
-    if (!mifare || force || pin_only) {
-        st = unblock ? card_read_pin(pinfd, "PUK", 0, JC_PUK_LEN, JC_PUK_LEN, cur, sizeof cur, &curlen)
-                     : card_read_pin(pinfd, "current card PIN", 0, min, max, cur, sizeof cur, &curlen);
+    size_t min = o.mifare ? MFC_PIN_MIN : JC_PIN_MIN, max = o.mifare ? MFC_PIN_MAX : JC_PIN_MAX;
+    if (!o.mifare || force || pin_only) {
+        st = unblock ? card_read_pin(o.pinfd, "PUK", 0, JC_PUK_LEN, JC_PUK_LEN, cur, sizeof cur, &curlen)
+                     : card_read_pin(o.pinfd, "current card PIN", 0, min, max, cur, sizeof cur, &curlen);
         if (st != CARD_OK) die(st, "%s", card_errmsg);
     }
-    if (!keep && (st = card_read_pin(pinfd, "new card PIN", 1, min, max, npin, sizeof npin, &npinlen)) != CARD_OK)
+    if (!keep && (st = card_read_pin(o.pinfd, "new card PIN", 1, min, max, npin, sizeof npin, &npinlen)) != CARD_OK)
         die(st, "%s", card_errmsg);
-    if (pinfd > 2) close(pinfd);
+    if (o.pinfd > 2) close(o.pinfd);
 
     memset(&rec, 0, sizeof rec);
     if (!pin_only) {
@@ -211,10 +196,10 @@ int main(int argc, char **argv)
         if (cardrec_new_password(rec.password) < 0) die(EX_SOFTWARE, "unable to generate a password");
     }
     st = CARD_OK;
-    if (mifare) {
-        if (pin_only) st = mfc_read(m, cur, curlen, rounds, &rec);
+    if (o.mifare) {
+        if (pin_only) st = mfc_read(m, cur, curlen, o.rounds, &rec);
         if (st == CARD_OK)
-            st = mfc_write(m, curlen ? cur : NULL, curlen, npin, npinlen, rounds, &rec);
+            st = mfc_write(m, curlen ? cur : NULL, curlen, npin, npinlen, o.rounds, &rec);
     } else {
         struct jc_write w = { cur, curlen, keep ? NULL : npin, npinlen, unblock };
         st = jc_write(j, &w, pin_only ? NULL : &rec);
@@ -228,13 +213,13 @@ int main(int argc, char **argv)
     mfc_close(m);
     if (st != CARD_OK) {
         cardrec_wipe(&rec);
-        if (st == CARD_EIO && !mifare && !pin_only)
+        if (st == CARD_EIO && !o.mifare && !pin_only)
             die(st, "%s; write the card again (its PIN may already be the new one: then -n with it)", card_errmsg);
-        if (st == CARD_EIO && mifare)
+        if (st == CARD_EIO && o.mifare)
             die(st, "%s; the card may hold a torn record, which is refused: write it again with -f", card_errmsg);
         die(st, "%s", card_errmsg);
     }
-    const char *type = mifare ? "mifare" : "javacard";
+    const char *type = o.mifare ? "mifare" : "javacard";
     if (pin_only) {
         cardrec_wipe(&rec);
         fprintf(stderr, "%s: changed the PIN of %s\n", progname, where);
@@ -246,7 +231,7 @@ int main(int argc, char **argv)
         free(donepath);
     }
     fprintf(stderr, "%s: wrote %s to %s\n", progname, rec.account, where);
-    if (prog) card_chain(prog, pwfd, &rec, type, id);
+    if (prog) card_chain(prog, o.pwfd, &rec, type, id);
     cardrec_wipe(&rec);
     return 0;
 }

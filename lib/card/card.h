@@ -40,6 +40,21 @@ extern int  card_tries;         /* after CARD_EPIN from a Java Card: tries left 
 extern int  card_verbose;       /* trace commands on stderr; PINs shown as their length only */
 extern int  card_wait_s;        /* how long a card pulled out mid-session may take to come back */
 
+/* The options simpp-cardread and simpp-cardwrite share (-v -t -r -P -K -w
+ * -F, in their man pages).  card_opt takes one of them from getopt and
+ * returns 1, dying on a bad value; 0 means the option is not one of these.
+ * -v and -w set card_verbose and card_wait_s. */
+#define CARD_OPTS "vt:r:P:K:w:F:"
+struct card_opts {
+    int mifare;                 /* -t mifare (else javacard) */
+    const char *reader;         /* -r */
+    int pinfd;                  /* -P, -1: the terminal */
+    unsigned long rounds;       /* -K */
+    int pwfd;                   /* -F, 9 */
+};
+void card_opts_init(struct card_opts *o);
+int  card_opt(struct card_opts *o, int opt, const char *arg);
+
 int  card_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void card_trace(const char *dir, const uint8_t *p, size_t n, size_t secret_from);
 

@@ -18,6 +18,36 @@ int  card_tries = -1;
 int  card_verbose;
 int  card_wait_s = 5;
 
+void card_opts_init(struct card_opts *o)
+{
+    *o = (struct card_opts){ .pinfd = -1, .rounds = CARDREC_MFC_ROUNDS, .pwfd = 9 };
+}
+
+int card_opt(struct card_opts *o, int opt, const char *arg)
+{
+    unsigned long v;
+    switch (opt) {
+    case 'v': card_verbose = 1; return 1;
+    case 't':
+        if (!strcmp(arg, "mifare")) o->mifare = 1;
+        else if (strcmp(arg, "javacard")) die(EX_USAGE, "-t %s: javacard or mifare", arg);
+        return 1;
+    case 'r': o->reader = arg; return 1;
+    case 'P': o->pinfd = fd_arg(arg); return 1;
+    case 'K':
+        if (parse_ulong(arg, 1000, 10000000, &o->rounds) < 0) die(EX_USAGE, "-K %s: 1000 to 10000000", arg);
+        return 1;
+    case 'w':
+        if (parse_ulong(arg, 0, 600, &v) < 0) die(EX_USAGE, "-w %s: 0 to 600 seconds", arg);
+        card_wait_s = (int)v;
+        return 1;
+    case 'F':
+        if ((o->pwfd = fd_arg(arg)) < 3) die(EX_USAGE, "-F %s: 0, 1 and 2 are taken; 3 or above", arg);
+        return 1;
+    }
+    return 0;
+}
+
 int card_fail(int status, const char *fmt, ...)
 {
     va_list ap;
