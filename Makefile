@@ -41,7 +41,8 @@ BINOUT   = bin
 endif
 
 PROGS    = $(patsubst src/%.c,%,$(wildcard src/simpp-*.c))
-LIBSRC   = $(wildcard lib/*.c)
+LIBSRC   = $(wildcard lib/*.c lib/relay/*.c)
+LIBHDR   = $(wildcard lib/*.h lib/relay/*.h)
 LIBOBJ   = $(patsubst lib/%.c,$(OUT)/lib/%.o,$(LIBSRC))
 LIBA     = $(OUT)/libsimpp.a
 UNITSRC  = $(wildcard t/unit/*.c)
@@ -65,17 +66,18 @@ CARDPROGS  = $(BINOUT)/simpp-cardwrite $(BINOUT)/simpp-cardread
 all: progs
 progs: $(addprefix $(BINOUT)/,$(PROGS))
 
-$(OUT)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(OUT)/lib
+$(OUT)/lib/%.o: lib/%.c $(LIBHDR) | $(OUT)/lib
+	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 $(LIBA): $(LIBOBJ)
 	rm -f $@; ar rcs $@ $^
-$(BINOUT)/%: src/%.c $(LIBA) $(wildcard lib/*.h) | $(BINOUT)
+$(BINOUT)/%: src/%.c $(LIBA) $(LIBHDR) | $(BINOUT)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
-$(OUT)/t/%: t/unit/%.c $(LIBA) $(wildcard lib/*.h) | $(OUT)/t
+$(OUT)/t/%: t/unit/%.c $(LIBA) $(LIBHDR) | $(OUT)/t
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
-$(OUT)/tools/%: t/tools/%.c $(LIBA) $(wildcard lib/*.h) | $(OUT)/tools
+$(OUT)/tools/%: t/tools/%.c $(LIBA) $(LIBHDR) | $(OUT)/tools
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
-$(OUT)/bench/%: bench/%.c $(LIBA) $(wildcard lib/*.h) | $(OUT)/bench
+$(OUT)/bench/%: bench/%.c $(LIBA) $(LIBHDR) | $(OUT)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 $(OUT)/lib $(OUT)/t $(OUT)/tools $(OUT)/bench $(BINOUT):
 	mkdir -p $@
@@ -158,16 +160,17 @@ FUZZLIBA    = $(FUZZOUT)/libsimpp.a
 # crashes, leaks, timeouts and out-of-memory all end the run with a report
 FUZZFLAGS   = -timeout=5 -rss_limit_mb=1024 -print_final_stats=1
 
-$(FUZZOUT)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(FUZZOUT)/lib
+$(FUZZOUT)/lib/%.o: lib/%.c $(LIBHDR) | $(FUZZOUT)/lib
+	@mkdir -p $(@D)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZCFLAGS) -c -o $@ $<
 # as in the main build; no target links video.o, so none needs FFmpeg
 $(FUZZOUT)/lib/video.o: CPPFLAGS += $(AVCFLAGS)
 $(FUZZLIBA): $(FUZZLIBOBJ)
 	rm -f $@; ar rcs $@ $^
 $(FUZZOUT)/video: LDLIBS += $(AVLIBS)
-$(FUZZOUT)/%: fuzz/%.c fuzz/fuzz.h $(FUZZLIBA) $(wildcard lib/*.h) | $(FUZZOUT)/lib
+$(FUZZOUT)/%: fuzz/%.c fuzz/fuzz.h $(FUZZLIBA) $(LIBHDR) | $(FUZZOUT)/lib
 	$(FUZZCC) $(CPPFLAGS) $(FUZZCFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZLIBA) $(LDLIBS)
-$(FUZZOUT)/tools/mkseeds: fuzz/mkseeds.c fuzz/fuzz.h $(FUZZLIBA) $(wildcard lib/*.h) | $(FUZZOUT)/tools
+$(FUZZOUT)/tools/mkseeds: fuzz/mkseeds.c fuzz/fuzz.h $(FUZZLIBA) $(LIBHDR) | $(FUZZOUT)/tools
 	$(FUZZCC) $(CPPFLAGS) $(FUZZCFLAGS) -o $@ $< $(FUZZLIBA) $(LDLIBS)
 $(FUZZOUT)/lib $(FUZZOUT)/tools:
 	mkdir -p $@

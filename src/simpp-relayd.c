@@ -1,7 +1,7 @@
 /*
  * simpp-relayd - the SIMPP relay: XMPP streams on TCP with SIMPP
  * registration and login, presence, routing and offline storage.  Options
- * and the config file here; the server is lib/relay.c and lib/route.c.
+ * and the config file here; the server is lib/relay/ (stream, auth, route, conn).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include "crypto.h"
 #include "keyfile.h"
 #include "net.h"
-#include "relay.h"
+#include "relay/relay.h"
 #include "sasl.h"
 #include "store.h"
 #include "util.h"

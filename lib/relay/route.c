@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "relay_int.h"
+#include "relay/route.h"
 
 /* ---- the session table: bound connections by bare JID ------------------------ */
 

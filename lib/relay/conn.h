@@ -1,15 +1,16 @@
 /*
- * relay_int.h - what lib/relay.c (connections, streams, authentication) and
- * lib/route.c (binding, presence, rosters, routing, offline storage) share
- * inside simpp-relayd.  Not a public interface.
+ * conn.h - simpp-relayd's connections and the relay they belong to, as the
+ * files of lib/relay/ share them, and the output of a connection (conn.c),
+ * the lowest layer: routing (route.h) and authentication (auth.h) sit on it,
+ * stream set-up (stream.c) on both.  Not a public interface.
  */
-#ifndef SIMPP_RELAY_INT_H
-#define SIMPP_RELAY_INT_H
+#ifndef SIMPP_RELAY_CONN_H
+#define SIMPP_RELAY_CONN_H
 
 #include <stdint.h>
 
 #include "ev.h"
-#include "relay.h"
+#include "relay/relay.h"
 #include "sasl.h"
 #include "sbuf.h"
 #include "simpp.h"
@@ -107,11 +108,15 @@ struct relay {
     int draining;
     int64_t drain_deadline;
     uint64_t routed, stored;    /* counters for the log at exit */
+    /* stream.c: a connection whose output went or failed; frees it if done */
+    void (*settle)(struct conn *c);
 };
 
-/* relay.c */
+/* conn.c */
 void relay_log(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void conn_send(struct conn *c, const char *xml, size_t len);
+unsigned relay_allowed_mask(const struct relay *r);
+void conn_raw(struct conn *c, const char *d, size_t n);    /* bytes as they are */
+void conn_send(struct conn *c, const char *xml, size_t len); /* a stanza (sealed on a channel) */
 void conn_send_sb(struct conn *c, sbuf *b);
 /* delete offline row id once everything queued so far has been written */
 void conn_delete_after_write(struct conn *c, int64_t id);
@@ -119,13 +124,8 @@ void conn_stream_error(struct conn *c, const char *cond, const char *text);
 void conn_close(struct conn *c);
 /* <TYPE type='error' ...><error type=T><COND/></error></TYPE> back to the sender */
 void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, const char *cond);
-unsigned relay_allowed_mask(const struct relay *r);
-
-/* route.c */
-void route_stanza(struct conn *c, xs_node *st);      /* an authenticated stanza */
-void route_bound(struct conn *c);                     /* joined the session table */
-void route_gone(struct conn *c);                      /* leaving: unavailable, table */
-struct conn *sess_first(struct relay *r, const char *bare);
-struct conn *sess_next(struct conn *c, const char *bare);
+void conn_flush(struct conn *c);            /* write what the socket takes now */
+void conn_unmark_dirty(struct conn *c);
+void relay_flush_dirty(struct relay *r);    /* every connection with output */
 
 #endif

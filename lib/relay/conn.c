@@ -1,0 +1,221 @@
+/*
+ * conn.c - what simpp-relayd writes to a connection: stanzas queued and
+ * written once per loop iteration, sealed on a SIMPP channel, stanza and
+ * stream errors, the close, and offline rows deleted only once written.
+ * Below routing (route.c) and stream set-up (stream.c): it calls neither,
+ * and hands a connection that is done back through r->settle.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "relay/conn.h"
+#include "util.h"
+
+void relay_log(struct relay *r, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    (void)r;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    /* one event a line, whatever a peer put in the values we log */
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    fprintf(stderr, "%s: %s\n", progname, buf);
+}
+
+unsigned relay_allowed_mask(const struct relay *r)
+{
+    unsigned m = 0;
+    for (size_t i = 0; i < r->cfg->nsuites; i++) m |= 1u << r->cfg->suites[i];
+    return m;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static void conn_write_cb(ev_loop *l, int fd, int mask, void *arg)
+{
+    struct conn *c = arg;
+    (void)l; (void)fd; (void)mask;
+    conn_flush(c);
+    c->r->settle(c);
+}
+
+void conn_delete_after_write(struct conn *c, int64_t id)
+{
+    if (c->out_written >= c->out_queued) {
+        store_offline_delete(c->r->st, id);
+        return;
+    }
+    if (c->npend == c->capend) {
+        size_t cap = c->capend ? 2 * c->capend : 16;
+        struct pend_del *p = realloc(c->pend, cap * sizeof *p);
+        if (!p) return;                     /* kept: delivered again later */
+        c->pend = p;
+        c->capend = cap;
+    }
+    c->pend[c->npend].id = id;
+    c->pend[c->npend].end = c->out_queued;
+    c->npend++;
+}
+
+void conn_flush(struct conn *c)
+{
+    while (c->out.n) {
+        ssize_t w = write(c->fd, c->out.p, c->out.n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (w <= 0) {
+            sb_reset(&c->out);
+            c->state = CS_CLOSING;
+            break;
+        }
+        sb_consume(&c->out, (size_t)w);
+        c->out_written += (size_t)w;
+    }
+    size_t done = 0;
+    while (done < c->npend && c->pend[done].end <= c->out_written)
+        store_offline_delete(c->r->st, c->pend[done++].id);
+    if (done) {
+        memmove(c->pend, c->pend + done, (c->npend - done) * sizeof *c->pend);
+        c->npend -= done;
+    }
+    /* an idle session keeps no output buffer: 10,000 of them add up */
+    if (c->out.n == 0 && c->out.cap > 1024) sb_free(&c->out);
+    if (c->out.n)
+        ev_add(c->r->loop, c->fd, EV_WRITE, conn_write_cb, c);
+    else if (ev_mask(c->r->loop, c->fd) & EV_WRITE)
+        ev_del(c->r->loop, c->fd, EV_WRITE);
+}
+
+/* Output is queued and written once per loop iteration (before_sleep):
+ * one write for everything a callback produced, not one per stanza. */
+static void mark_dirty(struct conn *c)
+{
+    if (c->dirty) return;
+    c->dirty = 1;
+    c->dnext = c->r->dirty;
+    c->dprev = NULL;
+    if (c->r->dirty) c->r->dirty->dprev = c;
+    c->r->dirty = c;
+}
+
+void conn_unmark_dirty(struct conn *c)
+{
+    if (!c->dirty) return;
+    if (c->dprev) c->dprev->dnext = c->dnext; else c->r->dirty = c->dnext;
+    if (c->dnext) c->dnext->dprev = c->dprev;
+    c->dirty = 0;
+    c->dnext = c->dprev = NULL;
+}
+
+void conn_raw(struct conn *c, const char *d, size_t n)
+{
+    if (c->fd < 0) return;
+    sb_put(&c->out, d, n);
+    c->out_queued += n;
+    if (c->out.oom || c->out.n > c->r->cfg->max_outbuf) {
+        /* a reader that does not read is cut off rather than grow us */
+        relay_log(c->r, "slow-reader addr=%s jid=%s queued=%zu", c->addr,
+                  c->full ? c->full : "-", c->out.n);
+        sb_free(&c->out);
+        c->state = CS_CLOSING;
+    }
+    mark_dirty(c);
+}
+
+void conn_send(struct conn *c, const char *xml, size_t len)
+{
+    if (c->state == CS_CLOSING) return;
+    if (c->r->cfg->verbose) {
+        /* the opening tag only (kind, type, addresses): never a body */
+        const char *gt = memchr(xml, '>', len);
+        size_t n = gt ? (size_t)(gt - xml) + 1 : len;
+        relay_log(c->r, "out fd=%d %.*s", c->fd, (int)(n > 300 ? 300 : n), xml);
+    }
+    if (!c->chan) {
+        conn_raw(c, xml, len);
+        return;
+    }
+    /* SIMPP channel: <c xmlns='urn:simpp:1' n='SEQ'>base64(seal(stanza))</c> */
+    size_t cl = len + SC_MAX_OVERHEAD, bl = 4 * ((cl + 2) / 3) + 1;
+    uint8_t *ct = malloc(cl);
+    char *b = malloc(bl), head[80];
+    uint64_t seq;
+    if (ct && b && simpp_chan_seal(c->chan, xml, len, ct, &cl, &seq) == SIMPP_OK &&
+        sc_b64_encode(ct, cl, b, &bl) == 0) {
+        int hl = snprintf(head, sizeof head, "<c xmlns='" SIMPP_NS "' n='%llu'>", (unsigned long long)seq);
+        sb_put(&c->out, head, (size_t)hl);
+        sb_put(&c->out, b, bl);
+        conn_raw(c, "</c>", 4);
+    } else {
+        relay_log(c->r, "seal-failed fd=%d", c->fd);
+        c->state = CS_CLOSING;
+    }
+    free(ct);
+    free(b);
+}
+
+void conn_send_sb(struct conn *c, sbuf *b)
+{
+    if (!b->oom) conn_send(c, b->p, b->n);
+    sb_free(b);
+}
+
+void conn_stream_error(struct conn *c, const char *cond, const char *text)
+{
+    size_t n;
+    char *e;
+    if (c->state == CS_CLOSING) return;
+    if (c->state == CS_HEADER) {            /* RFC 6120 4.9.1.2: open a stream first */
+        char *h = xs_stream_header(XS_NS_CLIENT, c->r->cfg->domain, NULL, NULL, NULL, &n);
+        if (h) conn_raw(c, h, n);
+        free(h);
+    }
+    relay_log(c->r, "stream-error addr=%s jid=%s condition=%s%s%s", c->addr,
+              c->full ? c->full : c->bare ? c->bare : "-", cond, text ? " text=" : "", text ? text : "");
+    if ((e = xs_stream_error(cond, text, &n))) {
+        /* the error and the close are sent in clear even on a SIMPP channel:
+         * the peer may no longer be able to read frames */
+        conn_raw(c, e, n);
+        free(e);
+    }
+    c->state = CS_CLOSING;
+}
+
+void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, const char *cond)
+{
+    const char *id = xs_getattr(st, "id", NULL), *to = xs_getattr(st, "to", NULL);
+    const char *type = xs_getattr(st, "type", NULL);
+    sbuf b = { 0 };
+    if (type && strcmp(type, "error") == 0) return;     /* never answer an error */
+    sb_printf(&b, "<%s type='error'", st->name);
+    if (to) { sb_puts(&b, " from='"); sb_esc(&b, to); sb_puts(&b, "'"); }
+    if (c->full) { sb_puts(&b, " to='"); sb_esc(&b, c->full); sb_puts(&b, "'"); }
+    if (id) { sb_puts(&b, " id='"); sb_esc(&b, id); sb_puts(&b, "'"); }
+    sb_printf(&b, "><error type='%s'><%s xmlns='" NS_STANZAS "'/></error></%s>", etype, cond, st->name);
+    conn_send_sb(c, &b);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->state != CS_CLOSING) {
+        conn_raw(c, XS_STREAM_CLOSE, strlen(XS_STREAM_CLOSE));
+        c->state = CS_CLOSING;
+    }
+}
+
+void relay_flush_dirty(struct relay *r)
+{
+    while (r->dirty) {
+        struct conn *c = r->dirty;
+        conn_unmark_dirty(c);
+        conn_flush(c);
+        r->settle(c);
+    }
+}
