@@ -86,7 +86,15 @@ tls_ctx *tls_server_new(const char *certfile, const char *keyfile, const char *c
     snprintf(what, sizeof what, "certificate %s", certfile);
     if (SSL_CTX_use_certificate_chain_file(c->ctx, certfile) != 1) goto bad;
     snprintf(what, sizeof what, "key %s", keyfile);
-    if (SSL_CTX_use_PrivateKey_file(c->ctx, keyfile, SSL_FILETYPE_PEM) != 1) goto bad;
+    if (SSL_CTX_use_PrivateKey_file(c->ctx, keyfile, SSL_FILETYPE_PEM) != 1) {
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+            snprintf(err, errcap, "key %s does not match certificate %s", keyfile, certfile);
+            ERR_clear_error();
+            tls_ctx_free(c);
+            return NULL;
+        }
+        goto bad;
+    }
     snprintf(what, sizeof what, "key %s does not match certificate %s", keyfile, certfile);
     if (SSL_CTX_check_private_key(c->ctx) != 1) goto bad;
     if (chainfile) {

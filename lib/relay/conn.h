@@ -27,6 +27,8 @@
 #define NS_SM      "urn:xmpp:sm:3"
 #define NS_PING    "urn:xmpp:ping"
 #define NS_DISCO   "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+#define NS_VERSION "jabber:iq:version"
 #define NS_DELAY   "urn:xmpp:delay"
 
 enum conn_state {

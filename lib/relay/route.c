@@ -528,11 +528,18 @@ static void route_message(struct conn *c, xs_node *m)
 
 /* ---- iq ------------------------------------------------------------------------------- */
 
+/* The server's answer: from whom the request was addressed to (the domain,
+ * or the account's bare JID), which clients match answers by (RFC 6120
+ * 8.1.2.1); a request with no 'to' was for the account itself. */
 static void iq_result(struct conn *c, const xs_node *iq, const char *payload)
 {
+    const char *to = xs_getattr(iq, "to", NULL);
+    char bare[512];
+    struct jid j;
     sbuf b = { 0 };
     sb_puts(&b, "<iq type='result'");
     attr(&b, "id", xs_getattr(iq, "id", NULL));
+    if (to && bare_of(to, bare, sizeof bare, &j) == 0) attr(&b, "from", bare);
     attr(&b, "to", c->full);
     if (payload) {
         sb_puts(&b, ">");
@@ -604,6 +611,24 @@ static void iq_bind(struct conn *c, xs_node *iq, const xs_node *bind)
     relay_log(r, "bound addr=%s jid=%s level=%s", c->addr, full, simpp_level_name(c->level));
 }
 
+/* XEP-0030 disco#info: the server (or, to the account's bare JID, the
+ * account) and what it supports; a node it does not have is not there */
+static void iq_disco_info(struct conn *c, const xs_node *iq, const xs_node *q, int account)
+{
+    if (xs_getattr(q, "node", NULL)) {
+        conn_stanza_error(c, iq, "cancel", "item-not-found");
+        return;
+    }
+    if (account)
+        iq_result(c, iq, "<query xmlns='" NS_DISCO "'><identity category='account' type='registered'/>"
+                         "<feature var='" NS_DISCO "'/></query>");
+    else
+        iq_result(c, iq, "<query xmlns='" NS_DISCO "'><identity category='server' type='im' name='simpp-relayd'/>"
+                         "<feature var='" NS_DISCO "'/><feature var='" NS_DISCO_ITEMS "'/>"
+                         "<feature var='" NS_PING "'/><feature var='" NS_SM "'/><feature var='" NS_VERSION "'/>"
+                         "<feature var='" SIMPP_NS "'/><feature var='" NS_ROSTER "'/></query>");
+}
+
 static void handle_iq(struct conn *c, xs_node *iq)
 {
     struct relay *r = c->r;
@@ -650,9 +675,13 @@ static void handle_iq(struct conn *c, xs_node *iq)
     else if (!strcmp(q->name, "pubkey") && q->ns && !strcmp(q->ns, SIMPP_NS) && !strcmp(type, "get"))
         iq_pubkey(c, iq, q);
     else if (!strcmp(q->name, "query") && q->ns && !strcmp(q->ns, NS_DISCO) && !strcmp(type, "get"))
-        iq_result(c, iq, "<query xmlns='" NS_DISCO "'><identity category='server' type='im' name='simpp-relayd'/>"
-                         "<feature var='" NS_DISCO "'/><feature var='" NS_PING "'/><feature var='" NS_SM "'/>"
-                         "<feature var='" SIMPP_NS "'/><feature var='" NS_ROSTER "'/></query>");
+        iq_disco_info(c, iq, q, to && strchr(to, '@'));
+    else if (!strcmp(q->name, "query") && q->ns && !strcmp(q->ns, NS_DISCO_ITEMS) && !strcmp(type, "get"))
+        iq_result(c, iq, "<query xmlns='" NS_DISCO_ITEMS "'/>");
+    else if (!strcmp(q->name, "query") && q->ns && !strcmp(q->ns, NS_VERSION) && !strcmp(type, "get") &&
+             !(to && strchr(to, '@')))
+        iq_result(c, iq, "<query xmlns='" NS_VERSION "'><name>simpp-relayd</name><version>" SIMPP_VERSION
+                         "</version></query>");
     else
         conn_stanza_error(c, iq, "cancel", "service-unavailable");
 }
