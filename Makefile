@@ -92,7 +92,7 @@ $(OUT)/card:
 # programs that speak TLS (the relay, the clients) link libssl.
 TLSLIBS   = -lssl -lcrypto
 TLSBINS   = simpp-relayd simpp-login simpp-register
-$(addprefix $(BINOUT)/,$(TLSBINS)) $(OUT)/bench/relay-load $(OUT)/t/tls: LDLIBS += $(TLSLIBS)
+$(addprefix $(BINOUT)/,$(TLSBINS)) $(OUT)/bench/relay-load $(OUT)/tools/simpptool: LDLIBS += $(TLSLIBS)
 LDLIBS  += -lpthread
 
 # Only simpp-videnc (and its benchmark) links FFmpeg's libavcodec; lib/video.o

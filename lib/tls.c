@@ -150,11 +150,12 @@ void tls_ctx_free(tls_ctx *c)
     free(c);
 }
 
-static tls_conn *conn_new(tls_ctx *c, int fd)
+static tls_conn *conn_new(tls_ctx *c, int rfd, int wfd)
 {
     tls_conn *t = calloc(1, sizeof *t);
     if (!t) return NULL;
-    if (!(t->ssl = SSL_new(c->ctx)) || SSL_set_fd(t->ssl, fd) != 1) {
+    if (!(t->ssl = SSL_new(c->ctx)) ||
+        (rfd == wfd ? SSL_set_fd(t->ssl, rfd) != 1 : SSL_set_rfd(t->ssl, rfd) != 1 || SSL_set_wfd(t->ssl, wfd) != 1)) {
         SSL_free(t->ssl);
         free(t);
         ERR_clear_error();
@@ -165,14 +166,14 @@ static tls_conn *conn_new(tls_ctx *c, int fd)
 
 tls_conn *tls_accept(tls_ctx *c, int fd)
 {
-    tls_conn *t = conn_new(c, fd);
+    tls_conn *t = conn_new(c, fd, fd);
     if (t) SSL_set_accept_state(t->ssl);
     return t;
 }
 
-tls_conn *tls_connect(tls_ctx *c, int fd, const char *name)
+tls_conn *tls_connect(tls_ctx *c, int rfd, int wfd, const char *name)
 {
-    tls_conn *t = conn_new(c, fd);
+    tls_conn *t = conn_new(c, rfd, wfd);
     if (!t) return NULL;
     snprintf(t->name, sizeof t->name, "%s", name ? name : "");
     SSL_set_connect_state(t->ssl);

@@ -57,7 +57,7 @@ void tls_ctx_free(tls_ctx *c);
  * peer's hello, the client side sends SNI for name and checks the
  * certificate against it (RFC 6125: DNS-ID, no CN fallback).  NULL: memory. */
 tls_conn *tls_accept(tls_ctx *c, int fd);
-tls_conn *tls_connect(tls_ctx *c, int fd, const char *name);
+tls_conn *tls_connect(tls_ctx *c, int rfd, int wfd, const char *name);   /* rfd == wfd: a socket */
 void tls_free(tls_conn *t);          /* no close_notify: see tls_close() */
 
 /* Drive the handshake: TLS_OK once done, else as the I/O calls. */

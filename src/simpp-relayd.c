@@ -31,7 +31,8 @@
 "  -l addr      listen on host[:port]; default 127.0.0.1:5222 (port 0: any free port)\n" \
 "  -D domain    the XMPP domain served; default localhost\n" \
 "  -r fd        once listening, write the port and a newline to fd (readiness)\n" \
-"  -o key=val   any config setting (see simpp-relayd(8))\n" \
+"  -o key=val   any config setting (see simpp-relayd(8)); TLS: -o tls_cert=FILE\n" \
+"               -o tls_key=FILE (STARTTLS), -o tls_port=5223 (direct TLS as well)\n" \
 "  -v           log every stanza's kind and addresses (never its content)\n" \
 "  passwd jid   set the SASL password of an ordinary XMPP account (made if new);\n" \
 "               the password is read from the terminal or -P fd\n"

@@ -189,3 +189,47 @@ setup() {
     max=$(echo "$output" | sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p')
     awk -v m="$max" 'BEGIN { exit !(m < 50) }'
 }
+
+@test "simpp-register and simpp-login over STARTTLS: the SIMPP channel inside TLS, chat through it" {
+    simpp-keygen -q alice.key > /dev/null
+    simpp-keygen -q bob.key > /dev/null
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -T ca.pem -t require -k alice.key alice@localhost > /dev/null
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -T ca.pem -k bob.key bob@localhost > /dev/null
+    session alice -T ca.pem -t require
+    session bob -T ca.pem
+    grep -q 'login addr=127.0.0.1 jid=alice@localhost mechanism=SIMPP .* tls=TLSv1.3' "$RELAY_LOG"
+    grep -q 'login addr=127.0.0.1 jid=bob@localhost mechanism=SIMPP .* tls=TLSv1.3' "$RELAY_LOG"
+    say bob "<presence/>"
+    say alice "<message to='bob@localhost' type='chat'><body>inside two layers</body></message>"
+    wait_for bob "inside two layers" bob.out
+}
+
+@test "the client side: an unknown CA, a certificate for another name, an expired one; -t require, -t off" {
+    simpp-keygen -q alice.key > /dev/null
+    # no CA given: the system's store does not know the test CA
+    run simpp-register -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"simpp-register: TLS with localhost: certificate not trusted: unable to get local issuer certificate"* ]]
+    # -t off: SIMPP's own channel, no TLS
+    run simpp-register -c 127.0.0.1:$PORT -s relay.pub -t off -k alice.key alice@localhost
+    [ "$status" -eq 0 ]
+    stop_relay
+    make_cert wrong 30 ec example.org
+    start_relay -o tls_cert=wrong.pem -o tls_key=wrong.key
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -T ca.pem -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"simpp-login: TLS with localhost: certificate is not for localhost"* ]]
+    stop_relay
+    make_cert old -5
+    start_relay -o tls_cert=old.pem -o tls_key=old.key
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -T ca.pem -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"simpp-login: TLS with localhost: certificate not trusted: certificate has expired"* ]]
+    stop_relay
+    start_relay
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -t require -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 76 ]
+    [[ "$output" == *"the relay does not offer TLS (STARTTLS)"* ]]
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -t sometimes -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 64 ]
+}

@@ -136,9 +136,9 @@ static void sasl_simpp_s3(struct conn *c, const uint8_t *s3, size_t len)
     if (e != SIMPP_OK) { sasl_fail(c, "not-authorized", simpp_strerror(e)); return; }
     if (!(c->chan = calloc(1, sizeof *c->chan))) { sasl_fail(c, "temporary-auth-failure", "memory"); return; }
     simpp_chan_init(c->chan, c->login, 1);
-    relay_log(r, "login addr=%s jid=%s mechanism=SIMPP mode=%s level=%s suite=%s", c->addr,
+    relay_log(r, "login addr=%s jid=%s mechanism=SIMPP mode=%s level=%s suite=%s%s%s", c->addr,
               c->authuser, simpp_mode_name(c->login->mode), simpp_level_name(c->level),
-              sc_suite_name(c->login->suite));
+              sc_suite_name(c->login->suite), c->tls ? " tls=" : "", c->tls ? tls_version(c->tls) : "");
     simpp_login_wipe(c->login);
     free(c->login);
     c->login = NULL;
