@@ -29,6 +29,8 @@
 #define NS_DISCO   "http://jabber.org/protocol/disco#info"
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 #define NS_VERSION "jabber:iq:version"
+#define NS_CARBONS "urn:xmpp:carbons:2"
+#define NS_FORWARD "urn:xmpp:forward:0"
 #define NS_DELAY   "urn:xmpp:delay"
 
 enum conn_state {
@@ -74,6 +76,7 @@ struct conn {
     int interested;             /* asked for the roster: gets pushes */
     char *presence;             /* last broadcast presence, serialised */
     int sm;                     /* XEP-0198 acks enabled */
+    int carbons;                /* XEP-0280: copies of this account's chats */
     uint32_t sm_in;             /* stanzas handled, for <a h=''/> */
     int64_t born, last;         /* ms, monotonic */
     /* offline messages handed to this connection: each row is deleted only
