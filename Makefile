@@ -90,7 +90,7 @@ $(OUT)/card:
 
 # TLS: lib/tls.o is the one object that includes OpenSSL's headers; the
 # programs that speak TLS (the relay, the clients) link libssl.
-TLSLIBS   = -lssl -lcrypto
+TLSLIBS   = -lssl -lcrypto -lresolv
 TLSBINS   = simpp-relayd simpp-login simpp-register
 $(addprefix $(BINOUT)/,$(TLSBINS)) $(OUT)/bench/relay-load $(OUT)/tools/simpptool: LDLIBS += $(TLSLIBS)
 LDLIBS  += -lpthread
