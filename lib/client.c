@@ -816,8 +816,9 @@ static int offered(const xs_node *mechs, const char *name)
 }
 
 /* the channel binding to use with a -PLUS mechanism: one the server names
- * (XEP-0440), else tls-exporter under TLS 1.3 and tls-unique under 1.2
- * (RFC 9266, RFC 5929); -1 when there is none */
+ * (XEP-0440), else tls-unique, which only TLS 1.2 has (RFC 5929; servers
+ * that name nothing may know no other, so under TLS 1.3 a -PLUS
+ * mechanism is then not used); -1 when there is none */
 static int pick_binding(struct client *c, const char **name, uint8_t data[TLS_CB_MAX])
 {
     const xs_node *cbs = xs_child(c->features, "sasl-channel-binding", NS_SASL_CB);
@@ -827,8 +828,7 @@ static int pick_binding(struct client *c, const char **name, uint8_t data[TLS_CB
         for (const xs_node *k = cbs ? cbs->children : NULL; k; k = k->next)
             if (is(k, "channel-binding", NS_SASL_CB) && !strcmp(xs_getattr(k, "type", NULL) ? xs_getattr(k, "type", NULL) : "", TYPES[i]))
                 named = 1;
-        if (cbs && !named) continue;
-        if (!cbs && i == 1) continue;           /* only when named */
+        if (cbs ? !named : i != 2) continue;
         int n = i == 0 ? tls_cb_exporter(c->tls, data) : i == 1 ? tls_cb_endpoint(c->tls, data) : tls_cb_unique(c->tls, data);
         if (n > 0) { *name = TYPES[i]; return n; }
     }
@@ -993,8 +993,9 @@ static int publish(struct client *c, const char *item, const char *access, xs_no
                 "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
                 "<field var='pubsub#access_model'><value>");
     sb_esc(&b, access);
-    sb_puts(&b, "</value></field><field var='pubsub#persist_items'><value>true</value></field>"
-                "<field var='pubsub#max_items'><value>1</value></field></x></publish-options></pubsub></iq>");
+    /* only the access model: a server refuses fields it does not know
+     * (ejabberd 23.01: pubsub#max_items), and the one item id keeps one item */
+    sb_puts(&b, "</value></field></x></publish-options></pubsub></iq>");
     int e = b.oom ? fail(c, "out of memory") : client_send(c, b.p, b.n);
     sb_free(&b);
     return e < 0 || !(*res = wait_iq(c, "simpp-pep")) ? -1 : 0;

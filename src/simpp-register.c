@@ -57,18 +57,18 @@ static int publish_key(struct client *c, struct client_opts *o, const char *jid,
     char fa[KF_FPR_LEN], fb[KF_FPR_LEN];
     int64_t when;
     client_start_xmpp(c, o, jid, NULL);
-    if (client_pep_publish(c, jid, kr, access, (int64_t)time(NULL)) < 0)
-        die(strstr(c->err, "no PEP") ? EX_UNAVAILABLE : EX_PROTOCOL, "%s", c->err);
-    sc_key *back = client_pep_fetch(c, jid, 1, &when);
     kf_fingerprint(kr, fa);
+    int r = client_pep_publish(c, jid, kr, access, (int64_t)time(NULL));
+    sc_key_free(kr);
+    if (r < 0) die(strstr(c->err, "no PEP") ? EX_UNAVAILABLE : EX_PROTOCOL, "%s", c->err);
+    sc_key *back = client_pep_fetch(c, jid, 1, &when);
     if (!back) die(EX_PROTOCOL, "the key was published but does not read back: %s", c->err);
     kf_fingerprint(back, fb);
+    sc_key_free(back);
     if (strcmp(fa, fb)) die(EX_PROTOCOL, "the server gives back another key (%s) than the one published (%s)", fb, fa);
     printf("published %s key %s access %s\n", jid, fa, access);
     client_close(c);
     client_free(c);
-    sc_key_free(back);
-    sc_key_free(kr);
     return 0;
 }
 
