@@ -167,8 +167,14 @@ ejabberd_account() {   # NAME USER DOMAIN PASSWORD
 }
 ejabberd_down() {
     [ -d "$TMP/ej-$1" ] || return 0
-    timeout 30 ejctl "$1" stop > /dev/null 2>&1 || true
-    timeout 30 ejabberdctl -c "$TMP/ej-$1/ctl.cfg" -n "$1@localhost" stopped > /dev/null 2>&1 || true
+    ejctl "$1" stop > /dev/null 2>&1 || true
+    # gone once the port mapper no longer knows the node
+    local i
+    for i in $(seq 1 300); do
+        epmd -names 2>/dev/null | grep -q "^name $1 " || return 0
+        sleep 0.1
+    done
+    echo "ejabberd $1 did not stop" >&2
 }
 
 # whole_session DOMAIN_A PORT_A DOMAIN_B PORT_B LOG: alice (on A) and bob (on
