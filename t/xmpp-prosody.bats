@@ -99,3 +99,74 @@ ping_as() {
     ! grep -q 'MARKER-' prosody.log* || false
     ! grep -rq 'MARKER-' prosody-data || false
 }
+
+# publish_raw NAME ITEM: NAME's node holds ITEM, as a lying server would
+publish_raw() {
+    echo "<iq type='set' id='raw'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:simpp:1:key'><item id='current'>$2</item></publish></pubsub></iq>" |
+        xlogin "$1" $D "$P_PORT" > raw.out
+    grep -q "id='raw'" raw.out
+    ! grep -q "type='error'" raw.out || false
+}
+# alice_to_bob: one line to bob, as alice (a fresh state directory unless kept)
+alice_to_bob() {
+    echo "hello" > in
+    run env SIMPP_HOME="$TMP/alice.home" simpp-login -c 127.0.0.1:"$P_PORT" -T ca.pem -k alice.key -W 3 \
+        alice@$D simpp-session -j -w 1 bob@$D 3< alice.pw < in
+}
+
+@test "a server that gives another key for bob: refused by the pin, loudly" {
+    xreg bob $D "$P_PORT" -a open > /dev/null
+    alice_to_bob
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"first contact: pinned the key of bob@$D $(openssl_fpr bob.key)"* ]]
+    # the server now shows another key for bob (here: a new one published)
+    mv bob.key bob.old
+    simpp-keygen -q -f bob.key > /dev/null
+    xreg bob $D "$P_PORT" -a open > /dev/null
+    alice_to_bob
+    [ "$status" -eq 76 ]
+    [[ "$output" == *"THE KEY OF bob@$D HAS CHANGED: pinned $(openssl_fpr bob.old), the server now gives $(openssl_fpr bob.key)"* ]]
+    [ "$(grep -c 'hello' prosody.log)" -eq 0 ]
+}
+
+@test "a PEP item naming another account, with a bad signature, or unsigned: refused, nothing pinned" {
+    xreg alice $D "$P_PORT" -a open > /dev/null
+    xreg bob $D "$P_PORT" -a open > /dev/null
+    wait_for log "<key [^>]*jid='bob@$D'" prosody.log
+    akey=$(grep -o "<key [^>]*jid='alice@$D'[^>]*>.*</key>" prosody.log | head -1)
+    bkey=$(grep -o "<key [^>]*jid='bob@$D'[^>]*>.*</key>" prosody.log | head -1)
+    [ -n "$akey" ] && [ -n "$bkey" ]
+    # alice's own signed item, shown as bob's
+    publish_raw bob "$akey"
+    alice_to_bob
+    [ "$status" -eq 76 ]
+    [[ "$output" == *"the key published for bob@$D names another account (alice@$D): refused"* ]]
+    # bob's item with its time changed: the signature no longer holds
+    t=$(echo "$bkey" | grep -o "time='[0-9]*'" | tr -dc 0-9)
+    publish_raw bob "${bkey/time=\'$t\'/time=\'$((t + 1))\'}"
+    alice_to_bob
+    [ "$status" -eq 76 ]
+    [[ "$output" == *"the key published for bob@$D has a signature that does not verify: refused"* ]]
+    # and without its signature
+    publish_raw bob "$(echo "$bkey" | sed 's|<sig>[^<]*</sig>||')"
+    alice_to_bob
+    [ "$status" -eq 76 ]
+    [[ "$output" == *"the key published for bob@$D is not signed: refused"* ]]
+    [ ! -e alice.home/pins/bob@$D.pub ]
+    # the item as published passes
+    publish_raw bob "$bkey"
+    alice_to_bob
+    [ "$status" -eq 0 ]
+    [ -e alice.home/pins/bob@$D.pub ]
+}
+
+@test "a server without PEP: simpp-register and simpp-session say so" {
+    prosody_down
+    prosody_up $D 'modules_disabled = { "s2s", "pep" }'
+    run xreg alice $D "$P_PORT"
+    [ "$status" -eq 69 ]
+    [[ "$output" == *"the server refused to publish the key: "*"(the server has no PEP, XEP-0163)"* ]]
+    alice_to_bob
+    [ "$status" -eq 76 ]
+    [[ "$output" == *"their server offers no PEP (XEP-0163)"* ]]
+}
