@@ -233,3 +233,32 @@ setup() {
     run simpp-login -c 127.0.0.1:$PORT -s relay.pub -t sometimes -k alice.key alice@localhost < /dev/null
     [ "$status" -eq 64 ]
 }
+
+@test "PLAIN logins one after another do not stall a logged-in user (the derivation is off the loop)" {
+    stop_relay
+    start_tls_relay -o auth_per_min=0 -o workers=1
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/tlsstall.py" $TLSPORT $PORT 0 PLAIN
+    echo "# $output" >&3
+    [ "$status" -eq 0 ]
+    logins=$(echo "$output" | sed -n 's/.*logins=\([0-9]*\).*/\1/p')
+    [ "$logins" -ge 20 ]
+    max=$(echo "$output" | sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p')
+    awk -v m="$max" 'BEGIN { exit !(m < 50) }'
+}
+
+@test "PLAIN attempts from one address beyond auth_per_min are refused before any derivation" {
+    stop_relay
+    start_tls_relay -o auth_per_min=6
+    # a burst of a sixth of the budget (at least 3), then refusals
+    for i in 1 2 3; do
+        run X $PORT carol@localhost PLAIN --ca ca.pem <<< 'wrong'
+        [[ "$output" == *"failure: not-authorized"* ]]
+    done
+    run X $PORT carol@localhost PLAIN --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"failure: temporary-auth-failure"* ]]
+    grep -q 'auth-throttled addr=127.0.0.1' "$RELAY_LOG"
+    # SCRAM (no derivation on the relay) is not counted
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 0 ]
+}
