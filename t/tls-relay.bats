@@ -153,8 +153,8 @@ setup() {
 @test "SIGHUP reloads the certificate: new connections get the new one, a session under way goes on" {
     old=$(openssl x509 -in server.pem -noout -serial)
     # a logged-in SIMPP user over a plain connection, and one mid-stream over TLS
-    new_user alice
-    session alice
+    new_user alice -T ca.pem
+    session alice -T ca.pem
     say alice "<presence/>"
     make_cert next
     cp next.pem server.pem
@@ -180,7 +180,6 @@ setup() {
 @test "300 stalled TLS handshakes do not slow a logged-in user's round trips (under 50 ms)" {
     stop_relay
     start_tls_relay -o max_per_addr=1000
-    new_user alice
     run /usr/bin/python3 "$SIMPP_TOP/t/tools/tlsstall.py" $TLSPORT $PORT 300
     echo "$output"
     [ "$status" -eq 0 ]
