@@ -184,6 +184,10 @@ void conn_raw(struct conn *c, const char *d, size_t n)
 
 void conn_send(struct conn *c, const char *xml, size_t len)
 {
+    if (c->kind == K_REMOTE) {              /* an answer to another domain's user */
+        if (c->r->remote_send) c->r->remote_send(c->r, c->remote, xml, len, NULL);
+        return;
+    }
     if (c->state == CS_CLOSING) return;
     if (c->r->cfg->verbose) {
         /* the opening tag only (kind, type, addresses): never a body */
@@ -225,7 +229,7 @@ void conn_stream_error(struct conn *c, const char *cond, const char *text)
     size_t n;
     char *e;
     if (c->state == CS_CLOSING) return;
-    if (c->state == CS_HEADER) {            /* RFC 6120 4.9.1.2: open a stream first */
+    if (c->state == CS_HEADER && c->kind != K_S2S_OUT) {   /* RFC 6120 4.9.1.2: open a stream first */
         char *h = xs_stream_header(XS_NS_CLIENT, c->r->cfg->domain, NULL, NULL, NULL, &n);
         if (h) conn_raw(c, h, n);
         free(h);
@@ -271,4 +275,27 @@ void relay_flush_dirty(struct relay *r)
         conn_flush(c);
         r->settle(c);
     }
+}
+
+/* RFC 6120 5.4: <starttls/> is answered <proceed/> and the handshake starts
+ * on the same socket.  Whatever the client sent after <starttls/> in clear
+ * is dropped, never read as part of the protected stream (5.4.3.3): the
+ * parser stops here and restarts once TLS is up. */
+int conn_starttls(struct conn *c, const xs_node *st, tls_ctx *ctx)
+{
+    static const char proceed[] = "<proceed xmlns='" NS_TLS "'/>", failure[] = "<failure xmlns='" NS_TLS "'/>";
+    if (strcmp(st->name, "starttls") != 0 || !ctx || c->tls) {
+        conn_raw(c, failure, sizeof failure - 1);       /* 5.4.2.2: then close */
+        conn_close(c);
+        return 1;
+    }
+    conn_raw(c, proceed, sizeof proceed - 1);
+    conn_flush(c);
+    if (c->state == CS_CLOSING) return 1;
+    if (c->out.n || !(c->tls = tls_accept(ctx, c->fd))) {
+        conn_stream_error(c, "internal-server-error", "unable to start TLS");
+        return 1;
+    }
+    c->state = CS_TLS;
+    return 1;
 }

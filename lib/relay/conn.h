@@ -59,6 +59,9 @@ struct conn {
     sbuf out;                   /* bytes not yet written */
     tls_conn *tls;              /* NULL: clear text */
     int tls_port;               /* came in on the direct TLS port */
+    int kind;                   /* K_*: a client's stream, a server's, a remote sender */
+    struct s2s *s2s;            /* server streams: their state (s2s.c) */
+    const char *remote;         /* K_REMOTE: the domain answers go to */
     /* authentication under way */
     int mech;                   /* MECH_* */
     const char *mname;          /* the mechanism's name, for the log */
@@ -93,6 +96,9 @@ struct conn {
 };
 
 enum { MECH_NONE, MECH_SIMPP, MECH_SCRAM, MECH_PLAIN };
+/* K_REMOTE: no connection, the sender of a stanza that came over a server
+ * stream; what is sent to it goes back to its domain (r->remote_send) */
+enum { K_C2S, K_S2S_IN, K_S2S_OUT, K_REMOTE };
 
 struct addr_count {
     char addr[48];
@@ -129,6 +135,14 @@ struct relay {
     uint64_t routed, stored;    /* counters for the log at exit */
     /* stream.c: a connection whose output went or failed; frees it if done */
     void (*settle)(struct conn *c);
+    /* federation (s2s.c): a stanza for another domain; st (or NULL) is what
+     * a bounce answers when the domain cannot be reached */
+    void (*remote_send)(struct relay *r, const char *domain, const char *xml, size_t len, const xs_node *st);
+    int s2sfd;                  /* the listener for server streams, -1 none */
+    tls_ctx *s2s_stls, *s2s_ctls;   /* TLS for their streams, and for ours */
+    struct conn *s2s_out;       /* our streams to other domains (s2s.c) */
+    /* stream.c: take a connected server stream into the loop; 0 or -1 */
+    int (*adopt)(struct conn *c);
 };
 
 /* conn.c */
@@ -151,5 +165,9 @@ void conn_flush(struct conn *c);            /* write what the socket takes now *
 int conn_tls_step(struct conn *c);
 void conn_unmark_dirty(struct conn *c);
 void relay_flush_dirty(struct relay *r);    /* every connection with output */
+/* <starttls/> (RFC 6120 5.4): <proceed/>, and the handshake starts with ctx
+ * (CS_TLS); else <failure/> and the close.  Returns 1: the parser stops,
+ * nothing after <starttls/> is read in clear. */
+int conn_starttls(struct conn *c, const xs_node *st, tls_ctx *ctx);
 
 #endif

@@ -149,6 +149,67 @@ static void roster_load(struct relay *r, const char *owner, const char *contact,
     }
 }
 
+/* ---- other domains ---------------------------------------------------------- */
+
+/* the domain of a bare JID is someone else's */
+static const char *remote_domain(struct relay *r, const char *bare)
+{
+    const char *at = strchr(bare, '@'), *d = at ? at + 1 : bare;
+    return strcmp(d, r->cfg->domain) != 0 ? d : NULL;
+}
+
+int route_domain_level(struct relay *r, const char *domain)
+{
+    for (size_t i = 0; i < r->cfg->ndlevels; i++)
+        if (strcmp(r->cfg->dlevels[i].domain, domain) == 0) return r->cfg->dlevels[i].level;
+    return SIMPP_LEVEL_XMPP;                /* the lowest, unless the operator says */
+}
+
+static void remote_out(struct relay *r, const char *domain, const char *xml, size_t len, const xs_node *st)
+{
+    if (r->remote_send) r->remote_send(r, domain, xml, len, st);
+    r->routed++;
+}
+
+/* a presence stanza held as "<presence ..." sent to a remote bare JID */
+static void presence_remote(struct relay *r, const char *from_full, const char *to_bare, const char *xml)
+{
+    sbuf b = { 0 };
+    if (xml && strncmp(xml, "<presence", 9) == 0) {
+        sb_puts(&b, "<presence");
+        attr(&b, "to", to_bare);
+        sb_puts(&b, xml + 9);
+    } else {
+        sb_puts(&b, "<presence type='unavailable'");
+        attr(&b, "from", from_full);
+        attr(&b, "to", to_bare);
+        sb_puts(&b, "/>");
+    }
+    if (!b.oom) remote_out(r, remote_domain(r, to_bare), b.p, b.n, NULL);
+    sb_free(&b);
+}
+
+/* what a stream to another domain could not carry comes back to its local
+ * sender as an error (RFC 6120 8.3), from the address it was sent to */
+void route_bounce(struct relay *r, const char *name, const char *from, const char *to, const char *id,
+                  const char *cond)
+{
+    char bare[512];
+    struct jid j;
+    if (!from || bare_of(from, bare, sizeof bare, &j) < 0 || remote_domain(r, bare)) return;
+    sbuf b = { 0 };
+    sb_printf(&b, "<%s type='error'", name);
+    attr(&b, "from", to);
+    attr(&b, "to", from);
+    attr(&b, "id", id);
+    sb_printf(&b, "><error type='%s'><%s xmlns='" NS_STANZAS "'/></error></%s>",
+              strcmp(cond, "remote-server-not-found") == 0 ? "cancel" : "wait", cond, name);
+    if (!b.oom)
+        FOR_SESSIONS(r, bare, s)
+            if (s->state == CS_BOUND && (!j.resource[0] || strcmp(s->full, from) == 0)) send_to(s, b.p, b.n);
+    sb_free(&b);
+}
+
 static int visible(const struct store_roster_item *it)
 {
     /* an entry that only records an inbound request is no roster item (RFC 6121 3.1.3) */
@@ -211,6 +272,10 @@ static void iq_roster(struct conn *c, xs_node *iq, const char *type, const xs_no
 static void presence_to(struct conn *c, const char *to_bare, const char *xml_or_null)
 {
     struct relay *r = c->r;
+    if (remote_domain(r, to_bare)) {
+        if (c->kind != K_REMOTE) presence_remote(r, c->full, to_bare, xml_or_null);
+        return;
+    }
     FOR_SESSIONS(r, to_bare, s) {
         if (s->state != CS_BOUND || !s->available) continue;
         sbuf b = { 0 };
@@ -236,6 +301,16 @@ static int bcast_cb(const struct store_roster_item *it, void *ctx)
     if (bc->probe) {
         /* a probe, answered by the server: the contact's resources' presence */
         if (!(it->sub & STORE_SUB_TO)) return 0;
+        if (remote_domain(r, it->contact)) {        /* their server answers it */
+            sbuf b = { 0 };
+            sb_puts(&b, "<presence type='probe'");
+            attr(&b, "from", bc->c->bare);
+            attr(&b, "to", it->contact);
+            sb_puts(&b, "/>");
+            if (!b.oom) remote_out(r, remote_domain(r, it->contact), b.p, b.n, NULL);
+            sb_free(&b);
+            return 0;
+        }
         FOR_SESSIONS(r, it->contact, s)
             if (s->state == CS_BOUND && s->available && s->presence)
                 conn_send(bc->c, s->presence, strlen(s->presence));
@@ -329,10 +404,97 @@ static void sub_deliver(struct conn *c, const char *type, const char *contact)
     }
 }
 
+/* our user's side of a subscription with someone of another domain (RFC
+ * 6121 3): the roster changes here, the stanza goes to their server */
+static void sub_out_remote(struct conn *c, const char *type, const char *contact)
+{
+    struct relay *r = c->r;
+    struct store_roster_item mine;
+    roster_load(r, c->bare, contact, &mine);
+    int push = 1, presence = 0, gone = 0;
+    if (strcmp(type, "subscribe") == 0) {
+        if (mine.sub & STORE_SUB_TO) push = 0;
+        else mine.ask_out = 1;
+    } else if (strcmp(type, "subscribed") == 0) {
+        if (!mine.pending_in && (mine.sub & STORE_SUB_FROM)) return;
+        mine.pending_in = 0;
+        mine.sub |= STORE_SUB_FROM;
+        presence = 1;
+    } else if (strcmp(type, "unsubscribe") == 0) {
+        mine.ask_out = 0;
+        mine.sub &= ~STORE_SUB_TO;
+    } else {                                    /* unsubscribed */
+        gone = (mine.sub & STORE_SUB_FROM) != 0;
+        mine.pending_in = 0;
+        mine.sub &= ~STORE_SUB_FROM;
+    }
+    if (push) {
+        store_roster_put(r->st, &mine);
+        roster_push(r, &mine, 0);
+    }
+    sbuf b = { 0 };
+    sb_printf(&b, "<presence type='%s'", type);
+    attr(&b, "from", c->bare);
+    attr(&b, "to", contact);
+    sb_puts(&b, "/>");
+    if (!b.oom) remote_out(r, remote_domain(r, contact), b.p, b.n, NULL);
+    sb_free(&b);
+    /* the new subscriber sees us now; a cancelled one sees us leave */
+    FOR_SESSIONS(r, c->bare, s)
+        if (s->state == CS_BOUND && s->available) {
+            if (presence && s->presence) presence_remote(r, s->full, contact, s->presence);
+            if (gone) presence_remote(r, s->full, contact, NULL);
+        }
+}
+
+/* their side: a subscription stanza from another domain's user to ours */
+static void sub_in_remote(struct conn *c, const char *type, const char *user)
+{
+    struct relay *r = c->r;
+    struct store_roster_item it;
+    roster_load(r, user, c->bare, &it);
+    if (strcmp(type, "subscribe") == 0) {
+        if (it.sub & STORE_SUB_FROM) {          /* already approved: answer at once */
+            sbuf b = { 0 };
+            sb_puts(&b, "<presence type='subscribed'");
+            attr(&b, "from", user);
+            attr(&b, "to", c->bare);
+            sb_puts(&b, "/>");
+            conn_send_sb(c, &b);
+            return;
+        }
+        it.pending_in = 1;
+        store_roster_put(r->st, &it);
+    } else if (strcmp(type, "subscribed") == 0) {
+        if (!it.ask_out) return;                /* nothing asked: ignore */
+        it.ask_out = 0;
+        it.sub |= STORE_SUB_TO;
+        store_roster_put(r->st, &it);
+        roster_push(r, &it, 0);
+    } else if (strcmp(type, "unsubscribe") == 0) {
+        if (!(it.sub & STORE_SUB_FROM) && !it.pending_in) return;
+        it.sub &= ~STORE_SUB_FROM;
+        it.pending_in = 0;
+        store_roster_put(r->st, &it);
+        roster_push(r, &it, 0);
+    } else {                                    /* unsubscribed */
+        if (!(it.sub & STORE_SUB_TO) && !it.ask_out) return;
+        it.sub &= ~STORE_SUB_TO;
+        it.ask_out = 0;
+        store_roster_put(r->st, &it);
+        roster_push(r, &it, 0);
+    }
+    sub_deliver(c, type, user);
+}
+
 static void handle_subscription(struct conn *c, xs_node *p, const char *type, const char *contact)
 {
     struct relay *r = c->r;
     struct store_roster_item mine, theirs;
+    if (remote_domain(r, contact) && r->cfg->s2s) {
+        sub_out_remote(c, type, contact);
+        return;
+    }
     if (!is_local_user(r, contact)) {
         /* RFC 6121 3.1.3: no such contact; answer as it would */
         if (strcmp(type, "subscribe") == 0) {
@@ -423,15 +585,23 @@ static void handle_presence(struct conn *c, xs_node *p)
     if (bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, p, "modify", "jid-malformed"); return; }
     if (type && (strcmp(type, "subscribe") == 0 || strcmp(type, "subscribed") == 0 ||
                  strcmp(type, "unsubscribe") == 0 || strcmp(type, "unsubscribed") == 0)) {
-        if (strcmp(j.domain, c->r->cfg->domain) != 0) { conn_stanza_error(c, p, "cancel", "remote-server-not-found"); return; }
+        if (strcmp(j.domain, c->r->cfg->domain) != 0 && !c->r->cfg->s2s) {
+            conn_stanza_error(c, p, "cancel", "remote-server-not-found");
+            return;
+        }
         handle_subscription(c, p, type, bare);
         return;
     }
     if (type && strcmp(type, "probe") == 0) return;      /* the server probes, not clients */
     /* directed presence */
     size_t len;
-    char *xml = stamp(p, c->full, NULL, &len);
+    char *xml = stamp(p, c->full, remote_domain(c->r, bare) ? to : NULL, &len);
     if (!xml) return;
+    if (remote_domain(c->r, bare)) {
+        remote_out(c->r, j.domain, xml, len, p);
+        free(xml);
+        return;
+    }
     FOR_SESSIONS(c->r, bare, s)
         if (s->state == CS_BOUND && (!j.resource[0] || strcmp(s->full, to) == 0)) send_to(s, xml, len);
     free(xml);
@@ -519,7 +689,30 @@ static void route_message(struct conn *c, xs_node *m)
     size_t len;
     if (!to) to = c->bare;
     if (bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, m, "modify", "jid-malformed"); return; }
-    if (strcmp(j.domain, r->cfg->domain) != 0) { conn_stanza_error(c, m, "cancel", "remote-server-not-found"); return; }
+    if (strcmp(j.domain, r->cfg->domain) != 0) {
+        /* another domain's user: over federation, judged by the level the
+         * operator gives that domain (the lowest unless said otherwise) */
+        int rl = route_domain_level(r, j.domain);
+        if (c->kind == K_REMOTE || !r->cfg->s2s) {      /* never a relay between two others */
+            conn_stanza_error(c, m, "cancel", "remote-server-not-found");
+            return;
+        }
+        if (!policy_allows(r, c->level, rl)) {
+            relay_log(r, "policy-refused from=%s level=%s to=%s level=%s", c->full, simpp_level_name(c->level),
+                      bare, simpp_level_name(rl));
+            conn_stanza_error(c, m, "auth", "forbidden");
+            return;
+        }
+        char *xml = stamp(m, c->full, to, &len);
+        if (!xml) { conn_stanza_error(c, m, "wait", "internal-server-error"); return; }
+        remote_out(r, j.domain, xml, len, m);
+        if (wants_carbons(m))
+            FOR_SESSIONS(r, c->bare, s)
+                if (s != c && s->carbons && s->state == CS_BOUND && policy_allows(r, c->level, s->level))
+                    carbon(s, "sent", xml, len);
+        free(xml);
+        return;
+    }
     if (!j.local[0]) { conn_stanza_error(c, m, "cancel", "service-unavailable"); return; }
     /* a bound session proves the account exists and carries its level: the
      * store is asked only when nobody is there (this is the hot path) */
@@ -688,6 +881,18 @@ static void handle_iq(struct conn *c, xs_node *iq)
     struct jid j;
     if (to && bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, iq, "modify", "jid-malformed"); return; }
     int for_server = !to || strcmp(to, r->cfg->domain) == 0 || (!j.resource[0] && c->bare && strcmp(bare, c->bare) == 0);
+    if (!for_server && strcmp(j.domain, r->cfg->domain) != 0) {
+        /* to another domain: over federation (never between two others) */
+        size_t len;
+        char *xml;
+        if (c->kind == K_REMOTE || !r->cfg->s2s) {
+            if (request) conn_stanza_error(c, iq, "cancel", "remote-server-not-found");
+            return;
+        }
+        if ((xml = stamp(iq, c->full, to, &len))) remote_out(r, j.domain, xml, len, iq);
+        free(xml);
+        return;
+    }
     if (!for_server) {
         /* iq between users: to a full JID that is online */
         size_t len;
@@ -705,6 +910,14 @@ static void handle_iq(struct conn *c, xs_node *iq)
     }
     if (!request) return;                   /* results to the server: nothing waits */
     if (!q) { conn_stanza_error(c, iq, "modify", "bad-request"); return; }
+    /* another domain's user asks our server: only what is public */
+    if (c->kind == K_REMOTE && !((!strcmp(q->name, "ping") && q->ns && !strcmp(q->ns, NS_PING)) ||
+                                 (!strcmp(q->name, "query") && q->ns &&
+                                  (!strcmp(q->ns, NS_DISCO) || !strcmp(q->ns, NS_VERSION))) ||
+                                 (!strcmp(q->name, "pubkey") && q->ns && !strcmp(q->ns, SIMPP_NS)))) {
+        conn_stanza_error(c, iq, "cancel", "service-unavailable");
+        return;
+    }
     if (!strcmp(q->name, "bind") && q->ns && !strcmp(q->ns, NS_BIND) && !strcmp(type, "set"))
         iq_bind(c, iq, q);
     else if (c->state != CS_BOUND)
@@ -770,6 +983,45 @@ void route_stanza(struct conn *c, xs_node *st)
     else if (!strcmp(st->name, "message")) route_message(c, st);
     else handle_presence(c, st);
     c->sm_in++;
+}
+
+/* presence from another domain's user to ours */
+static void remote_presence(struct conn *c, xs_node *p)
+{
+    struct relay *r = c->r;
+    const char *type = xs_getattr(p, "type", NULL), *to = xs_getattr(p, "to", NULL);
+    char user[512];
+    struct jid j;
+    if (!to || bare_of(to, user, sizeof user, &j) < 0 || !j.local[0] || !is_local_user(r, user)) return;
+    if (type && (!strcmp(type, "subscribe") || !strcmp(type, "subscribed") || !strcmp(type, "unsubscribe") ||
+                 !strcmp(type, "unsubscribed"))) {
+        sub_in_remote(c, type, user);
+        return;
+    }
+    if (type && !strcmp(type, "probe")) {
+        /* answered for our user if the prober may see them (RFC 6121 4.3.2) */
+        struct store_roster_item it;
+        roster_load(r, user, c->bare, &it);
+        if (!(it.sub & STORE_SUB_FROM)) return;
+        FOR_SESSIONS(r, user, s)
+            if (s->state == CS_BOUND && s->available && s->presence) presence_remote(r, s->full, c->bare, s->presence);
+        return;
+    }
+    if (type && strcmp(type, "unavailable") != 0) return;   /* errors: nothing to do */
+    size_t len;
+    char *xml = stamp(p, c->full, NULL, &len);
+    if (!xml) return;
+    FOR_SESSIONS(r, user, s)
+        if (s->state == CS_BOUND && s->available && (!j.resource[0] || strcmp(s->full, to) == 0))
+            send_to(s, xml, len);
+    free(xml);
+}
+
+void route_remote(struct conn *c, xs_node *st)
+{
+    if (!strcmp(st->name, "iq")) handle_iq(c, st);
+    else if (!strcmp(st->name, "message")) route_message(c, st);
+    else remote_presence(c, st);
 }
 
 void route_bound(struct conn *c)
