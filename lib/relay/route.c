@@ -795,6 +795,15 @@ static void iq_pubkey(struct conn *c, xs_node *iq, const xs_node *q)
     struct jid j;
     struct store_user u;
     if (!jid || bare_of(jid, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, iq, "modify", "jid-malformed"); return; }
+    if (remote_domain(c->r, bare) && c->kind != K_REMOTE && c->r->cfg->s2s) {
+        /* another domain's user: that domain's server answers for them (the
+         * answer comes back to this session; the client pins what it gets) */
+        size_t len;
+        char *xml = stamp(iq, c->full, j.domain, &len);
+        if (xml) remote_out(c->r, j.domain, xml, len, iq);
+        free(xml);
+        return;
+    }
     if (store_user_get(c->r->st, bare, &u) != STORE_OK || u.publen == 0) {
         sc_zero(&u, sizeof u);
         conn_stanza_error(c, iq, "cancel", "item-not-found");
