@@ -194,3 +194,16 @@ teardown() {
     [ "$status" -eq 2 ]
     grep -q 's2s-refused addr=127.0.0.1 domain=d.test reason=no certificate for the domain' b.log
 }
+
+@test "a flooding server is slowed down (logged), not let through at once, and loses nothing" {
+    kill -TERM "$PID_b"; wait "$PID_b" || true
+    start_domain b b.test -o s2s_rate=500
+    dsession bob bob@b.test b
+    say bob "<presence/>"
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/s2speer.py" "$S2S_b" a.test b.test a.pem a.key \
+        "<message from='alice@a.test/x' to='bob@b.test' type='chat'><body>flood</body></message>" 2000
+    [ "$status" -eq 0 ]
+    grep -q 's2s-throttled addr=127.0.0.1 domain=a.test rate=500/s' b.log
+    for i in $(seq 1 100); do [ "$(grep -c '<body>flood</body>' bob.out)" -ge 2000 ] && break; sleep 0.1; done
+    [ "$(grep -c '<body>flood</body>' bob.out)" -eq 2000 ]
+}

@@ -72,6 +72,22 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static long long resume_cb(ev_loop *l, long long id, void *arg)
+{
+    struct conn *c = arg;
+    (void)id;
+    c->pause_timer = 0;
+    if (c->fd >= 0 && c->state != CS_CLOSING) ev_add(l, c->fd, EV_READ, c->r->read_cb, c);
+    return EV_NOMORE;
+}
+
+void conn_pause(struct conn *c, int ms)
+{
+    if (c->pause_timer || c->fd < 0) return;
+    ev_del(c->r->loop, c->fd, EV_READ);
+    c->pause_timer = ev_timer_add(c->r->loop, ms, resume_cb, c);
+}
+
 int conn_tls_step(struct conn *c)
 {
     struct relay *r = c->r;

@@ -89,6 +89,7 @@ struct conn {
     struct pend_del { int64_t id; uint64_t end; } *pend;
     size_t npend, capend;
     long long timer;
+    long long pause_timer;      /* reading stopped until then (conn_pause) */
     struct conn *hnext;         /* same hash bucket (sessions by bare JID) */
     struct conn *next, *prev;   /* all connections */
     struct conn *dnext, *dprev; /* output waiting for the next flush */
@@ -143,6 +144,7 @@ struct relay {
     struct conn *s2s_out;       /* our streams to other domains (s2s.c) */
     /* stream.c: take a connected server stream into the loop; 0 or -1 */
     int (*adopt)(struct conn *c);
+    ev_fd_cb *read_cb;          /* stream.c: what reads a connection */
 };
 
 /* conn.c */
@@ -163,6 +165,8 @@ void conn_flush(struct conn *c);            /* write what the socket takes now *
  * of handshakes never stalls routing), -1 failed (the connection closes). */
 #define HS_BUDGET_US 2000
 int conn_tls_step(struct conn *c);
+/* stop reading c for ms (a peer that sends too fast waits; TCP holds the rest) */
+void conn_pause(struct conn *c, int ms);
 void conn_unmark_dirty(struct conn *c);
 void relay_flush_dirty(struct relay *r);    /* every connection with output */
 /* <starttls/> (RFC 6120 5.4): <proceed/>, and the handshake starts with ctx

@@ -48,6 +48,7 @@ struct relay_config {
     int s2s_queue;              /* stanzas held per domain while its stream is set up */
     int s2s_streams;            /* incoming streams per remote domain */
     int s2s_idle;               /* seconds before an idle server stream is closed */
+    int s2s_rate;               /* stanzas a second one server stream may send */
     uint8_t suites[4];          /* advertised and allowed, in preference order */
     size_t nsuites;
     int policy;                 /* enum relay_policy */

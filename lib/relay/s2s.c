@@ -48,6 +48,9 @@ struct s2s {
     int out;                    /* ours */
     int authed;                 /* the other side proved its domain (theirs), or we ours */
     int tries;                  /* ours: connection attempts so far */
+    double tokens;              /* theirs: stanzas it may still send now */
+    int64_t tokens_at;
+    int throttled;              /* theirs: logged once */
     struct qitem *q, *qtail;    /* ours: waiting for the stream */
     int nq;
     struct conn_job *job;       /* ours: look-up and connect under way */
@@ -201,7 +204,18 @@ static void in_stanza(struct conn *c, xs_node *st)
         conn_stream_error(c, "host-unknown", to ? to : "no 'to'");
         return;
     }
-    c->last = ev_now_ms();
+    /* a server that floods waits: reading stops for a while (logged once) */
+    int64_t now = ev_now_ms();
+    double rate = r->cfg->s2s_rate;
+    s->tokens = s->tokens_at ? s->tokens + (double)(now - s->tokens_at) * rate / 1000 : rate;
+    if (s->tokens > rate) s->tokens = rate;
+    s->tokens_at = now;
+    if (s->tokens < 1) {
+        if (!s->throttled++) relay_log(r, "s2s-throttled addr=%s domain=%s rate=%d/s", c->addr, s->domain, r->cfg->s2s_rate);
+        conn_pause(c, 100);
+    }
+    s->tokens -= 1;
+    c->last = now;
     xs_rename_ns(st, XS_NS_SERVER, XS_NS_CLIENT);
     /* the sender, as routing sees it: a user of that domain, at its level */
     char bare[600];

@@ -45,6 +45,7 @@ void relay_config_defaults(struct relay_config *c)
     c->s2s_queue = 1000;
     c->s2s_streams = 4;
     c->s2s_idle = 600;
+    c->s2s_rate = 2000;
     c->suites[0] = SC_SUITE_CHACHA20_POLY1305;
     c->suites[1] = SC_SUITE_AES128_GCM;
     c->suites[2] = SC_SUITE_AES128_CBC_HMAC;
@@ -132,6 +133,7 @@ static void conn_free(struct conn *c)
         close(c->fd);
     }
     if (c->timer > 0) ev_timer_del(r->loop, c->timer);
+    if (c->pause_timer > 0) ev_timer_del(r->loop, c->pause_timer);
     addr_put(r, c->addr);
     if (c->prev) c->prev->next = c->next; else r->conns = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -607,6 +609,7 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
     if (!r) return -1;
     r->lfd = r->sfd = r->tlsfd = r->s2sfd = -1;
     r->adopt = adopt;
+    r->read_cb = conn_read_cb;
     r->cfg = cfg;
     r->st = st;
     r->key = server_key;

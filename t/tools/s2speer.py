@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""s2speer.py PORT FROM TO CERT KEY STANZA - a server of domain FROM (or one
+"""s2speer.py PORT FROM TO CERT KEY STANZA [N] - a server of domain FROM (or one
 that says so) opening a server-to-server stream to TO on loopback: STARTTLS
 (the CA in ca.pem checks TO's certificate; CERT and KEY, or "-", are shown as
-ours), SASL EXTERNAL, then STANZA.  Prints what the other side answers.
+ours), SASL EXTERNAL, then STANZA (N times, as fast as it goes, then the close).
+Prints what the other side answers.
 Exit 0 once logged in (whatever happens to STANZA), 2 if the login is
 refused or not offered, 1 otherwise."""
 import base64, re, socket, ssl, sys
@@ -61,7 +62,10 @@ if not m or "failure" in m.group(0):
 buf = b""
 s.sendall(HDR.encode())
 until(r"<stream:features.*?(/>|</stream:features>)")
-s.sendall(stanza.encode())
-m = until(r"<stream:error>.*?</stream:error>")
+n = int(sys.argv[7]) if len(sys.argv) > 7 else 1
+s.sendall(stanza.encode() * n)
+if n > 1:
+    s.sendall(b"</stream:stream>")
+m = until(r"<stream:error>.*?</stream:error>|</stream:stream>")
 print("answer: %s" % (m.group(0) if m else ""), flush=True)
 sys.exit(0)
