@@ -155,7 +155,7 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
         { "reg_per_min", 0, 1000000 }, { "auth_timeout", 1, 86400 }, { "idle_timeout", 1, 86400 * 30 },
         { "max_outbuf", 4096, 1u << 30 }, { "offline_quota", 0, 10000000 }, { "workers", 1, 64 }, { "auth_per_min", 0, 1000000 },
         { "s2s_queue", 1, 1000000 }, { "s2s_streams", 1, 1000 }, { "s2s_idle", 1, 86400 },
-        { "s2s_rate", 1, 10000000 },
+        { "s2s_rate", 1, 10000000 }, { "resume_timeout", 1, 86400 },
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         if (strcmp(k, nums[i].k)) continue;
@@ -175,6 +175,7 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
         case 11: c->s2s_streams = (int)n; break;
         case 12: c->s2s_idle = (int)n; break;
         case 13: c->s2s_rate = (int)n; break;
+        case 14: c->resume_timeout = (int)n; break;
         }
         return 0;
     }

@@ -142,6 +142,7 @@ void conn_flush(struct conn *c)
         if (w < 0) {
             sb_reset(&c->out);
             c->state = CS_CLOSING;
+            c->io_failed = 1;               /* broken, not ended: resumable */
             break;
         }
         sb_consume(&c->out, (size_t)w);
@@ -198,13 +199,98 @@ void conn_raw(struct conn *c, const char *d, size_t n)
     mark_dirty(c);
 }
 
+/* ---- XEP-0198 ------------------------------------------------------------------ */
+
+struct sm_item {
+    struct sm_item *next;
+    uint32_t seq;               /* its number in sm_out */
+    size_t len;
+    char xml[];
+};
+
+#define SM_ASK_EVERY 10         /* <r/> after this many unacknowledged stanzas */
+#define SM_MAX_HELD 5000        /* a session holding more is not resumable */
+
+static int is_stanza(const char *xml, size_t len)
+{
+    return (len > 8 && !strncmp(xml, "<message", 8)) || (len > 9 && !strncmp(xml, "<presence", 9)) ||
+           (len > 3 && !strncmp(xml, "<iq", 3) && (xml[3] == ' ' || xml[3] == '>'));
+}
+
+static void send_now(struct conn *c, const char *xml, size_t len);
+
+static void sm_hold(struct conn *c, const char *xml, size_t len)
+{
+    struct sm_item *it = malloc(sizeof *it + len);
+    c->sm_out++;
+    if (!it || c->smq_n >= SM_MAX_HELD) {
+        /* too much held (or no memory): the session can no longer promise
+         * exactly once; it ends like one without resumption */
+        free(it);
+        relay_log(c->r, "resume-off jid=%s reason=%s", c->full ? c->full : "-", it ? "too many unacknowledged" : "memory");
+        conn_sm_free(c);
+        c->sm_resume = 0;
+        return;
+    }
+    it->next = NULL;
+    it->seq = c->sm_out;
+    it->len = len;
+    memcpy(it->xml, xml, len);
+    if (c->smq_tail) c->smq_tail->next = it; else c->smq = it;
+    c->smq_tail = it;
+    if (++c->smq_n % SM_ASK_EVERY == 0 && !c->detached) send_now(c, "<r xmlns='" NS_SM "'/>", strlen("<r xmlns='" NS_SM "'/>"));
+}
+
+void conn_sm_acked(struct conn *c, uint32_t h)
+{
+    /* h counts modulo 2^32 (XEP-0198 5): an item is acked if h is at or after it */
+    while (c->smq && (int32_t)(h - c->smq->seq) >= 0) {
+        struct sm_item *it = c->smq;
+        c->smq = it->next;
+        free(it);
+        c->smq_n--;
+    }
+    if (!c->smq) c->smq_tail = NULL;
+}
+
+void conn_sm_resend(struct conn *c)
+{
+    for (struct sm_item *it = c->smq; it; it = it->next) send_now(c, it->xml, it->len);
+}
+
+void conn_sm_each(struct conn *c, void (*fn)(struct conn *c, const char *xml, size_t len, void *arg), void *arg)
+{
+    for (struct sm_item *it = c->smq; it; it = it->next) fn(c, it->xml, it->len, arg);
+}
+
+void conn_sm_free(struct conn *c)
+{
+    while (c->smq) {
+        struct sm_item *it = c->smq;
+        c->smq = it->next;
+        free(it);
+    }
+    c->smq_tail = NULL;
+    c->smq_n = 0;
+}
+
 void conn_send(struct conn *c, const char *xml, size_t len)
 {
     if (c->kind == K_REMOTE) {              /* an answer to another domain's user */
         if (c->r->remote_send) c->r->remote_send(c->r, c->remote, xml, len, NULL);
         return;
     }
-    if (c->state == CS_CLOSING) return;
+    if (c->state == CS_CLOSING && !c->detached) return;
+    if (c->sm_resume && is_stanza(xml, len)) {
+        sm_hold(c, xml, len);
+        if (c->detached) return;            /* held for the resume */
+    }
+    send_now(c, xml, len);
+}
+
+static void send_now(struct conn *c, const char *xml, size_t len)
+{
+    if (c->state == CS_CLOSING || c->fd < 0) return;
     if (c->r->cfg->verbose) {
         /* the opening tag only (kind, type, addresses): never a body */
         const char *gt = memchr(xml, '>', len);

@@ -79,6 +79,14 @@ struct conn {
     int interested;             /* asked for the roster: gets pushes */
     char *presence;             /* last broadcast presence, serialised */
     int sm;                     /* XEP-0198 acks enabled */
+    /* XEP-0198 resumption: every stanza sent is kept until the client
+     * acknowledges it; if the connection breaks, the session waits
+     * (detached) for a resume on a new, authenticated stream */
+    int sm_resume, detached, io_failed;
+    char sm_id[33];
+    uint32_t sm_out;            /* stanzas sent since <enable/> */
+    struct sm_item *smq, *smq_tail;
+    int smq_n;
     int carbons;                /* XEP-0280: copies of this account's chats */
     uint32_t sm_in;             /* stanzas handled, for <a h=''/> */
     int64_t born, last;         /* ms, monotonic */
@@ -160,6 +168,13 @@ void conn_close(struct conn *c);
 /* <TYPE type='error' ...><error type=T><COND/></error></TYPE> back to the sender */
 void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, const char *cond);
 void conn_flush(struct conn *c);            /* write what the socket takes now */
+/* XEP-0198: the client has handled h of the stanzas sent; send again, under
+ * the current stream, those it has not (after a resume); free the queue */
+void conn_sm_acked(struct conn *c, uint32_t h);
+void conn_sm_resend(struct conn *c);
+void conn_sm_free(struct conn *c);
+/* each stanza still held, oldest first, for the offline store */
+void conn_sm_each(struct conn *c, void (*fn)(struct conn *c, const char *xml, size_t len, void *arg), void *arg);
 /* Drive a TLS handshake: 1 done, 0 waiting for the peer (or deferred: at
  * most HS_BUDGET_US of handshake work runs per loop iteration, so a burst
  * of handshakes never stalls routing), -1 failed (the connection closes). */

@@ -60,6 +60,7 @@ struct relay_config {
     int idle_timeout;           /* seconds of silence before a session is closed */
     size_t max_outbuf;          /* bytes queued for a slow reader before it is cut off */
     int offline_quota;          /* stored messages per recipient */
+    int resume_timeout;         /* XEP-0198: seconds a broken session waits for a resume */
     int ready_fd;               /* write "PORT\n" here once listening; -1 none */
     int verbose;                /* log every stanza's kind, type and addresses */
 };

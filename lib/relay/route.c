@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "relay/route.h"
+#include "util.h"
 
 /* ---- the session table: bound connections by bare JID ------------------------ */
 
@@ -609,6 +610,26 @@ static void handle_presence(struct conn *c, xs_node *p)
 
 /* ---- messages ------------------------------------------------------------------------- */
 
+/* into the offline store, with an XEP-0203 stamp of when the relay took it
+ * (inserted before the closing tag); the row id or a negative STORE_* */
+static int64_t offline_add(struct relay *r, const char *bare, const char *from, const char *xml, size_t len)
+{
+    sbuf b = { 0 };
+    const char *close = len ? memrchr(xml, '<', len) : NULL;
+    char ts[32];
+    time_t now = time(NULL);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    if (close && close > xml && close[1] == '/') {
+        sb_put(&b, xml, (size_t)(close - xml));
+        sb_printf(&b, "<delay xmlns='" NS_DELAY "' from='%s' stamp='%s'/>", r->cfg->domain, ts);
+        sb_put(&b, close, len - (size_t)(close - xml));
+    } else
+        sb_put(&b, xml, len);
+    int64_t id = b.oom ? -1 : store_offline_add(r->st, bare, from, b.p, b.n, (int64_t)now);
+    sb_free(&b);
+    return id;
+}
+
 static void store_offline(struct conn *c, xs_node *m, const char *bare, const char *xml, size_t len)
 {
     struct relay *r = c->r;
@@ -629,20 +650,7 @@ static void store_offline(struct conn *c, xs_node *m, const char *bare, const ch
         conn_stanza_error(c, m, "wait", "resource-constraint");
         return;
     }
-    /* XEP-0203: say when the relay took it; inserted before the closing tag */
-    sbuf b = { 0 };
-    const char *close = strrchr(xml, '<');
-    char ts[32];
-    time_t now = time(NULL);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    if (close && close > xml && close[1] == '/') {
-        sb_put(&b, xml, (size_t)(close - xml));
-        sb_printf(&b, "<delay xmlns='" NS_DELAY "' from='%s' stamp='%s'/>", r->cfg->domain, ts);
-        sb_puts(&b, close);
-    } else
-        sb_put(&b, xml, len);
-    int64_t id = b.oom ? -1 : store_offline_add(r->st, bare, c->full, b.p, b.n, (int64_t)now);
-    sb_free(&b);
+    int64_t id = offline_add(r, bare, c->full, xml, len);
     if (id < 0) {
         relay_log(r, "offline-refused to=%s reason=%s", bare, store_errmsg(r->st));
         conn_stanza_error(c, m, "wait", id == STORE_FULL ? "resource-constraint" : "internal-server-error");
@@ -957,6 +965,93 @@ static void handle_iq(struct conn *c, xs_node *iq)
 
 /* ---- entry points ------------------------------------------------------------------- */
 
+/* ---- XEP-0198 resumption ------------------------------------------------------ */
+
+/* <resume previd h/> on a new stream of the same account, before binding:
+ * the new connection takes the session over, with what it held */
+static void sm_resume(struct conn *c, const xs_node *st)
+{
+    struct relay *r = c->r;
+    const char *prev = xs_getattr(st, "previd", NULL), *hs = xs_getattr(st, "h", NULL);
+    unsigned long h;
+    struct conn *o = NULL;
+    char msg[200];
+    if (c->state != CS_AUTHED || !c->bare || !prev || !hs || parse_ulong(hs, 0, UINT32_MAX, &h) < 0) {
+        const char *f = "<failed xmlns='" NS_SM "'><unexpected-request xmlns='" NS_STANZAS "'/></failed>";
+        conn_send(c, f, strlen(f));
+        return;
+    }
+    /* only a session of the same account, which this stream proved it is */
+    FOR_SESSIONS(r, c->bare, s)
+        if (s != c && s->sm_resume && strlen(prev) == strlen(s->sm_id) &&
+            sc_ct_eq(prev, s->sm_id, strlen(prev)))
+            o = s;
+    if (!o) {
+        relay_log(r, "resume-failed addr=%s jid=%s reason=unknown or expired", c->addr, c->bare);
+        const char *f = "<failed xmlns='" NS_SM "'><item-not-found xmlns='" NS_STANZAS "'/></failed>";
+        conn_send(c, f, strlen(f));
+        return;
+    }
+    /* the old connection's place: its full JID, presence, what it asked for */
+    sess_remove(o);
+    c->full = o->full;
+    o->full = NULL;
+    c->presence = o->presence;
+    o->presence = NULL;
+    c->available = o->available;
+    c->interested = o->interested;
+    c->carbons = o->carbons;
+    c->sm = 1;
+    c->sm_in = o->sm_in;
+    c->sm_resume = 1;
+    memcpy(c->sm_id, o->sm_id, sizeof c->sm_id);
+    c->sm_out = o->sm_out;
+    c->smq = o->smq;
+    c->smq_tail = o->smq_tail;
+    c->smq_n = o->smq_n;
+    o->smq = o->smq_tail = NULL;
+    o->smq_n = 0;
+    o->sm_resume = 0;
+    o->available = 0;
+    c->state = CS_BOUND;
+    route_bound(c);
+    /* the old connection goes without a word: nobody sees it leave */
+    o->detached = 0;
+    sb_reset(&o->out);
+    o->state = CS_CLOSING;
+    r->settle(o);
+    snprintf(msg, sizeof msg, "<resumed xmlns='" NS_SM "' previd='%s' h='%u'/>", c->sm_id, c->sm_in);
+    conn_send(c, msg, strlen(msg));
+    conn_sm_acked(c, (uint32_t)h);
+    relay_log(r, "resumed addr=%s jid=%s resent=%d", c->addr, c->full, c->smq_n);
+    conn_sm_resend(c);
+}
+
+static void held_to_store(struct conn *c, const char *xml, size_t len, void *arg)
+{
+    int *n = arg;
+    char from[512] = "";
+    /* messages only (RFC 6121 8.5.2.2): presence is sent afresh, iq results
+     * wait for nobody; the relay's own serialisation quotes with ' */
+    if (len < 9 || strncmp(xml, "<message", 8) != 0) return;
+    const char *gt = memchr(xml, '>', len), *f = memmem(xml, gt ? (size_t)(gt - xml) : len, " from='", 7);
+    if (f) {
+        const char *e = memchr(f + 7, '\'', (size_t)(xml + len - (f + 7)));
+        if (e && (size_t)(e - f - 7) < sizeof from) snprintf(from, sizeof from, "%.*s", (int)(e - f - 7), f + 7);
+    }
+    if (offline_add(c->r, c->bare, from, xml, len) >= 0) (*n)++;
+}
+
+void route_expire(struct conn *c)
+{
+    int n = 0;
+    if (!c->bare) return;
+    conn_sm_each(c, held_to_store, &n);
+    conn_sm_free(c);
+    c->sm_resume = 0;
+    if (n) relay_log(c->r, "offline-held jid=%s count=%d", c->bare, n);
+}
+
 void route_stanza(struct conn *c, xs_node *st)
 {
     if (!st->name) return;
@@ -969,13 +1064,33 @@ void route_stanza(struct conn *c, xs_node *st)
                 conn_send(c, f, strlen(f));
                 return;
             }
+            const char *res = xs_getattr(st, "resume", NULL);
             c->sm = 1;
             c->sm_in = 0;
+            if (res && (!strcmp(res, "true") || !strcmp(res, "1")) && c->kind == K_C2S) {
+                uint8_t rnd[16];
+                char en[200];
+                if (sc_random(rnd, sizeof rnd) == 0) {
+                    sc_hex_encode(rnd, sizeof rnd, c->sm_id);
+                    c->sm_resume = 1;
+                    c->sm_out = 0;
+                    snprintf(en, sizeof en, "<enabled xmlns='" NS_SM "' id='%s' resume='true' max='%d'/>", c->sm_id,
+                             c->r->cfg->resume_timeout);
+                    conn_send(c, en, strlen(en));
+                    return;
+                }
+            }
             conn_send(c, "<enabled xmlns='" NS_SM "'/>", strlen("<enabled xmlns='" NS_SM "'/>"));
         } else if (!strcmp(st->name, "r") && c->sm) {
             char a[80];
             int n = snprintf(a, sizeof a, "<a xmlns='" NS_SM "' h='%u'/>", c->sm_in);
             conn_send(c, a, (size_t)n);
+        } else if (!strcmp(st->name, "a") && c->sm) {
+            unsigned long h;
+            const char *hs = xs_getattr(st, "h", NULL);
+            if (hs && parse_ulong(hs, 0, UINT32_MAX, &h) == 0) conn_sm_acked(c, (uint32_t)h);
+        } else if (!strcmp(st->name, "resume")) {
+            sm_resume(c, st);
         }
         return;
     }

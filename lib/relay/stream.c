@@ -59,6 +59,7 @@ void relay_config_defaults(struct relay_config *c)
     c->idle_timeout = 600;
     c->max_outbuf = 4u << 20;
     c->offline_quota = 1000;
+    c->resume_timeout = 300;
     c->ready_fd = -1;
 }
 
@@ -145,6 +146,7 @@ static void conn_free(struct conn *c)
     if (c->reg) { simpp_reg_wipe(c->reg); free(c->reg); }
     scram_server_free(c->scram);
     sb_free(&c->out);
+    conn_sm_free(c);
     free(c->pend);
     free(c->authuser);
     free(c->bare);
@@ -156,9 +158,48 @@ static void conn_free(struct conn *c)
 /* after any callback: a closing connection with nothing left to write goes */
 static void tls_up(struct conn *c);
 
+static long long conn_timer_cb(ev_loop *l, long long id, void *arg);
+
+/* XEP-0198: the connection broke under a resumable session: the session
+ * stays (presence, what is sent to it, held) until a resume or the end of
+ * the window; the socket goes */
+static int detach(struct conn *c)
+{
+    struct relay *r = c->r;
+    if (!c->sm_resume || !c->io_failed || !c->full || r->draining || c->kind != K_C2S) return 0;
+    conn_unmark_dirty(c);
+    if (c->tls) {
+        tls_free(c->tls);
+        c->tls = NULL;
+    }
+    if (c->fd >= 0) {
+        ev_del(r->loop, c->fd, EV_READ | EV_WRITE);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->pause_timer > 0) ev_timer_del(r->loop, c->pause_timer);
+    c->pause_timer = 0;
+    sb_free(&c->out);
+    xs_free(c->inner);
+    c->inner = NULL;
+    if (c->chan) {                          /* the next stream has its own channel */
+        simpp_chan_wipe(c->chan);
+        free(c->chan);
+        c->chan = NULL;
+    }
+    c->detached = 1;
+    c->io_failed = 0;
+    c->state = CS_BOUND;
+    if (c->timer > 0) ev_timer_del(r->loop, c->timer);
+    c->timer = ev_timer_add(r->loop, (long long)r->cfg->resume_timeout * 1000, conn_timer_cb, c);
+    relay_log(r, "detached jid=%s held=%d window=%ds", c->full, c->smq_n, r->cfg->resume_timeout);
+    return 1;
+}
+
 static void conn_settle(struct conn *c)
 {
     if (c->state == CS_TLS && tls_done(c->tls)) tls_up(c);
+    if (c->state == CS_CLOSING && c->out.n == 0 && detach(c)) return;
     if (c->state == CS_CLOSING && c->out.n == 0) {
         relay_log(c->r, "close addr=%s jid=%s", c->addr, c->full ? c->full : c->bare ? c->bare : "-");
         conn_free(c);
@@ -357,6 +398,7 @@ static void conn_gone(struct conn *c, const char *tlserr)
         relay_log(c->r, "disconnect addr=%s jid=%s", c->addr, c->full ? c->full : c->bare ? c->bare : "-");
     sb_reset(&c->out);
     c->state = CS_CLOSING;
+    c->io_failed = 1;
     conn_settle(c);
 }
 
@@ -421,6 +463,15 @@ static long long conn_timer_cb(ev_loop *l, long long id, void *arg)
     struct conn *c = arg;
     int64_t now = ev_now_ms();
     (void)l; (void)id;
+    if (c->detached) {                      /* no resume in time: offline, as today */
+        c->timer = 0;
+        relay_log(c->r, "resume-expired jid=%s held=%d", c->full, c->smq_n);
+        route_expire(c);
+        c->detached = 0;
+        c->state = CS_CLOSING;
+        conn_settle(c);
+        return EV_NOMORE;
+    }
     if (c->state == CS_CLOSING) {           /* a peer that never reads its close */
         c->timer = 0;
         sb_reset(&c->out);
@@ -592,6 +643,13 @@ static void signal_cb(ev_loop *l, int fd, int mask, void *arg)
         }
         for (struct conn *c = r->conns, *next; c; c = next) {
             next = c->next;
+            /* what resumable sessions hold goes to the offline store: after a
+             * restart there is nothing to resume */
+            if (c->sm_resume) route_expire(c);
+            if (c->detached) {
+                c->detached = 0;
+                c->state = CS_CLOSING;
+            }
             if (c->state != CS_CLOSING) conn_stream_error(c, "system-shutdown", NULL);
             conn_settle(c);
         }
