@@ -310,7 +310,7 @@ EOF
     simpp-videnc -e -k alice.vk -c h264 --plain plain.h264 < "$SMALL" > enc.sv
     run python3 "$SIMPP_TOP/t/tools/svread.py" bob.vk enc.sv frames.h264
     [ "$status" -eq 0 ]
-    [ "$output" = "records 22 frames 20 parity 0 codec h264 320x240" ]
+    [ "$output" = "records 22 frames 20 parity 0 codec h264 320x240 device yuv4mpeg2 stdin" ]
     cmp frames.h264 plain.h264
     # the datagrams as they crossed the network, in 600-byte datagrams so
     # that every frame has several fragments and parity
@@ -320,7 +320,7 @@ EOF
     wait "$udp_relay"
     run python3 "$SIMPP_TOP/t/tools/svread.py" bob.vk capture frames.mjpeg
     [ "$status" -eq 0 ]
-    [[ "$output" =~ ^records\ [0-9]+\ frames\ 20\ parity\ [1-9][0-9]+\ codec\ mjpeg\ 320x240$ ]]
+    [[ "$output" =~ ^records\ [0-9]+\ frames\ 20\ parity\ [1-9][0-9]+\ codec\ mjpeg\ 320x240\ device\ yuv4mpeg2\ stdin$ ]]
     cmp frames.mjpeg plain.mjpeg
 }
 
