@@ -823,7 +823,7 @@ static struct {
     int64_t T0, delay, first_heard, last_heard;
     uint64_t vslots, ablocks;
     uint64_t shown, repeated, vlate, played, fec, plc, alate, skipped, inserted, bad, refused;
-    int said[16], bye;
+    int said[16], bye, vstarted;
     char peer[VID_JID_MAX + 1];
 } Q = { .last_vpts = -1, .alast = -1 };
 
@@ -1032,10 +1032,11 @@ static void play_video(int64_t t)
 {
     if (!Q.have_v || !Q.T0) return;
     int64_t fr = (int64_t)(1000000ull * Q.vp.fps_den / Q.vp.fps_num), base = play_base();
-    if (Q.vout && Q.vslots == 0) {
+    if (!Q.vstarted) {
+        Q.vstarted = 1;
         char hdr[256];
         vid_y4m_header(&Q.vp, hdr, sizeof hdr);
-        if (fputs(hdr, Q.vout) == EOF) die_sys(EX_IOERR, "unable to write the video");
+        if (Q.vout && fputs(hdr, Q.vout) == EOF) die_sys(EX_IOERR, "unable to write the video");
         /* before the first picture: grey */
         memset(Q.cur, 16, (size_t)Q.vp.w * Q.vp.h);
         memset(Q.cur + (size_t)Q.vp.w * Q.vp.h, 128, vid_frame_bytes(&Q.vp) - (size_t)Q.vp.w * Q.vp.h);
