@@ -318,10 +318,12 @@ static int encode(struct vid_keys *k)
     for (int64_t last = -1; cam;) {
         const uint8_t *pic;
         int64_t us, slot;
-        if (stop || (O.secs && now() - E.t0 >= O.secs)) break;
+        if (stop) break;
         if ((r = vid_cap_video(cam, &pic, &us)) < 0) die(EX_IOERR, "camera %s: unable to read a picture", O.vin);
         if (r == 0) break;
         if ((slot = slot_of(&E.p, ci.live, us, E.t0)) <= last) continue;
+        /* -t: that much of the camera's time (a file's or a filter's too) */
+        if (O.secs && (uint64_t)slot * E.p.fps_den >= (uint64_t)O.secs * E.p.fps_num) break;
         if (vid_enc_send(E.enc, pic, slot) < 0) die(EX_SOFTWARE, "the encoder refused frame %lld", (long long)slot);
         last = slot;
         n++;
@@ -383,14 +385,16 @@ static void refuse(int err, const struct vid_hdr *h, const char *what)
 {
     char why[VID_JID_MAX + 256], hex[2 * VID_SID_LEN + 1];
     D.refused++;
-    if (err == VID_ESTREAM) {
+    if (what)
+        snprintf(why, sizeof why, "%s", what);
+    else if (err == VID_ESTREAM) {
         sc_hex_encode(h->stream, VID_SID_LEN, hex);
         snprintf(why, sizeof why, "foreign stream %s: the key file is for stream %s", hex, D.sid);
     } else if (err == VID_EDEVICE)
         snprintf(why, sizeof why, "foreign device: stream %s is not from %s", D.sid, D.peer);
     else if (err == VID_EREPLAY)
         snprintf(why, sizeof why, "replayed (sequence number %llu seen already, or too old)", (unsigned long long)h->seq);
-    else snprintf(why, sizeof why, "%s", what ? what : vid_strerror(err));
+    else snprintf(why, sizeof why, "%s", vid_strerror(err));
     if (D.stream) {
         if (!D.have_params && err == VID_EAUTH)
             die(EX_DATAERR, "stream header refused: %s", why);
@@ -1247,12 +1251,12 @@ static int call(struct vid_keys *k)
         t = mono_us();
         if (stop || (O.secs && t - started >= (int64_t)O.secs * 1000000) || Q.bye) break;
         if (O.wait && !Q.first_heard && t - started > (int64_t)O.wait * 1000000) {
-            warnx("no answer from %s within %d s", Q.peer, O.wait);
+            fprintf(stderr, "%s: no answer from %s within %d s\n", progname, Q.peer, O.wait);
             rc = EX_UNAVAILABLE;
             break;
         }
         if (O.wait && Q.first_heard && t - Q.last_heard > (int64_t)O.wait * 1000000) {
-            warnx("%s went silent for %d s without hanging up: the call is over", Q.peer, O.wait);
+            fprintf(stderr, "%s: %s went silent for %d s without hanging up: the call is over\n", progname, Q.peer, O.wait);
             rc = EX_UNAVAILABLE;
             break;
         }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""callcheck.py OUT.y4m OUT.wav SRC.y4m SRC.wav - what one side of a call
+"""callcheck.py OUT.y4m OUT.wav SRC.y4m SRC.wav [SHOWN.y4m MATCHED.y4m] - what one side of a call
 received, against what the other side captured (the same lavfi sources
 rendered to files).  Prints one line of key=value:
 
@@ -15,7 +15,9 @@ rendered to files).  Prints one line of key=value:
   frozen    the longest run of one picture on the screen, ms (after the first
             picture, before the last)
 
-numpy only; the pictures are compared on their luma plane at a quarter of
+With SHOWN and MATCHED, the distinct pictures shown and the source pictures
+they match are written as two YUV4MPEG2 files, frame for frame, for ffmpeg's
+psnr and ssim filters.  numpy only; the pictures are compared on their luma plane at a quarter of
 the size to find the match, then in full for the PSNR."""
 import sys
 import numpy as np
@@ -58,20 +60,27 @@ for i, f in enumerate(out):
     prev = f
     if f[:w * h].std() < 1:         # the grey before the first picture
         continue
-    if start is None or True:
-        start = i
+    start = i
     shown.append(i)
 frozen = (max(runs) if runs else 0) * 1000 / fps
 
-psnrs, lags = [], []
+psnrs, lags, matches = [], [], []
 for i in shown:
     s = small(out[i])
     err = ((srcs - s) ** 2).mean(axis=(1, 2))
     k = int(err.argmin())
+    matches.append(k)
     mse = ((src[k].astype(np.float64) - out[i].astype(np.float64)) ** 2).mean()
     psnrs.append(99.0 if mse == 0 else 10 * np.log10(255 ** 2 / mse))
     lags.append(k / sfps - i / fps)
 vlag = float(np.median(lags)) * 1000 if lags else float('nan')
+if len(sys.argv) > 6:
+    hdr = open(sys.argv[1], 'rb').readline()
+    for name, pick in ((sys.argv[5], lambda i, k: out[i]), (sys.argv[6], lambda i, k: src[k])):
+        with open(name, 'wb') as f:
+            f.write(hdr)
+            for i, k in zip(shown, matches):
+                f.write(b'FRAME\n' + pick(i, k).tobytes())
 
 a, s = wav(sys.argv[2]), wav(sys.argv[4])
 # where in the output the sound starts, and the source around it
