@@ -712,7 +712,7 @@ struct sender {
     struct vid_aparams ap;
     pthread_t th;
     int running;
-    uint64_t sent;
+    uint64_t sent, late;
 };
 static struct sender SV, SA;
 
@@ -730,6 +730,12 @@ static void *video_sender(void *arg)
         if (r < 0) { warnx("camera %s: unable to read a picture: video stopped", s->spec); break; }
         if (r == 0) break;                  /* a file ended; the call goes on */
         if (!s->ci.live && sleep_until(C.t0 + (double)us / 1e6) < 0) break;
+        /* a camera drops what its reader is too slow to take: a picture
+         * more than a frame late is not sent late (that delay would stay) */
+        if (!s->ci.live && now() - C.t0 - (double)us / 1e6 > (double)s->p.fps_den / s->p.fps_num) {
+            s->late++;
+            continue;
+        }
         slot = slot_of(&s->p, s->ci.live, us, C.t0);
         if (slot <= last) continue;
         int lv = C.level;
@@ -1301,6 +1307,7 @@ static int call(struct vid_keys *k)
     if (SA.running) pthread_join(SA.th, NULL);
     double secs = (double)(mono_us() - started) / 1e6;
     if (Q.bye) fprintf(stderr, "%s: %s hung up\n", progname, Q.peer);
+    if (SV.late) fprintf(stderr, "%s: %llu pictures dropped: the camera was read too late\n", progname, (unsigned long long)SV.late);
     fprintf(stderr, "%s: call with %s, %.1f s: sent %llu pictures, %llu audio packets; video: %llu pictures shown, "
             "%llu slots repeated; audio: %llu packets played, %llu rebuilt by FEC, %llu concealed, %llu late; "
             "delay %lld ms; %llu datagrams refused\n", progname, Q.peer, secs, (unsigned long long)SV.sent,
