@@ -8,9 +8,10 @@ rendered to files).  Prints one line of key=value:
             against the source picture it matches best
   vlag      the video's delay: median over the pictures shown of (source
             time - output time), ms
-  corr      the peak of the normalised cross-correlation of the output sound
-            with the source (the part of the source the output covers)
-  alag      the sound's delay at that peak, ms
+  corr      the normalised cross-correlation of the output sound with the
+            source, each second at its best fit (a jitter buffer moves the
+            sound by a packet when it grows or shrinks), the mean of the peaks
+  alag      the sound's delay, the median of the seconds', ms
   av        alag - vlag, ms: positive when the sound comes after the picture
   frozen    the longest run of one picture on the screen, ms (after the first
             picture, before the last)
@@ -83,17 +84,41 @@ if len(sys.argv) > 6:
                 f.write(b'FRAME\n' + pick(i, k).tobytes())
 
 a, s = wav(sys.argv[2]), wav(sys.argv[4])
-# where in the output the sound starts, and the source around it
+# The output's sound, one second at a time, against the source: a jitter
+# buffer that grows or shrinks moves what follows by a packet, so each
+# second is placed on its own (within 200 ms of the first placement); corr
+# is the mean of the seconds' normalised peaks, alag their median delay.
 nz = np.nonzero(np.abs(a) > 64)[0]
 corr, alag = 0.0, float('nan')
+
+
+def place(x, lo, hi):
+    """the source offset in [lo, hi) where x fits best, and how well"""
+    lo, hi = max(lo, 0), min(hi, len(s) - len(x))
+    if hi <= lo:
+        return None, 0.0
+    seg = s[lo:hi + len(x)]
+    n = 1 << int(np.ceil(np.log2(len(seg) + len(x))))
+    c = np.fft.irfft(np.fft.rfft(seg, n) * np.conj(np.fft.rfft(x, n)), n)[:hi - lo]
+    k = int(c.argmax())
+    ref = s[lo + k:lo + k + len(x)]
+    return lo + k, float(c[k] / np.sqrt(np.dot(ref, ref) * np.dot(x, x) + 1e-9))
+
+
 if len(nz):
     a = a[nz[0]:nz[-1] + 1]
-    n = 1 << int(np.ceil(np.log2(len(a) + len(s))))
-    x = np.fft.irfft(np.fft.rfft(s, n) * np.conj(np.fft.rfft(a, n)), n)
-    lag = int(x.argmax())           # source index of output sample nz[0]
-    seg = s[lag:lag + len(a)]
-    m = min(len(seg), len(a))
-    corr = float(np.dot(seg[:m], a[:m]) / np.sqrt(np.dot(seg[:m], seg[:m]) * np.dot(a[:m], a[:m]) + 1e-9))
-    alag = (lag - nz[0]) / 48000 * 1000
+    first, _ = place(a[:48000], 0, len(s))
+    peaks, lags = [], []
+    for i in range(0, len(a) - 48000 + 1, 48000):
+        if first is None:
+            break
+        off, p = place(a[i:i + 48000], first + i - 9600, first + i + 9600)
+        if off is None:
+            continue
+        peaks.append(p)
+        lags.append(off - i)
+    if peaks:
+        corr = float(np.mean(peaks))
+        alag = (float(np.median(lags)) - nz[0]) / 48000 * 1000
 print('frames=%d shown=%d psnr=%.2f vlag=%.1f corr=%.3f alag=%.1f av=%.1f frozen=%.0f' %
       (len(out), len(shown), float(np.mean(psnrs)) if psnrs else 0, vlag, corr, alag, alag - vlag, frozen))
