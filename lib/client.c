@@ -564,11 +564,14 @@ int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, ch
         return 0;
     }
     if (fcntl(6, F_GETFD) >= 0 && fcntl(7, F_GETFD) >= 0) {
+        /* tcpclient leaves Nagle on unless given -D */
+        net_nodelay(7);
         *rfd = 6;
         *wfd = 7;
         return 0;
     }
     if (allow_stdio) {
+        net_nodelay(1);                 /* under inetd or socat, a socket */
         *rfd = 0;
         *wfd = 1;
         return 0;
