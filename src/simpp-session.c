@@ -85,6 +85,9 @@ static struct {
     int ninvited;
     int sync_done;                  /* the closing round trip (see main) */
     int pagers;                     /* pager messages sent */
+    /* the next handshake's ephemeral key, made while idle (e2e_c3_*_spare) */
+    sc_key *spare;
+    int want_spare;
 } S;
 
 /* ---- output ------------------------------------------------------------- */
@@ -230,8 +233,9 @@ static void start_handshake(void)
     size_t l = sizeof c3;
     if (!S.peerkey) return;
     e2e_hs_wipe(&S.hs);
-    if (e2e_c3_make(&S.hs, S.mybare, S.peer, S.key, S.suites, S.nsuites, c3, &l) != E2E_OK)
+    if (e2e_c3_make_spare(&S.hs, S.mybare, S.peer, S.key, S.suites, S.nsuites, c3, &l, &S.spare) != E2E_OK)
         die(EX_SOFTWARE, "unable to start the key exchange");
+    S.want_spare = !S.spare;
     send_e2e(S.peer, "c3", c3, l, NULL, 0);
     S.hs_sent = 1;
 }
@@ -312,10 +316,13 @@ static void flush_queue(void)
 static void session_up(void)
 {
     char safety[80];
-    e2e_safety_number(S.key, S.peerkey, safety);
-    for (char *c = safety; *c; c++) if (*c == '\n') *c = ' ';
+    /* -j shows the safety number on /safety only: it costs a millisecond */
     if (S.json) event("session %s %s", sc_suite_name(S.s.suite), S.peerfull);
-    else note("end-to-end session with %s (%s); safety number %s", S.peerfull, sc_suite_name(S.s.suite), safety);
+    else {
+        e2e_safety_number(S.key, S.peerkey, safety);
+        for (char *c = safety; *c; c++) if (*c == '\n') *c = ' ';
+        note("end-to-end session with %s (%s); safety number %s", S.peerfull, sc_suite_name(S.s.suite), safety);
+    }
     S.peer_offline = 0;
     flush_queue();
 }
@@ -334,7 +341,8 @@ static void on_c3(const char *from, const uint8_t *d, size_t n)
     /* both sent C3 at once: the smaller JID stays initiator */
     if (S.hs.state == E2E_C3 && strcmp(S.mybare, S.peer) < 0) return;
     for (size_t i = 0; i < S.nsuites; i++) allowed |= 1u << S.suites[i];
-    int e = e2e_c3_accept(S.mybare, S.peer, S.key, S.peerkey, allowed, d, n, c4, &l, &ns);
+    int e = e2e_c3_accept_spare(S.mybare, S.peer, S.key, S.peerkey, allowed, d, n, c4, &l, &ns, &S.spare);
+    S.want_spare = !S.spare;
     if (e != E2E_OK) {
         alarmx("key exchange from %s refused: %s%s", from, e2e_strerror(e),
                e == E2E_EAUTH ? " (not signed by the pinned key: someone in the middle?)" : "");
@@ -1058,6 +1066,8 @@ int main(int argc, char **argv)
     sb_esc(&b, S.peer);
     sb_puts(&b, "'/></iq>");
     send_stanza(&b);
+    /* while the relay answers: the first handshake's key pair */
+    S.spare = sc_key_generate(sc_key_curve(S.key));
 
     sbuf line = { 0 };
     int skipping = 0;                       /* inside an over-long line */
@@ -1070,6 +1080,15 @@ int main(int argc, char **argv)
             if (settled || ev_now_ms() >= S.drain_deadline) break;
         }
         struct pollfd pf[2] = { { S.in7, POLLIN, 0 }, { 0, POLLIN, 0 } };
+        /* the spare key pair was used: make the next one when nothing waits
+         * and no handshake is under way (on a busy machine, work done while
+         * the peer computes its answer delays that answer) */
+        if (S.want_spare && !S.input_done && S.have_sess && S.s.confirmed && S.hs.state != E2E_C3 &&
+            poll(pf, 2, 0) == 0) {
+            S.want_spare = 0;
+            S.spare = sc_key_generate(sc_key_curve(S.key));
+            continue;
+        }
         int wait = S.drain_deadline ? (int)(S.drain_deadline - ev_now_ms()) : -1;
         if (poll(pf, S.input_done ? 1 : 2, wait < 0 && S.drain_deadline ? 0 : wait) < 0) {
             if (errno == EINTR) continue;
@@ -1148,6 +1167,7 @@ int main(int argc, char **argv)
     e2e_sess_wipe(&S.s);
     e2e_sess_wipe(&S.old);
     e2e_hs_wipe(&S.hs);
+    sc_key_free(S.spare);
     sc_key_free(S.key);
     sc_key_free(S.peerkey);
     sb_free(&line);
