@@ -8,7 +8,14 @@
 #   make fuzz       every libFuzzer target in fuzz/ for FUZZ_SECONDS (300) each
 #   make fuzz-seeds rewrite the seed corpora fuzz/corpus/<target>/
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make uninstall  remove what make install put there (same PREFIX, DESTDIR)
 #   make deps       install the Debian packages (as root) or print the sudo line
+#
+# check, demo, bench, soak and fuzz run deps first, then build in a new
+# $(MAKE): pkg-config and the -dev packages may only just have arrived, and
+# the flags must be read after that (see "pkg-config" below).
+#   make check CHECKV=rel          the tests against the release build (no sanitizers)
+#   make check TESTS="t/relay.bats" only these BATS files (the unit tests always run)
 
 VERSION  = 0.1.0
 PREFIX  ?= /usr/local
@@ -17,9 +24,14 @@ MAN1DIR  = $(PREFIX)/share/man/man1
 MAN8DIR  = $(PREFIX)/share/man/man8
 
 CC      ?= cc
+# pkg-config: asked the first time a recipe needs the flags, once, and not
+# when make reads this file.  On a fresh machine pkg-config itself and the
+# -dev packages come with the deps step, which runs after make has read it.
+# $(call pkgconfig,VAR,args): VAR becomes (:=) what pkg-config args prints.
+pkgconfig = $(eval $(1) := $$(shell pkg-config $(2) 2>/dev/null))$($(1))
 PKGS     = libtomcrypt libxml-2.0 sqlite3
-PKGCFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKGLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKGCFLAGS = $(call pkgconfig,PKGCFLAGS,--cflags $(PKGS))
+PKGLIBS   = $(call pkgconfig,PKGLIBS,--libs $(PKGS))
 # libtomcrypt's math descriptors are declared only with LTM_DESC (crypto.md trap 1)
 CPPFLAGS += -D_GNU_SOURCE -DLTM_DESC -DSIMPP_VERSION='"$(VERSION)"' -Ilib $(PKGCFLAGS)
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
@@ -54,8 +66,8 @@ BENCHBIN = $(patsubst bench/%.c,$(OUT)/bench/%,$(BENCHSRC))
 # drivers live in lib/card/, which the lib/*.c wildcard (libsimpp.a) does not
 # reach, and are linked into these two alone (doc/CARDS.md).
 CARDPKGS   = libpcsclite libnfc
-CARDCFLAGS := $(shell pkg-config --cflags $(CARDPKGS) 2>/dev/null)
-CARDLIBS   := $(shell pkg-config --libs $(CARDPKGS) 2>/dev/null)
+CARDCFLAGS = $(call pkgconfig,CARDCFLAGS,--cflags $(CARDPKGS))
+CARDLIBS   = $(call pkgconfig,CARDLIBS,--libs $(CARDPKGS))
 CARDOBJ    = $(patsubst lib/card/%.c,$(OUT)/card/%.o,$(wildcard lib/card/*.c))
 CARDPROGS  = $(BINOUT)/simpp-cardwrite $(BINOUT)/simpp-cardread
 
@@ -90,24 +102,26 @@ $(OUT)/card:
 # is the one object that includes its headers, and other programs never pull
 # it out of libsimpp.a.
 AVPKGS    = libavcodec libavutil
-AVCFLAGS := $(shell pkg-config --cflags $(AVPKGS) 2>/dev/null)
-AVLIBS   := $(shell pkg-config --libs $(AVPKGS) 2>/dev/null)
+AVCFLAGS = $(call pkgconfig,AVCFLAGS,--cflags $(AVPKGS))
+AVLIBS   = $(call pkgconfig,AVLIBS,--libs $(AVPKGS))
 $(OUT)/lib/video.o: CPPFLAGS += $(AVCFLAGS)
 $(BINOUT)/simpp-videnc $(OUT)/bench/video-bench $(OUT)/t/video: LDLIBS += $(AVLIBS)
 
 # The sanitizer build and every test.  Unit tests are C programs printing TAP;
 # BATS tests run the sanitized programs from build/check/bin.
+CHECKV ?= check
 check: deps
-	$(MAKE) V=check progs units
+	$(MAKE) V=$(CHECKV) progs units
 	$(MAKE) fuzz-build
-	t/run build/check
+	t/run build/$(CHECKV) $(TESTS)
 units: $(UNITBIN) $(TOOLBIN)
 unit: units
 	@set -e; for t in $(UNITBIN); do echo "# $$t"; SIMPP_DATA=t/data $$t; done
 test: all units
 	t/run build/rel
 
-demo: deps all
+demo: deps
+	$(MAKE) V=rel all
 	scripts/demo
 
 # Benchmarks are the executable scripts in bench/ (no .c suffix); each one
@@ -178,7 +192,8 @@ fuzz-build: $(FUZZBIN)
 # libFuzzer writes), seeds are read from fuzz/corpus/<target>; crashes are
 # kept in build/fuzz/crashes/<target>/.  Every target runs even if one
 # fails; the last line of each says what it did, and make fails at the end.
-fuzz: deps fuzz-build
+fuzz: deps
+	$(MAKE) fuzz-build
 	@fail=""; for t in $(FUZZNAMES); do \
 	    mkdir -p $(FUZZOUT)/corpus/$$t $(FUZZOUT)/crashes/$$t; \
 	    echo "# fuzz: $$t for $(FUZZ_SECONDS) s or $(FUZZ_RUNS) inputs"; \
@@ -199,8 +214,10 @@ fuzz-seeds: $(FUZZOUT)/tools/mkseeds
 	for d in fuzz/corpus.new/*/; do t=$$(basename $$d); rm -rf fuzz/corpus/$$t; mv $$d fuzz/corpus/$$t; done
 	rmdir fuzz/corpus.new
 
+# the package step; a test of a fresh machine puts its own in its place
+DEPS = scripts/deps
 deps:
-	@scripts/deps
+	@$(DEPS)
 
 clean:
 	rm -rf build bin/simpp-*
