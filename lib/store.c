@@ -791,6 +791,22 @@ int64_t store_user_count(store *s)
     return count(s, s->q[Q_USER_COUNT], NULL, "counting users");
 }
 
+/* The statement of a listing that calls back, or NULL with the error set:
+ * no callback, or a call from inside its own callback (stepping the
+ * statement again would restart the outer loop). */
+static sqlite3_stmt *list_stmt(store *s, int qi, int has_cb, const char *what)
+{
+    if (!has_cb) {
+        seterr(s, "%s: no callback", what);
+        return NULL;
+    }
+    if (sqlite3_stmt_busy(s->q[qi])) {
+        seterr(s, "%s: called again from its own callback", what);
+        return NULL;
+    }
+    return s->q[qi];
+}
+
 int64_t store_user_list(store *s, store_user_cb cb, void *ctx)
 {
     const char *what = "listing users";
@@ -800,15 +816,7 @@ int64_t store_user_list(store *s, store_user_cb cb, void *ctx)
     int rc = SQLITE_OK;
 
     if (!s) return STORE_ERROR;
-    if (!cb) {
-        seterr(s, "%s: no callback", what);
-        return STORE_ERROR;
-    }
-    q = s->q[Q_USER_LIST];
-    if (sqlite3_stmt_busy(q)) {
-        seterr(s, "%s: called again from its own callback", what);
-        return STORE_ERROR;
-    }
+    if (!(q = list_stmt(s, Q_USER_LIST, cb != NULL, what))) return STORE_ERROR;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         memset(&u, 0, sizeof u);
         if (copy_text(u.jid, sizeof u.jid, q, 0) || read_user(q, 1, &u)) {
@@ -999,16 +1007,8 @@ int64_t store_roster_list(store *s, const char *owner, store_roster_cb cb, void 
     int rc = SQLITE_OK;
 
     if (!s) return STORE_ERROR;
-    if (!cb) {
-        seterr(s, "%s: no callback", what);
+    if (!(q = list_stmt(s, Q_ROSTER_LIST, cb != NULL, what)) || chk_jid(s, what, "owner", owner))
         return STORE_ERROR;
-    }
-    if (chk_jid(s, what, "owner", owner)) return STORE_ERROR;
-    q = s->q[Q_ROSTER_LIST];
-    if (sqlite3_stmt_busy(q)) {      /* stepping it again would restart the outer loop */
-        seterr(s, "%s: called again from its own callback", what);
-        return STORE_ERROR;
-    }
     BIND(bind_text(q, 1, owner));
     while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         memset(&it, 0, sizeof it);
@@ -1086,16 +1086,8 @@ int64_t store_offline_fetch(store *s, const char *to_bare, store_offline_cb cb, 
     int rc = SQLITE_OK;
 
     if (!s) return STORE_ERROR;
-    if (!cb) {
-        seterr(s, "%s: no callback", what);
+    if (!(q = list_stmt(s, Q_OFF_FETCH, cb != NULL, what)) || chk_jid(s, what, "recipient", to_bare))
         return STORE_ERROR;
-    }
-    if (chk_jid(s, what, "recipient", to_bare)) return STORE_ERROR;
-    q = s->q[Q_OFF_FETCH];
-    if (sqlite3_stmt_busy(q)) {
-        seterr(s, "%s: called again from its own callback", what);
-        return STORE_ERROR;
-    }
     BIND(bind_text(q, 1, to_bare));
     while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(q, 0);
