@@ -22,6 +22,9 @@ PREFIX  ?= /usr/local
 BINDIR   = $(PREFIX)/bin
 MAN1DIR  = $(PREFIX)/share/man/man1
 MAN8DIR  = $(PREFIX)/share/man/man8
+# the man pages name the documents and examples by their place here
+# (/usr/local/share/doc/simpp in the sources; make install writes DOCDIR in)
+DOCDIR   = $(PREFIX)/share/doc/simpp
 
 CC      ?= cc
 # pkg-config: asked the first time a recipe needs the flags, once, and not
@@ -134,13 +137,27 @@ bench: deps
 	    echo "# $$b"; $$b; \
 	done
 
+MAN1     = $(notdir $(wildcard doc/*.1))
+MAN8     = $(notdir $(wildcard doc/*.8))
+DOCS     = README $(wildcard doc/*.md)
+EXAMPLES = $(notdir $(wildcard examples/*))
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(MAN8DIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(addprefix bin/,$(PROGS)) $(DESTDIR)$(BINDIR)
-	for m in doc/*.1; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MAN1DIR); done; true
-	for m in doc/*.8; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MAN8DIR); done; true
+	set -e; for m in $(MAN1) $(MAN8); do \
+	    case $$m in *.1) d=$(DESTDIR)$(MAN1DIR);; *) d=$(DESTDIR)$(MAN8DIR);; esac; \
+	    sed 's|/usr/local/share/doc/simpp|$(DOCDIR)|g' doc/$$m > $$d/$$m; chmod 0644 $$d/$$m; \
+	done
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)
+	set -e; for e in $(EXAMPLES); do \
+	    if [ -x examples/$$e ]; then m=0755; else m=0644; fi; \
+	    install -m $$m examples/$$e $(DESTDIR)$(DOCDIR)/examples; \
+	done
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS)) $(addprefix $(DESTDIR)$(MAN1DIR)/,$(MAN1)) \
+	      $(addprefix $(DESTDIR)$(MAN8DIR)/,$(MAN8)) $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS))) \
+	      $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(EXAMPLES))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # the long runs, on the release build: minutes each (make check has the short ones)
 soak: deps

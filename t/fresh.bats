@@ -64,7 +64,7 @@ quick_check() {
     echo "$output" | grep -qE '^[1-9][0-9]* passed, 0 failed'
 }
 
-@test "a fresh machine: make demo, then make check, with no other step" {
+@test "a fresh machine: make demo, then make check, with no other step; make install and uninstall" {
     run fresh_make demo
     echo "$output" | tail -n 30
     [ "$status" -eq 0 ]
@@ -74,4 +74,19 @@ quick_check() {
     echo "$output" | tail -n 30
     [ "$status" -eq 0 ]
     echo "$output" | grep -qE '^[1-9][0-9]* passed, 0 failed'
+    # install: the programs, the man pages, and every document and example
+    # a man page names, where it says
+    run fresh_make install DESTDIR="$TMP/root" PREFIX=/opt/simpp
+    [ "$status" -eq 0 ]
+    [ -x root/opt/simpp/bin/simpp-relayd ] && [ -f root/opt/simpp/share/man/man8/simpp-relayd.8 ]
+    named=$(cat root/opt/simpp/share/man/man[18]/* | grep -oE '/opt/simpp/share/doc/simpp/[A-Za-z0-9_./-]*[A-Za-z0-9]' | sort -u)
+    [ "$(echo "$named" | wc -l)" -ge 5 ]
+    for f in $named; do [ -f "root$f" ] || { echo "named but not installed: $f"; false; }; done
+    ! grep -l '/usr/local/share/doc' root/opt/simpp/share/man/man[18]/* || false
+    [ -x root/opt/simpp/share/doc/simpp/examples/chat.sh ]
+    # uninstall: nothing of it is left
+    run fresh_make uninstall DESTDIR="$TMP/root" PREFIX=/opt/simpp
+    [ "$status" -eq 0 ]
+    [ -z "$(find root -type f)" ]
+    [ ! -e root/opt/simpp/share/doc/simpp ]
 }
