@@ -38,7 +38,8 @@
 "  -w seconds  at the end of input, wait this long for acknowledgements (default 10)\n" \
 "  -a          accept video invitations (default: refuse them)\n" \
 "stdin: a line is a message; /file PATH sends a file; /video [PARAMS] invites\n" \
-"the peer to a video stream; /safety, /transcript, /pending, /rekey, /quit.\n"
+"the peer to a video stream; /safety, /transcript, /pending, /rekey, /quit;\n" \
+"/help lists them.\n"
 
 #define NS_HINTS "urn:xmpp:hints"
 #define NOTICE "[SIMPP end-to-end encrypted message: use simpp-session to read it]"
@@ -49,10 +50,19 @@ static const char SYNTH[] =
 
 struct pending { uint64_t id; uint8_t t[SC_SHA256_LEN]; char *what; struct pending *next; };
 
+/* how far a file has gone: a bar on a terminal, events with -j */
+struct progress {
+    int send;                       /* 1 sending, 0 receiving */
+    uint64_t id, done, total;
+    int64_t t0, shown;              /* ms: start, last shown */
+    const char *name;
+};
+
 struct incoming_file {
     char *name, *tmp;               /* name: set while a file is open (or being refused) */
     int fd;
     struct pl_recv r;
+    struct progress pg;
 };
 
 static struct {
@@ -159,6 +169,61 @@ static void send_e2e(const char *to, const char *t, const uint8_t *d, size_t n, 
     sb_printf(&b, "<e2e xmlns='" E2E_NS "' t='%s'%s>%s</e2e></message>", t, extra ? extra : "", e);
     free(e);
     if (send_stanza(&b) < 0) die_sys(EX_IOERR, "unable to write to the relay (fd 7)");
+}
+
+/* ---- progress of a file ----------------------------------------------- */
+
+#define PROGRESS_EVERY_MS 250
+
+/* 1234567 -> "1.2 MB" (powers of 1000, as rates are given) */
+static void human(char *b, size_t n, double v)
+{
+    static const char *u[] = { "B", "kB", "MB", "GB", "TB" };
+    int i = 0;
+    while (v >= 1000 && i < 4) { v /= 1000; i++; }
+    snprintf(b, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void progress_start(struct progress *p, int send, uint64_t id, uint64_t total, const char *name)
+{
+    *p = (struct progress){ .send = send, .id = id, .total = total, .name = name, .t0 = ev_now_ms(), .shown = -1 };
+}
+
+/*
+ * Show where a file is: with -j an event "progress send|recv id bytes total
+ * name"; on a terminal a bar on standard error, redrawn in place (bytes,
+ * rate, time left), ended with a newline when the file is complete.  At
+ * most every PROGRESS_EVERY_MS, and always at the start and the end.
+ */
+static void progress_show(struct progress *p)
+{
+    int64_t now = ev_now_ms();
+    int end = p->done >= p->total;
+    if (!end && p->shown >= 0 && now - p->shown < PROGRESS_EVERY_MS) return;
+    p->shown = now;
+    if (S.json) {
+        event("progress %s %llu %llu %llu %s", p->send ? "send" : "recv", (unsigned long long)p->id,
+              (unsigned long long)p->done, (unsigned long long)p->total, p->name);
+        return;
+    }
+    if (!isatty(2)) return;
+    char bar[21], d[16], t[16], r[16], left[48] = "";
+    double secs = (double)(now - p->t0) / 1000, rate = secs > 0 ? (double)p->done / secs : 0;
+    int pct = p->total ? (int)(p->done * 100 / p->total) : 100;
+    memset(bar, '-', 20);
+    memset(bar, '#', (size_t)pct / 5);
+    bar[20] = 0;
+    human(d, sizeof d, (double)p->done);
+    human(t, sizeof t, (double)p->total);
+    human(r, sizeof r, rate);
+    if (!end && rate > 0) {
+        unsigned long l = (unsigned long)((double)(p->total - p->done) / rate + 0.5);
+        snprintf(left, sizeof left, ", %lu:%02lu left", l / 60, l % 60);
+    } else if (end)
+        snprintf(left, sizeof left, ", %.1f s", secs);
+    fprintf(stderr, "\r%s: %s %s [%s] %3d%% %s of %s, %s/s%s\033[K%s", progname,
+            p->send ? "sending" : "receiving", p->name, bar, pct, d, t, r, left, end ? "\n" : "");
+    fflush(stderr);
 }
 
 /* ---- keys: C1/C2 and pinning ------------------------------------------- */
@@ -437,6 +502,8 @@ static void on_file_offer(uint64_t id, const uint8_t *d, size_t n)
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (f->fd < 0) { file_done(0, strerror(errno)); return; }
     note("receiving file %s (%llu bytes)", nm, (unsigned long long)o.size);
+    progress_start(&f->pg, 0, id, o.size, f->name);
+    progress_show(&f->pg);
     int r = pl_recv_empty(&f->r);           /* nothing will follow an empty file */
     if (r < 0) file_done(0, pl_strerror(r));
     else if (r == 1) file_stored();
@@ -452,6 +519,8 @@ static void on_file_chunk(uint64_t id, const uint8_t *d, size_t n)
     if (r == PL_EFILE) { alarmx("a file chunk from %s for no file being received: ignored", S.peer); return; }
     if (r < 0) { file_done(0, pl_strerror(r)); return; }
     if (bl && write(f->fd, b, bl) != (ssize_t)bl) { file_done(0, strerror(errno)); return; }
+    f->pg.done = f->r.got;
+    progress_show(&f->pg);
     if (r == 1) file_stored();
 }
 
@@ -505,18 +574,20 @@ static void send_file(const char *path)
         free(buf);
         return;
     }
-    uint64_t size = o.size, id = ++S.next_id;
+    uint64_t id = ++S.next_id;
+    struct progress pg;
     seal_send(E2E_FILE_OFFER, id, offer, ol);
+    progress_start(&pg, 1, id, o.size, base);
+    progress_show(&pg);
     lseek(fd, 0, SEEK_SET);
     uint64_t off = 0;
     while ((r = read(fd, buf + 8, PL_CHUNK)) > 0) {
         size_t cl = pl_chunk_make(off, buf + 8, (size_t)r, buf);
         seal_send(E2E_FILE_CHUNK, id, buf, cl);
         off += (uint64_t)r;
-        if (!S.json) fprintf(stderr, "\r%s: sending %s: %llu%%", progname, base,
-                             size ? (unsigned long long)(off * 100 / size) : 100ULL);
+        pg.done = off < o.size ? off : o.size;
+        progress_show(&pg);
     }
-    if (!S.json) fputc('\n', stderr);
     close(fd);
     free(buf);
     struct pending *p = calloc(1, sizeof *p);
@@ -913,6 +984,18 @@ static int stanza_cb(void *arg, xs_node *n)
 
 #define LINE_MAX_BYTES 32768   /* sealed, base64'd and wrapped it must fit a stanza */
 
+/* what /help shows (the man page's COMMANDS) */
+static const struct { const char *cmd, *what; } commands[] = {
+    { "/file PATH", "send a file (the peer keeps it if it runs with -o)" },
+    { "/video [PARAMS]", "invite the peer to a video stream" },
+    { "/safety", "the safety number: compare it with the peer's" },
+    { "/transcript", "this session's transcript hash" },
+    { "/pending", "what the peer has not acknowledged yet" },
+    { "/rekey", "a new key exchange now" },
+    { "/help", "this list" },
+    { "/quit", "end, as at the end of input (Ctrl-D)" },
+};
+
 static void on_line(char *line, size_t n)
 {
     if (n && line[n - 1] == '\r') n--;
@@ -923,6 +1006,12 @@ static void on_line(char *line, size_t n)
     }
     if (line[0] == '/') {
         if (!strncmp(line, "/quit", 5)) { S.input_done = 1; return; }
+        if (!strncmp(line, "/help", 5)) {
+            note("a line is a message to %s; a line starting with / is a command:", S.peer);
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                note("  %-16s %s", commands[i].cmd, commands[i].what);
+            return;
+        }
         if (!strncmp(line, "/safety", 7)) {
             char s[80];
             if (S.peerkey && e2e_safety_number(S.key, S.peerkey, s) == 0) {
