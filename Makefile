@@ -3,6 +3,7 @@
 #   make            build every program into bin/
 #   make check      -Wall -Wextra -Werror + ASan/UBSan build, then every test
 #   make demo       the main job on an embedded default
+#   make try-cards  a card login on emulated readers (Java Card as root; MIFARE)
 #   make bench      benchmarks (bench/)
 #   make soak       the long robustness runs (t/soak/: 10,000 connections, login cycles, valgrind)
 #   make fuzz       every libFuzzer target in fuzz/ for FUZZ_SECONDS (300) each
@@ -75,7 +76,7 @@ CARDOBJ    = $(patsubst lib/card/%.c,$(OUT)/card/%.o,$(wildcard lib/card/*.c))
 CARDPROGS  = $(BINOUT)/simpp-cardwrite $(BINOUT)/simpp-cardread
 
 
-.PHONY: all check unit units test demo bench soak install uninstall deps clean progs \
+.PHONY: all check unit units test demo try-cards bench soak install uninstall deps clean progs \
         fuzz fuzz-build fuzz-seeds fuzz-check
 all: progs
 progs: $(addprefix $(BINOUT)/,$(PROGS))
@@ -126,6 +127,11 @@ test: all units
 demo: deps
 	$(MAKE) V=rel all
 	scripts/demo
+
+# a card login without card hardware, on the emulated readers of t/cards
+try-cards: deps
+	$(MAKE) V=rel all
+	scripts/try-cards
 
 # Benchmarks are the executable scripts in bench/ (no .c suffix); each one
 # runs its C helpers from build/rel/bench, which the first recipe line builds.
