@@ -17,9 +17,33 @@ teardown() {
 # the set-up lines of examples/chat.sh's comment, as alice or bob types them
 # here: this relay, the domain chat.test, HOME in the test's directory
 chat_setup() {  # USER
-    local u=$1 line
     sed -n 's/^#   \(mkdir .*\|simpp-.*\)$/\1/p' "$EX/chat.sh" |
-        sed -e "s|relay.example.org|127.0.0.1:$PORT|g" -e "s|alice@example.org|$u@chat.test|g" -e "s|~|$HOME|g"
+        sed -e "s|relay.example.org|127.0.0.1:$PORT|g" -e "s|alice@example.org|$1@chat.test|g" -e "s|~|$HOME|g"
+}
+
+# types USER LINE: USER types LINE at a terminal, a passphrase where asked
+types() {
+    echo "$1 types: $2"
+    case $2 in
+    *keygen*) python3 "$PTY" -o "$TMP/$1.keygen" "expect:passphrase: " "send:$1 secret" \
+                  "expect:again: " "send:$1 secret" -- sh -c "$2" ;;
+    *register*) python3 "$PTY" -o "$TMP/$1.register" "expect:passphrase: " "send:$1 secret" -- sh -c "$2" ;;
+    *) sh -c "$2" ;;
+    esac
+}
+
+# two_chat ALICE-CMD BOB-CMD DOMAIN: bob waits, alice comes; a line each
+# way, each delivered; both quit.  The commands run examples/chat.sh.
+two_chat() {
+    python3 "$PTY" -t 30 -o "$TMP/bob.tty" "expect:passphrase: " "send:bob secret" \
+        "expect:alice@$3: hello bob" "send:hi alice" "expect:delivered: hi alice" "send:/quit" -- sh -c "$2" &
+    local bob=$!
+    wait_for bob "not online" "$TMP/bob.tty" 20
+    run python3 "$PTY" -t 30 -o "$TMP/alice.tty" "expect:passphrase: " "send:alice secret" \
+        "expect:end-to-end session with bob@$3" "send:hello bob" "expect:bob@$3: hi alice" "send:/quit" -- sh -c "$1"
+    cat "$TMP/alice.tty"
+    [ "$status" -eq 0 ]
+    wait "$bob"
 }
 
 @test "examples/chat.sh: the set-up its comment shows, then two people chat (any port, any domain, any directory)" {
@@ -28,36 +52,68 @@ chat_setup() {  # USER
     mkdir -p "$HOME" elsewhere
     for u in alice bob; do
         [ "$(chat_setup $u | wc -l)" -eq 3 ]
-        while IFS= read -r line; do
-            echo "$u types: $line"
-            case $line in
-            mkdir*) sh -c "$line" ;;
-            *keygen*) python3 "$PTY" -o "$u.keygen" "expect:passphrase: " "send:$u secret" \
-                          "expect:again: " "send:$u secret" -- sh -c "$line" ;;
-            *register*) python3 "$PTY" -o "$u.register" "expect:passphrase: " "send:$u secret" -- sh -c "$line" ;;
-            esac
-        done <<< "$(chat_setup $u)"
+        while IFS= read -r line; do types $u "$line"; done <<< "$(chat_setup $u)"
     done
     [ -f "$HOME/.simpp/relay.pub" ] && [ -f "$HOME/.simpp/alice@chat.test.key" ]
     grep -q 'ENCRYPTED PRIVATE KEY' "$HOME/.simpp/bob@chat.test.key"
     cd elsewhere
-    python3 "$PTY" -t 30 -o "$TMP/bob.tty" "expect:passphrase: " "send:bob secret" \
-        "expect:alice@chat.test: hello bob" "send:hi alice" "expect:delivered: hi alice" "send:/quit" -- \
-        "$EX/chat.sh" 127.0.0.1:"$PORT" bob@chat.test alice@chat.test &
-    bob=$!
-    wait_for bob "not online" "$TMP/bob.tty" 20
-    run python3 "$PTY" -t 30 -o "$TMP/alice.tty" "expect:passphrase: " "send:alice secret" \
-        "expect:end-to-end session with bob@chat.test" "send:hello bob" "expect:bob@chat.test: hi alice" \
-        "send:/quit" -- "$EX/chat.sh" 127.0.0.1:"$PORT" alice@chat.test bob@chat.test
-    cat "$TMP/alice.tty"
-    [ "$status" -eq 0 ]
-    wait "$bob"
+    two_chat "$EX/chat.sh 127.0.0.1:$PORT alice@chat.test bob@chat.test" \
+             "$EX/chat.sh 127.0.0.1:$PORT bob@chat.test alice@chat.test" chat.test
     # the state went where the comment says: the peer's key pinned in ~/.simpp/pins
     [ -f "$HOME/.simpp/pins/bob@chat.test.pub" ]
     # wrong use: a line saying how
     run "$EX/chat.sh" 127.0.0.1:"$PORT"
     [ "$status" -ne 0 ]
     [[ "$output" == *"usage: chat.sh RELAY[:PORT] ME PEER"* ]]
+}
+
+# the indented lines after README's paragraph starting with WORDS
+readme_block() {
+    awk -v p="$1" 'index($0, p) == 1 { on = 1; next } on && /^    / { print substr($0, 5); got = 1; next }
+                   got && !/^    / { exit }' "$SIMPP_TOP/README"
+}
+
+@test "README: a relay of your own and two users chatting, in the commands it shows" {
+    relay=$(readme_block "Your own relay")
+    user=$(readme_block "Each user")
+    [ "$(echo "$relay" | wc -l)" -eq 3 ] && [ "$(echo "$user" | wc -l)" -eq 4 ]
+    P=$(free_port)
+    # the relay's lines, here: a port of our own, and its log kept
+    while IFS= read -r line; do
+        line=${line//0.0.0.0:5222/127.0.0.1:$P}
+        case $line in
+        export\ PATH=*) ;;                     # the programs are on PATH already
+        simpp-relayd*) eval "${line% &} 2> relay.log &"; RELAY_PID=$! ;;
+        *) eval "$line" ;;
+        esac
+    done <<< "$relay"
+    for i in $(seq 1 50); do nc -z 127.0.0.1 "$P" && break; sleep 0.1; done
+    # each user in a home of their own, the relay.pub handed over next to it
+    for u in alice bob; do
+        export HOME=$TMP/$u.home
+        mkdir -p "$HOME"
+        cd "$TMP"
+        while IFS= read -r line; do
+            case $line in examples/chat.sh*) continue ;; esac
+            [ $u = bob ] && line=$(echo "$line" | sed 's/alice/bob/g')
+            types $u "${line//relay.example.org/127.0.0.1:$P}"
+        done <<< "$user"
+    done
+    run simpp-relayd -d "$TMP/relay" list
+    [[ "${lines[0]}" == "alice@example.org simpp level=password "* ]]
+    [[ "${lines[1]}" == "bob@example.org simpp level=password "* ]]
+    chat=$(echo "$user" | grep '^examples/chat.sh')
+    chat=${chat//relay.example.org/127.0.0.1:$P}
+    chat=${chat/examples\//$EX/}
+    bobchat=$(echo "$chat" | sed 's/alice@example.org bob@example.org/bob@example.org alice@example.org/')
+    two_chat "HOME=$TMP/alice.home $chat" "HOME=$TMP/bob.home $bobchat" example.org
+    # a later start needs only the data directory: the store knows its domain
+    kill "$RELAY_PID"; wait "$RELAY_PID" || true
+    simpp-relayd -d "$TMP/relay" -l 127.0.0.1:"$P" 2>> relay.log &
+    RELAY_PID=$!
+    for i in $(seq 1 50); do nc -z 127.0.0.1 "$P" && break; sleep 0.1; done
+    run "$EX/netcat-debug.sh" 127.0.0.1 "$P" example.org "$TMP/relay.pub"
+    [ "$status" -eq 0 ]
 }
 
 @test "examples/netcat-debug.sh: the features and the relay key's fingerprint, compared with the pinned one" {
