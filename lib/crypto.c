@@ -541,6 +541,35 @@ sc_key *sc_key_from_scalar(int curve, const uint8_t *d, size_t dlen)
     return k;
 }
 
+sc_key *sc_key_from_pair(int curve, const uint8_t *d, size_t dlen, const uint8_t *pub, size_t publen)
+{
+    int set;
+    void *order = NULL;
+    size_t nb = sc_curve_bytes(curve);
+    if (!d || dlen != nb || sc_point_check(curve, pub, publen) < 0) return NULL;
+    sc_key *k = key_new(curve, &set);
+    if (!k) return NULL;
+    k->k.type = PK_PRIVATE;
+    k->k.idx = set;
+    k->k.dp = &ltc_ecc_sets[set];
+    if (ltc_init_multi(&k->k.pubkey.x, &k->k.pubkey.y, &k->k.pubkey.z, &k->k.k, &order, NULL) != CRYPT_OK) {
+        free(k);
+        return NULL;
+    }
+    int ok = ltc_mp.unsigned_read(k->k.k, (unsigned char *)d, dlen) == CRYPT_OK &&
+             hexnum(order, k->k.dp->order) == 0 &&
+             ltc_mp.compare_d(k->k.k, 0) == LTC_MP_GT && ltc_mp.compare(k->k.k, order) == LTC_MP_LT &&
+             ltc_mp.unsigned_read(k->k.pubkey.x, (unsigned char *)pub + 1, nb) == CRYPT_OK &&
+             ltc_mp.unsigned_read(k->k.pubkey.y, (unsigned char *)pub + 1 + nb, nb) == CRYPT_OK &&
+             ltc_mp.set_int(k->k.pubkey.z, 1) == CRYPT_OK;
+    ltc_deinit_multi(order, NULL);
+    if (!ok) {
+        sc_key_free(k);
+        return NULL;
+    }
+    return k;
+}
+
 sc_key *sc_key_from_password(int curve, const void *pw, size_t pwlen,
                              const void *salt, size_t saltlen, unsigned long iterations)
 {
