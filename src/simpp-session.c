@@ -89,6 +89,7 @@ static struct {
     int wait_s;
     int failed;
     int c1_done;                    /* the relay answered the key request */
+    int presence_done;              /* what was stored for us while offline is in */
     int accept_video;
     int video_wait;                 /* invitations not yet answered */
     uint8_t invited[8][16];         /* stream ids we invited (the last 8) */
@@ -932,6 +933,7 @@ static int stanza_cb(void *arg, xs_node *n)
         const xs_node *pk = xs_child(n, "pubkey", "urn:simpp:1");
         const char *id = xs_getattr(n, "id", NULL);
         if (id && !strcmp(id, "simpp-sync")) S.sync_done = 1;
+        if (id && !strcmp(id, "simpp-presence")) S.presence_done = 1;
         if (id && !strcmp(id, "simpp-c1")) {
             S.c1_done = 1;
             if (!pk) {
@@ -1158,8 +1160,11 @@ int main(int argc, char **argv)
     if (!S.key) die(EX_DATAERR, "the key on fd %lu: %s", v, kf_strerror(kf_errno));
     S.spare = sc_key_generate(sc_key_curve(S.key));
     /* then the initial presence, which brings the offline (pager) messages:
-     * only once the key is there to open them */
+     * only once the key is there to open them.  The relay answers in order,
+     * so once the ping after it comes back they are all in. */
     sb_puts(&b, "<presence/>");
+    send_stanza(&b);
+    sb_puts(&b, "<iq type='get' id='simpp-presence'><ping xmlns='urn:xmpp:ping'/></iq>");
     send_stanza(&b);
 
     sbuf line = { 0 };
@@ -1169,7 +1174,7 @@ int main(int argc, char **argv)
         if (S.input_done && !S.drain_deadline)
             S.drain_deadline = ev_now_ms() + (int64_t)S.wait_s * 1000;
         if (S.drain_deadline) {
-            int settled = S.c1_done && S.queue.n == 0 && S.npend == 0 && !S.in.name && !S.video_wait;
+            int settled = S.c1_done && S.presence_done && S.queue.n == 0 && S.npend == 0 && !S.in.name && !S.video_wait;
             if (settled || ev_now_ms() >= S.drain_deadline) break;
         }
         struct pollfd pf[2] = { { S.in7, POLLIN, 0 }, { 0, POLLIN, 0 } };
