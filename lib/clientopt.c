@@ -94,9 +94,10 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
     if (o->mode < 0) o->mode = o->frompw ? SIMPP_MODE_PASSWORD : SIMPP_MODE_KEYFILE;
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
-    sc_key *kr = client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, sizeof err);
-    if (!kr) die(strstr(err, "wrong passphrase") ? EX_NOPERM : strstr(err, "no terminal") ? EX_USAGE : EX_DATAERR,
-                 "%s", err);
+    int code;
+    sc_key *kr = client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, sizeof err,
+                            &code);
+    if (!kr) die(code, "%s", err);
     /* the secrets are read: their descriptors go no further (not to a
      * chained program) */
     if (o->pwfd > 2) close(o->pwfd);
@@ -125,7 +126,7 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
     }
     if (!o->pin) die(EX_USAGE, "-s relay.pub is required for a SIMPP relay (its key must be pinned), "
                                "or -x to log in as an ordinary XMPP client");
-    if (client_pin(c, o->pin, tofu, &wrote) < 0) die(EX_NOPERM, "%s", c->err);
+    if ((code = client_pin(c, o->pin, tofu, &wrote))) die(code, "%s", c->err);
     if (wrote) {
         char fpr[KF_FPR_LEN];
         kf_fingerprint(c->server_key, fpr);

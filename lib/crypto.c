@@ -249,9 +249,78 @@ static int chacha_run(int enc, const uint8_t *key, const uint8_t *nonce, const v
     return ok ? 0 : -1;
 }
 
+/*
+ * AES-128-GCM comes in two forms that compute the same function (SP 800-38D).
+ * libtomcrypt's gcm_init builds a 64 KiB table from H before the first byte
+ * (about 60 us), which pays off only over long messages; but most keys here
+ * seal one short message (every e2e frame has its own key from the ratchet).
+ * Up to GCM_SHORT bytes, then, the same algorithm is run from libtomcrypt's
+ * parts without the table: GHASH by gcm_gf_mult, one multiplication per
+ * block, and the counter blocks by aes_ecb_encrypt.  Above it libtomcrypt's
+ * gcm_*: the table's speed per block (about 6 us a KiB against 16) wins its
+ * set-up back from about 6 KiB on.  Both forms are checked against NIST's
+ * vectors and OpenSSL's output on either side of the boundary
+ * (t/unit/crypto_kat.c).
+ */
+#define GCM_SHORT 4096
+
+/* Y = (Y ^ X_i) . H over the 16-byte blocks of p, the last one zero-padded */
+static void ghash(const uint8_t h[16], uint8_t y[16], const uint8_t *p, size_t n)
+{
+    uint8_t t[16];
+    while (n) {
+        size_t k = n < 16 ? n : 16;
+        for (size_t i = 0; i < k; i++) y[i] ^= p[i];
+        gcm_gf_mult(h, y, t);
+        memcpy(y, t, 16);
+        p += k;
+        n -= k;
+    }
+    sc_zero(t, sizeof t);
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+static int gcm_short(int enc, const uint8_t *key, const uint8_t *nonce, const void *aad,
+                     size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
+{
+    symmetric_key sk;
+    uint8_t h[16] = { 0 }, y[16] = { 0 }, cb[16], ks[16], lens[16];
+    int ok = aes_setup(key, 16, 0, &sk) == CRYPT_OK && aes_ecb_encrypt(h, h, &sk) == CRYPT_OK;
+    /* GHASH_H(A || 0^v || C || 0^u || [len(A)]64 || [len(C)]64); the
+     * ciphertext is hashed before decryption, so in may be out */
+    if (ok) ghash(h, y, aad, aadlen);
+    if (ok && !enc) ghash(h, y, in, len);
+    memcpy(cb, nonce, SC_NONCE_LEN);                 /* J0 = IV || 0^31 || 1 */
+    for (size_t off = 0; ok && off < len; off += 16) {
+        size_t k = len - off < 16 ? len - off : 16;
+        put_be(cb + 12, (uint32_t)(2 + off / 16), 4);  /* inc32 from J0 + 1 */
+        ok = aes_ecb_encrypt(cb, ks, &sk) == CRYPT_OK;
+        for (size_t i = 0; ok && i < k; i++) out[off + i] = in[off + i] ^ ks[i];
+    }
+    if (ok && enc) ghash(h, y, out, len);
+    put_be(lens, (uint64_t)aadlen * 8, 8);
+    put_be(lens + 8, (uint64_t)len * 8, 8);
+    if (ok) ghash(h, y, lens, 16);
+    put_be(cb + 12, 1, 4);
+    ok = ok && aes_ecb_encrypt(cb, ks, &sk) == CRYPT_OK;      /* T = E_K(J0) ^ S */
+    for (int i = 0; ok && i < 16; i++) tag[i] = ks[i] ^ y[i];
+    aes_done(&sk);
+    sc_zero(&sk, sizeof sk);
+    sc_zero(h, sizeof h);
+    sc_zero(y, sizeof y);
+    sc_zero(ks, sizeof ks);
+    return ok ? 0 : -1;
+}
+
 static int gcm_run(int enc, const uint8_t *key, const uint8_t *nonce, const void *aad,
                    size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
 {
+    if (len + aadlen <= GCM_SHORT)
+        return gcm_short(enc, key, nonce, aad, aadlen, in, len, out, tag);
     /* 64 KiB of key-dependent tables: heap, and wiped */
     gcm_state *g = malloc(sizeof *g);
     unsigned long tl = 16;
@@ -508,6 +577,35 @@ sc_key *sc_key_from_scalar(int curve, const uint8_t *d, size_t dlen)
         ok = 1;
     if (g) ltc_ecc_del_point(g);
     ltc_deinit_multi(order, prime, NULL);
+    if (!ok) {
+        sc_key_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+sc_key *sc_key_from_pair(int curve, const uint8_t *d, size_t dlen, const uint8_t *pub, size_t publen)
+{
+    int set;
+    void *order = NULL;
+    size_t nb = sc_curve_bytes(curve);
+    if (!d || dlen != nb || sc_point_check(curve, pub, publen) < 0) return NULL;
+    sc_key *k = key_new(curve, &set);
+    if (!k) return NULL;
+    k->k.type = PK_PRIVATE;
+    k->k.idx = set;
+    k->k.dp = &ltc_ecc_sets[set];
+    if (ltc_init_multi(&k->k.pubkey.x, &k->k.pubkey.y, &k->k.pubkey.z, &k->k.k, &order, NULL) != CRYPT_OK) {
+        free(k);
+        return NULL;
+    }
+    int ok = ltc_mp.unsigned_read(k->k.k, (unsigned char *)d, dlen) == CRYPT_OK &&
+             hexnum(order, k->k.dp->order) == 0 &&
+             ltc_mp.compare_d(k->k.k, 0) == LTC_MP_GT && ltc_mp.compare(k->k.k, order) == LTC_MP_LT &&
+             ltc_mp.unsigned_read(k->k.pubkey.x, (unsigned char *)pub + 1, nb) == CRYPT_OK &&
+             ltc_mp.unsigned_read(k->k.pubkey.y, (unsigned char *)pub + 1 + nb, nb) == CRYPT_OK &&
+             ltc_mp.set_int(k->k.pubkey.z, 1) == CRYPT_OK;
+    ltc_deinit_multi(order, NULL);
     if (!ok) {
         sc_key_free(k);
         return NULL;

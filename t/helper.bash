@@ -69,10 +69,19 @@ teardown() {
     common_teardown
 }
 
-# new_user NAME: a key and a registration for NAME@localhost
+# relay_with NAME...: a test's setup: a fresh directory, a relay, and a
+# registered user for each NAME
+relay_with() {
+    common_setup
+    start_relay
+    local u
+    for u in "$@"; do new_user "$u"; done
+}
+
+# new_user NAME [simpp-register options]: a key and a registration for NAME@localhost
 new_user() {
     simpp-keygen -q "$1.key" > /dev/null
-    simpp-register -c 127.0.0.1:"$PORT" -s relay.pub -k "$1.key" "$1@localhost" > /dev/null
+    simpp-register -c 127.0.0.1:"$PORT" -s relay.pub -k "$1.key" "${@:2}" "$1@localhost" > /dev/null
 }
 
 # session NAME [simpp-login options]: NAME logged in, stanzas in through
@@ -120,4 +129,14 @@ e2e() {
     eval "pid_$name=$!"
     SESSION_PIDS="${SESSION_PIDS:-} $!"
     eval "exec {fd_$name}>$name.in"
+}
+
+# file_pair: bob takes files into inbox/ and waits for alice; once alice's
+# session with him is up.  Options go to bob's simpp-session.
+file_pair() {
+    mkdir -p inbox
+    e2e bob alice -o "$TMP/inbox" "$@"
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
 }

@@ -153,8 +153,8 @@ setup() {
 @test "SIGHUP reloads the certificate: new connections get the new one, a session under way goes on" {
     old=$(openssl x509 -in server.pem -noout -serial)
     # a logged-in SIMPP user over a plain connection, and one mid-stream over TLS
-    new_user alice
-    session alice
+    new_user alice -T ca.pem
+    session alice -T ca.pem
     say alice "<presence/>"
     make_cert next
     cp next.pem server.pem
@@ -180,7 +180,6 @@ setup() {
 @test "300 stalled TLS handshakes do not slow a logged-in user's round trips (under 50 ms)" {
     stop_relay
     start_tls_relay -o max_per_addr=1000
-    new_user alice
     run /usr/bin/python3 "$SIMPP_TOP/t/tools/tlsstall.py" $TLSPORT $PORT 300
     echo "$output"
     [ "$status" -eq 0 ]
@@ -232,4 +231,67 @@ setup() {
     [[ "$output" == *"the relay does not offer TLS (STARTTLS)"* ]]
     run simpp-login -c 127.0.0.1:$PORT -s relay.pub -t sometimes -k alice.key alice@localhost < /dev/null
     [ "$status" -eq 64 ]
+}
+
+@test "PLAIN logins one after another do not stall a logged-in user (the derivation is off the loop)" {
+    stop_relay
+    start_tls_relay -o auth_per_min=0 -o workers=1
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/tlsstall.py" $TLSPORT $PORT 0 PLAIN
+    echo "# $output" >&3
+    [ "$status" -eq 0 ]
+    logins=$(echo "$output" | sed -n 's/.*logins=\([0-9]*\).*/\1/p')
+    [ "$logins" -ge 20 ]
+    max=$(echo "$output" | sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p')
+    awk -v m="$max" 'BEGIN { exit !(m < 50) }'
+}
+
+@test "PLAIN attempts from one address beyond auth_per_min are refused before any derivation" {
+    stop_relay
+    start_tls_relay -o auth_per_min=6
+    # a burst of a sixth of the budget (at least 3), then refusals
+    for i in 1 2 3; do
+        run X $PORT carol@localhost PLAIN --ca ca.pem <<< 'wrong'
+        [[ "$output" == *"failure: not-authorized"* ]]
+    done
+    run X $PORT carol@localhost PLAIN --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"failure: temporary-auth-failure"* ]]
+    grep -q 'auth-throttled addr=127.0.0.1' "$RELAY_LOG"
+    # SCRAM (no derivation on the relay) is not counted
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 0 ]
+}
+
+@test "XEP-0198: a broken connection resumes with what was not acknowledged, once each, in order; nobody else can resume it" {
+    printf 'pass 3\n' | simpp-relayd -d data passwd dave@localhost -P 0 > /dev/null
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT resume
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"thief: refused"* ]]
+    [[ "$output" == *"after resume: m4 m5 m6 m7"* ]]
+    grep -q 'detached jid=carol@localhost/r held=2' "$RELAY_LOG"
+    grep -q 'resume-failed addr=127.0.0.1 jid=dave@localhost' "$RELAY_LOG"
+    grep -q 'resumed addr=127.0.0.1 jid=carol@localhost/r resent=4' "$RELAY_LOG"
+}
+
+@test "XEP-0198: no resume in time, or the relay stops: what was held goes to the offline store, delivered once" {
+    printf 'pass 3\n' | simpp-relayd -d data passwd dave@localhost -P 0 > /dev/null
+    stop_relay
+    start_tls_relay -o resume_timeout=1
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT break
+    [ "$status" -eq 0 ]
+    wait_for relay "resume-expired jid=carol@localhost/r held=3" "$RELAY_LOG"
+    wait_for relay "offline-held jid=carol@localhost count=3" "$RELAY_LOG"
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT fresh
+    [ "$output" = "got: m1 m2 m3" ]
+    # held when the relay stops: in the store after the restart
+    stop_relay
+    start_tls_relay
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT break
+    [ "$status" -eq 0 ]
+    stop_relay
+    grep -q 'offline-held jid=carol@localhost count=3' "$RELAY_LOG"
+    start_tls_relay
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT fresh
+    [ "$output" = "got: m1 m2 m3" ]
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""tlsstall.py TLSPORT PORT N - load on the relay's TLS: N connections to the
-direct TLS port that stall (half of them send nothing, half send part of a
-ClientHello), and a thread doing full handshakes one after another, while a
-user logged in with PLAIN over direct TLS (carol@localhost, password "pass 1",
-CA in ca.pem) measures 50 ping round trips.  Loopback only, bounded in time.
-Prints "stalled N handshakes=H rtt p50_ms=... max_ms=..."."""
+"""tlsstall.py TLSPORT PORT N [PLAIN] - load on the relay's TLS: N connections
+to the direct TLS port that stall (half of them send nothing, half send part
+of a ClientHello), and a thread doing full handshakes one after another (or,
+with PLAIN, 8 threads of PLAIN logins of carol one after another: each costs the relay a
+10,000-round derivation), while a user logged in with PLAIN over direct TLS
+(carol@localhost, password "pass 1", CA in ca.pem) measures 50 ping round
+trips.  Loopback only, bounded in time.
+Prints "stalled N handshakes=H logins=L rtt p50_ms=... max_ms=..."."""
 import socket, ssl, sys, threading, time, base64, re
 
 tport, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+plain = len(sys.argv) > 4 and sys.argv[4] == "PLAIN"
 ctx = ssl.create_default_context(cafile="ca.pem")
 HDR = ("<stream:stream to='localhost' xmlns='jabber:client' "
        "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
@@ -24,13 +27,18 @@ def until(s, buf, pat):
     return m, buf[len(buf.decode("utf-8", "replace")[:m.end()].encode()):]
 
 
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", tport), timeout=10), server_hostname="localhost")
-buf = b""
-s.sendall(HDR.encode())
-_, buf = until(s, buf, r"</stream:features>")
-s.sendall(("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>"
-           % base64.b64encode(b"\0carol\0pass 1").decode()).encode())
-_, buf = until(s, buf, r"<success[^>]*/>|<success.*?</success>")
+def login():
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", tport), timeout=10), server_hostname="localhost")
+    buf = b""
+    s.sendall(HDR.encode())
+    _, buf = until(s, buf, r"</stream:features>")
+    s.sendall(("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>"
+               % base64.b64encode(b"\0carol\0pass 1").decode()).encode())
+    _, buf = until(s, buf, r"<success[^>]*/>|<success.*?</success>")
+    return s, buf
+
+
+s, buf = login()
 s.sendall(HDR.encode())
 _, buf = until(s, buf, r"</stream:features>")
 s.sendall(b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
@@ -45,13 +53,20 @@ for i in range(n):
     stalled.append(c)
 
 stop = False
-hs = 0
+hs = logins = 0
 
 
 def handshakes():
-    global hs
+    global hs, logins
     end = time.time() + 20
     while not stop and time.time() < end:
+        if plain:
+            try:
+                login()[0].close()
+                logins += 1
+            except OSError:
+                pass
+            continue
         try:
             t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", tport), timeout=5), server_hostname="localhost")
             t.close()
@@ -60,8 +75,9 @@ def handshakes():
             pass
 
 
-th = threading.Thread(target=handshakes)
-th.start()
+ths = [threading.Thread(target=handshakes) for _ in range(8 if plain else 1)]
+for th in ths:
+    th.start()
 time.sleep(0.5)
 rtt = []
 for i in range(50):
@@ -71,9 +87,10 @@ for i in range(50):
     rtt.append((time.perf_counter() - t0) * 1000)
     time.sleep(0.02)
 stop = True
-th.join()
+for th in ths:
+    th.join()
 for c in stalled:
     c.close()
 s.close()
 rtt.sort()
-print("stalled %d handshakes=%d rtt p50_ms=%.2f max_ms=%.2f" % (n, hs, rtt[len(rtt) // 2], rtt[-1]))
+print("stalled %d handshakes=%d logins=%d rtt p50_ms=%.2f max_ms=%.2f" % (n, hs, logins, rtt[len(rtt) // 2], rtt[-1]))

@@ -744,6 +744,89 @@ static void t_locked_open(void)
     store_close(s);
 }
 
+/* ---- listing users, settings, the schema before settings ----------------- */
+
+struct ulist { int n, stop_after; char jid[4][STORE_JID_MAX]; int simpp[4], scram[4]; };
+
+static int user_cb(const struct store_user *u, void *ctx)
+{
+    struct ulist *l = ctx;
+    if (l->n < 4) {
+        snprintf(l->jid[l->n], sizeof l->jid[0], "%s", u->jid);
+        l->simpp[l->n] = u->publen == 65 && u->wkalen > 0;
+        l->scram[l->n] = u->has_scram && u->scram_iter == 4096;
+    }
+    l->n++;
+    return l->stop_after && l->n >= l->stop_after;
+}
+
+static void t_list_meta(store *s)
+{
+    struct ulist l = { 0 };
+    char v[STORE_META_MAX], small[4], big[STORE_META_MAX + 1];
+    /* t_users left alice (SIMPP keys) and bob (SCRAM) among others */
+    int64_t n = store_user_list(s, user_cb, &l);
+    ok(n == store_user_count(s) && n >= 2 && l.n == n, "store_user_list calls back once per user (%lld)",
+       (long long)n);
+    int sorted = 1;
+    for (int i = 1; i < l.n && i < 4; i++) sorted &= strcmp(l.jid[i - 1], l.jid[i]) < 0;
+    ok(sorted, "... ordered by JID");
+    int alice = -1, bob = -1;
+    for (int i = 0; i < l.n && i < 4; i++) {
+        if (!strcmp(l.jid[i], "alice@example.org")) alice = i;
+        if (!strcmp(l.jid[i], "bob@example.org")) bob = i;
+    }
+    ok(alice >= 0 && bob >= 0 && l.simpp[alice] && !l.scram[alice] && l.scram[bob] && !l.simpp[bob],
+       "... with each user's keys and verifier as stored");
+    struct ulist one = { .stop_after = 1 };
+    ok(store_user_list(s, user_cb, &one) == 1 && one.n == 1, "a callback returning non-zero stops the list");
+    ok(store_user_list(s, NULL, NULL) == STORE_ERROR, "no callback: STORE_ERROR");
+
+    ok(store_meta_get(s, "domain", v, sizeof v) == STORE_NOTFOUND, "an unset setting: STORE_NOTFOUND");
+    ok(store_meta_set(s, "domain", "example.org") == STORE_OK &&
+       store_meta_get(s, "domain", v, sizeof v) == STORE_OK && !strcmp(v, "example.org"),
+       "a setting reads back");
+    ok(store_meta_set(s, "domain", "example.net") == STORE_OK &&
+       store_meta_get(s, "domain", v, sizeof v) == STORE_OK && !strcmp(v, "example.net"),
+       "set again: replaced");
+    ok(store_meta_get(s, "domain", small, sizeof small) == STORE_ERROR, "a value that does not fit: STORE_ERROR");
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    ok(store_meta_set(s, "domain", big) == STORE_ERROR && store_meta_set(s, "", "x") == STORE_ERROR &&
+       store_meta_set(s, "k", NULL) == STORE_ERROR, "over-long values, empty keys, no value: refused");
+    ok(store_meta_set(s, "domain", "example.org") == STORE_OK, "(back to example.org)");
+}
+
+/* a store written before the settings table (schema 1) opens, keeps its
+ * users, and gains the table */
+static void t_schema1(void)
+{
+    char dir[PATH_MAX], dbp[PATH_MAX], err[512], v[64];
+    store *s;
+    struct store_user u, g;
+    sqlite3 *h;
+    pj(dir, sizeof dir, top, "schema1");
+    s = store_open(dir, err, sizeof err);
+    mkuser(&u, "old@example.org", 1);
+    ok(s && store_user_add(s, &u) == STORE_OK, "a store with one user");
+    store_close(s);
+    pj(dbp, sizeof dbp, dir, "simpp.db");
+    h = raw_open(dbp);
+    ok(sqlite3_exec(h, "DROP TABLE meta; PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK,
+       "... turned back into a schema 1 store");
+    sqlite3_close(h);
+    s = store_open_ro(dir, err, sizeof err);
+    ok(!s && has(err, "needs migrating"), "read-only open of schema 1: %s", err);
+    s = store_open(dir, err, sizeof err);
+    ok(s && store_user_get(s, "old@example.org", &g) == STORE_OK &&
+       store_meta_get(s, "domain", v, sizeof v) == STORE_NOTFOUND && store_meta_set(s, "domain", "x") == STORE_OK,
+       "opened read-write: migrated, the user kept, settings work");
+    store_close(s);
+    h = raw_open(dbp);
+    ok(raw_int(h, "PRAGMA user_version") == STORE_SCHEMA_VERSION, "schema version now %d", STORE_SCHEMA_VERSION);
+    sqlite3_close(h);
+}
+
 int main(void)
 {
     char dir[PATH_MAX], dbp[PATH_MAX], walp[PATH_MAX + 8], err[512];
@@ -769,6 +852,7 @@ int main(void)
         t_roster(s);
         t_offline(s);
         t_cascade(s);
+        t_list_meta(s);
         ok(stat(walp, &st) == 0 && (st.st_mode & 0777) == 0600,
            "WAL file exists (WAL mode) and is 0600");
         ok(store_close(s) == STORE_OK, "close");
@@ -782,6 +866,7 @@ int main(void)
     t_badfiles();
     t_corrupt();
     t_locked_open();
+    t_schema1();
 
     chmod(top, 0700);
     nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
