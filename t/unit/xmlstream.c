@@ -492,12 +492,15 @@ static void test_limits(void)
            "depth bomb: policy-violation (%s)", xs_error_text(r.s));
         rec_done(&r);
     }
-    {
+    /* the limit itself: a stanza 32 deep (its root is 1) passes, 33 does not */
+    for (unsigned d = XS_DEFAULT_MAX_DEPTH; d <= XS_DEFAULT_MAX_DEPTH + 1; d++) {
         char in[512];
         char *p = in + sprintf(in, HDR);
-        for (unsigned i = 0; i < XS_DEFAULT_MAX_DEPTH; i++) p += sprintf(p, "<a>");
-        for (unsigned i = 0; i < XS_DEFAULT_MAX_DEPTH; i++) p += sprintf(p, "</a>");
-        ok(strcmp(run1(in), "ok") == 0, "depth %u accepted", XS_DEFAULT_MAX_DEPTH);
+        for (unsigned i = 0; i < d; i++) p += sprintf(p, "<a>");
+        for (unsigned i = 0; i < d; i++) p += sprintf(p, "</a>");
+        const char *c = run1(in);
+        ok(d == XS_DEFAULT_MAX_DEPTH ? strcmp(c, "ok") == 0 : strcmp(c, "policy-violation") == 0,
+           "a stanza %u elements deep: %s", d, c);
     }
 
     /* attributes */
