@@ -15,10 +15,15 @@
  *   open_sealed  option: suite, frames skipped; the message is sealed by
  *                alice's end and must open to the same type, id and data
  *   pager_from   option: buffer size
- *   script       option: suite; the message is a list of steps on both
- *                ends of one session (below), checked against a model of
- *                what each end must accept
- * A choice of suite is the option byte's two low bits (fz_pick3).
+ *   script       option: suite (bit 0: ChaCha20-Poly1305 or CBC+HMAC); the
+ *                message is a list of steps on both ends of one session
+ *                (below), checked against a model of what each end must
+ *                accept
+ * A choice of suite is the option byte's two low bits (fz_pick3).  The
+ * scripts leave out AES-GCM: the steps are the same state machine under
+ * every suite, and libtomcrypt 1.18 builds a 64 KiB table for each GCM key
+ * (a new key every frame here), which would make them several times
+ * slower; open and open_sealed run GCM frames.
  *
  * Script steps: one byte each, dir = bit 0 (0: alice to bob, 1: bob to
  * alice), act = bits 1-3, arg = bits 4-7; some read more bytes.
@@ -291,7 +296,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case FZ_E2E_SCRIPT: {
         fz_in steps = { m, n };
-        script(&steps, fz_pick3(opt));
+        script(&steps, opt & 1 ? 2 : 0);    /* fz_suites[]: ChaCha20-Poly1305, CBC+HMAC */
         break;
     }
     }

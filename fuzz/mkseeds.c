@@ -264,8 +264,8 @@ static void e2e_seeds(void)
         0x10, E2E_TEXT, 1, 'a', 0x04, 0,  0x20, E2E_TEXT, 1, 'b',  0x30, E2E_ACK, 0,
         0x04, 2,  0x04, 1,  0x40, E2E_TEXT, 1, 'c',  0x06, 3, 5, 0x80,  0x18, 3,
         0x0a, 3, 4,  0x0c, 3,  0x0e, 3,  0x04, 3,  0x11, E2E_BYE, 0,  0x05, 0 };
-    seed_op("e2e", "script-gap", FZ_E2E_SCRIPT, 1, gap, sizeof gap);
-    seed_op("e2e", "script-cbc", FZ_E2E_SCRIPT, 2, chat, sizeof chat);
+    seed_op("e2e", "script-gap", FZ_E2E_SCRIPT, 0, gap, sizeof gap);
+    seed_op("e2e", "script-cbc", FZ_E2E_SCRIPT, 1, chat, sizeof chat);
 
     /* pager inner plaintexts: u32 len || text || u8 siglen || sig, signed
      * over the target's fixed header */
