@@ -120,6 +120,17 @@ raw_stream() {
     output=$( { printf "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>%s" "$1"; sleep "${2:-1}"; } |
               timeout 10 nc -q 2 127.0.0.1 "$PORT")
 }
+# wait_listen PORT: until something listens on the loopback PORT (10 s),
+# without connecting to it (the test proxies take one connection only)
+wait_listen() {
+    local i
+    for i in $(seq 1 100); do
+        [ -n "$(ss -Hltn "sport = :$1")" ] && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
 # a free loopback port (the kernel's choice)
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -193,7 +193,7 @@ PY
         TP=$(free_port)
         python3 "$SIMPP_TOP/t/tools/tamper.py" $TP $PORT $mode &
         SESSION_PIDS="$SESSION_PIDS $!"
-        sleep 0.3
+        wait_listen $TP
         run simpp-login -c 127.0.0.1:$TP -s relay.pub -k alice.key -r $mode alice@localhost <<'IN'
 <iq type='get' id='one'><ping xmlns='urn:xmpp:ping'/></iq>
 <iq type='get' id='two'><ping xmlns='urn:xmpp:ping'/></iq>
@@ -209,7 +209,7 @@ IN
     TP=$(free_port)
     python3 "$SIMPP_TOP/t/tools/tamper.py" $TP $PORT inject &
     SESSION_PIDS="$SESSION_PIDS $!"
-    sleep 0.3
+    wait_listen $TP
     run simpp-login -c 127.0.0.1:$TP -s relay.pub -k alice.key -r inj alice@localhost <<'IN'
 <iq type='get' id='one'><ping xmlns='urn:xmpp:ping'/></iq>
 <iq type='get' id='two'><ping xmlns='urn:xmpp:ping'/></iq>

@@ -280,7 +280,7 @@ for i in range(3000):
     WPORT=$(free_port)
     socat -r alice.c2s -R alice.s2c TCP-LISTEN:$WPORT,bind=127.0.0.1,reuseaddr TCP:127.0.0.1:$PORT &
     SESSION_PIDS="$SESSION_PIDS $!"
-    sleep 0.3
+    wait_listen $WPORT
     echo "<message to='bob@localhost' type='chat'><body>CLEARTEXT-CANARY</body></message>" |
         simpp-login -c 127.0.0.1:$WPORT -s relay.pub -k alice.key alice@localhost
     wait_for bob CLEARTEXT-CANARY bob.out

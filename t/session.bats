@@ -60,7 +60,7 @@ setup() {
     WPORT=$(free_port)
     socat -r wire.c2s -R wire.s2c TCP-LISTEN:$WPORT,bind=127.0.0.1,reuseaddr TCP:127.0.0.1:$PORT &
     SESSION_PIDS="$SESSION_PIDS $!"
-    sleep 0.3
+    wait_listen $WPORT
     mkfifo alice.in
     SIMPP_HOME=$TMP/alice.home simpp-login -v -c 127.0.0.1:$WPORT -s relay.pub -k alice.key -r s alice@localhost \
         simpp-session -j bob@localhost < alice.in > alice.out 2> alice.err &
