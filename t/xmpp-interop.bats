@@ -57,31 +57,3 @@ setup() {
     ! grep -q 'down is not' carol.out || false
 }
 
-# SASL PLAIN (RFC 4616) over a raw stream: the base64 of authzid NUL authcid NUL password
-plain_auth() {
-    local b64
-    b64=$(printf '%s\0%s\0%s' "$1" "$2" "$3" | base64 -w0)
-    raw_stream "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>$b64</auth>"
-}
-
-@test "PLAIN: an authzid naming another user is refused; none, or the user's own JID, logs in" {
-    stop_relay
-    start_relay -o plain=yes
-    printf 'dave pass 2\n' | simpp-relayd -d data passwd dave@localhost -P 0
-    plain_auth "" carol "carol pass 1"
-    [[ "$output" == *"<success"* ]]
-    plain_auth "carol@localhost" carol "carol pass 1"
-    [[ "$output" == *"<success"* ]]
-    [ "$(grep -c 'login addr=127.0.0.1 jid=carol@localhost mechanism=PLAIN level=xmpp' "$RELAY_LOG")" -eq 2 ]
-    # carol's password, to act as dave (a bare JID, or a localpart), or as
-    # carol of another domain
-    plain_auth "dave@localhost" carol "carol pass 1"
-    [[ "$output" == *"<invalid-authzid/>"* && "$output" != *"<success"* ]]
-    plain_auth "dave" carol "carol pass 1"
-    [[ "$output" == *"<invalid-authzid/>"* && "$output" != *"<success"* ]]
-    plain_auth "carol@elsewhere" carol "carol pass 1"
-    [[ "$output" == *"<not-authorized/>"* && "$output" != *"<success"* ]]
-    [ "$(grep -c 'auth-fail addr=127.0.0.1 .*mechanism=SCRAM/PLAIN' "$RELAY_LOG")" -eq 3 ]
-    ! grep -q 'jid=dave@localhost' "$RELAY_LOG"
-    [ "$(grep -c 'mechanism=PLAIN level=xmpp' "$RELAY_LOG")" -eq 2 ]
-}
