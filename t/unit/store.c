@@ -875,8 +875,8 @@ static void t_list_meta(store *s)
     ok(store_meta_set(s, "domain", "example.org") == STORE_OK, "(back to example.org)");
 }
 
-/* a store written before the settings table (schema 1) opens, keeps its
- * users, and gains the table */
+/* a store written before the settings table and SCRAM-SHA-1 (schema 1)
+ * opens, keeps its users, and gains both */
 static void t_schema1(void)
 {
     char dir[PATH_MAX], dbp[PATH_MAX], err[512], v[64];
@@ -890,7 +890,9 @@ static void t_schema1(void)
     store_close(s);
     pj(dbp, sizeof dbp, dir, "simpp.db");
     h = raw_open(dbp);
-    ok(sqlite3_exec(h, "DROP TABLE meta; PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK,
+    ok(sqlite3_exec(h, "DROP TABLE meta; ALTER TABLE users DROP COLUMN scram1_stored;"
+                       "ALTER TABLE users DROP COLUMN scram1_server; PRAGMA user_version = 1",
+                    NULL, NULL, NULL) == SQLITE_OK,
        "... turned back into a schema 1 store");
     sqlite3_close(h);
     s = store_open_ro(dir, err, sizeof err);
