@@ -56,12 +56,16 @@ restart_relay() {
     for i in $(seq 1 100); do [ -s ready2 ] && return 0; sleep 0.1; done
     return 1
 }
-stop_relay() {
-    [ -n "${RELAY_PID:-}" ] || return 0
-    kill -TERM "$RELAY_PID" 2>/dev/null || true
-    wait "$RELAY_PID" 2>/dev/null || true
-    RELAY_PID=
+# stop_var NAME: TERM the background process whose pid NAME holds, wait
+# for it, and empty NAME
+stop_var() {
+    local pid=${!1:-}
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    printf -v "$1" '%s' ''
 }
+stop_relay() { stop_var RELAY_PID; }
 teardown() {
     local p
     for p in ${SESSION_PIDS:-}; do kill "$p" 2>/dev/null || true; done
