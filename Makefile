@@ -88,6 +88,13 @@ $(CARDPROGS): $(BINOUT)/%: src/%.c $(CARDOBJ) $(LIBA) $(wildcard lib/*.h lib/car
 $(OUT)/card:
 	mkdir -p $@
 
+# TLS: lib/tls.o is the one object that includes OpenSSL's headers; the
+# programs that speak TLS (the relay, the clients) link libssl.
+TLSLIBS   = -lssl -lcrypto
+TLSBINS   = simpp-relayd simpp-login simpp-register
+$(addprefix $(BINOUT)/,$(TLSBINS)) $(OUT)/bench/relay-load $(OUT)/tools/simpptool: LDLIBS += $(TLSLIBS)
+LDLIBS  += -lpthread
+
 # Only simpp-videnc (and its benchmark) links FFmpeg's libavcodec; lib/video.o
 # is the one object that includes its headers, and other programs never pull
 # it out of libsimpp.a.

@@ -28,7 +28,7 @@
 #include "fuzz.h"
 #include "sasl.h"
 
-static struct scram_cred cred;
+static struct scram_cred cred, cred1;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -39,30 +39,41 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fz_bytes("scram salt", salt, sizeof salt);
     FZ_SETUP(scram_make_cred_salt(FZ_SCRAM_PW, strlen(FZ_SCRAM_PW), salt, FZ_SCRAM_ITER, &cred) ==
              SASL_OK);
+    FZ_SETUP(scram_make_cred_hash(SC_HASH_SHA1, FZ_SCRAM_PW, strlen(FZ_SCRAM_PW), salt, FZ_SCRAM_ITER,
+                                  &cred1) == SASL_OK);
     /* a fixed secret, as a relay sets one from its configuration */
     FZ_SETUP(scram_server_secret("fuzz: fake salt secret", 22, 0) == SASL_OK);
     return 0;
 }
 
+/* opt: bit 0 known user, 1 authzid taken, 2-3 user buffer, 4-5 the channel
+ * (none; TLS with -PLUS offered; a -PLUS exchange; TLS, -PLUS not offered),
+ * 6 SHA-1 */
 static void server(unsigned opt, const char *cf, size_t cfl, const char *cfin, size_t cfinl)
 {
-    scram_server *s = scram_server_new();
+    static const uint8_t exp[32] = { 1, 2, 3 }, ep[32] = { 9, 8, 7 };
+    const struct scram_cb cb[2] = { { "tls-exporter", exp, 32 }, { "tls-server-end-point", ep, 32 } };
+    int sha1 = (opt >> 6) & 1, chan = (opt >> 4) & 3;
+    scram_server *s = scram_server_new_hash(sha1 ? SC_HASH_SHA1 : SC_HASH_SHA256);
     char az[SASL_MAX_AUTHZID + 1], user[SASL_MAX_NAME + 1], out[SCRAM_OUT_MAX];
     size_t ucap = (opt >> 2) & 3 ? ((opt >> 2) & 3) * 4 : sizeof user, ol = sizeof out;
     int known = opt & 1, take_az = (opt >> 1) & 1, r;
     FZ_SETUP(s != NULL);
     FZ_CHECK(scram_server_test_nonce(s, FZ_SCRAM_SNONCE) == SASL_OK);
+    if (chan) FZ_CHECK(scram_server_channel(s, chan == 2, chan != 3, cb, 2) == SASL_OK);
     r = scram_server_first(s, cf, cfl, take_az ? az : NULL, sizeof az, user, ucap);
     if (r != SASL_OK) goto refused;
     FZ_CHECK(strnlen(user, ucap) < ucap && strlen(user) > 0);
     if (take_az) FZ_CHECK(strnlen(az, sizeof az) < sizeof az);
-    r = scram_server_challenge(s, known ? &cred : NULL, out, &ol);
+    r = scram_server_challenge(s, known ? (sha1 ? &cred1 : &cred) : NULL, out, &ol);
     FZ_CHECK(r == SASL_OK);                 /* nothing from the input can fail it */
     FZ_CHECK(ol == strlen(out) && strncmp(out, "r=", 2) == 0);
     ol = sizeof out;
     r = scram_server_final(s, cfin, cfinl, out, &ol);
     if (r != SASL_OK) goto refused;
     FZ_CHECK(known);                        /* an unknown user never gets in */
+    /* a -PLUS exchange got in only by naming a binding we have */
+    if (chan == 2) FZ_CHECK(cf[0] == 'p' && cf[1] == '=');
     FZ_CHECK(ol == strlen(out) && strncmp(out, "v=", 2) == 0);
     scram_server_free(s);
     return;

@@ -13,6 +13,7 @@
 #include "ev.h"
 #include "keyfile.h"
 #include "sbuf.h"
+#include "tls.h"
 #include "util.h"
 
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -110,7 +111,10 @@ static int outer_cb(void *arg, xs_node *n)
         return XS_STOP;
     }
     int success = n->name && !strcmp(n->name, "success") && n->ns && !strcmp(n->ns, NS_SASL);
+    int proceed = n->name && !strcmp(n->name, "proceed") && n->ns && !strcmp(n->ns, "urn:ietf:params:xml:ns:xmpp-tls");
     enqueue(c, n);
+    /* RFC 6120 5.4.3.3: nothing after <proceed/> is read in clear */
+    if (proceed) return XS_STOP;
     /* RFC 6120 6.4.6: what follows <success/> is a new stream */
     if (success) xs_reset(c->xs);
     return XS_CONTINUE;
@@ -152,14 +156,46 @@ void client_free(struct client *c)
     xs_node_free(c->features);
     sc_key_free(c->server_key);
     if (c->chan) { simpp_chan_wipe(c->chan); free(c->chan); }
+    tls_free(c->tls);
+    tls_ctx_free(c->tlsctx);
+    c->tls = NULL;
+    c->tlsctx = NULL;
     c->xs = c->inner = NULL;
     c->features = NULL;
     c->server_key = NULL;
     c->chan = NULL;
 }
 
+/* wait until fd is ready for ev (POLLIN/POLLOUT), within the timeout */
+static int wait_fd(struct client *c, int fd, short ev)
+{
+    struct pollfd p = { fd, ev, 0 };
+    int pr;
+    do pr = poll(&p, 1, c->timeout_ms); while (pr < 0 && errno == EINTR);
+    if (pr < 0) return fail(c, "poll: %s", strerror(errno));
+    if (pr == 0) return fail(c, "no answer from the relay in time");
+    return 0;
+}
+
+static int tls_write_all(struct client *c, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = tls_write(c->tls, p, n);
+        if (w == TLS_WANT_WRITE || w == TLS_WANT_READ) {
+            if (wait_fd(c, w == TLS_WANT_WRITE ? c->wfd : c->rfd, w == TLS_WANT_WRITE ? POLLOUT : POLLIN) < 0)
+                return -1;
+            continue;
+        }
+        if (w < 0) return fail(c, "unable to write to the relay: TLS: %s", tls_error(c->tls));
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 static int write_all(struct client *c, const char *p, size_t n)
 {
+    if (c->tls) return tls_write_all(c, p, n);
     while (n) {
         ssize_t w = write(c->wfd, p, n);
         if (w < 0 && errno == EINTR) continue;
@@ -203,7 +239,29 @@ static int read_some(struct client *c, int ms)
     do pr = poll(&p, 1, ms); while (pr < 0 && errno == EINTR);
     if (pr < 0) return fail(c, "poll: %s", strerror(errno));
     if (pr == 0) return 0;
-    ssize_t n = read(c->rfd, buf, sizeof buf);
+    ssize_t n;
+    if (c->tls) {
+        /* every record already here, so that nothing waits inside TLS
+         * while poll() sees an empty socket */
+        do {
+            n = tls_read(c->tls, buf, sizeof buf);
+            if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) return 0;
+            if (n <= 0) {
+                c->closed = 1;
+                if (!c->err[0]) {
+                    if (n == TLS_CLOSED) fail(c, "the relay closed the connection");
+                    else fail(c, "TLS: %s", tls_error(c->tls));
+                }
+                return -1;
+            }
+            if (xs_feed(c->xs, buf, (size_t)n) < 0) {
+                c->closed = 1;
+                return fail(c, "relay sent bad XML: %s %s", xs_error(c->xs), xs_error_text(c->xs));
+            }
+        } while (tls_pending(c->tls));
+        return 1;
+    }
+    n = read(c->rfd, buf, sizeof buf);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 0;
     if (n <= 0) {
         c->closed = 1;
@@ -279,6 +337,38 @@ static int stream_start(struct client *c)
     return 0;
 }
 
+/* RFC 6120 5.4: <starttls/>, <proceed/>, the handshake with the name
+ * checked, and a new stream inside TLS */
+static int start_tls(struct client *c)
+{
+    static const char st[] = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+    char err[512];
+    xs_node *n;
+    if (!(c->tlsctx = tls_client_new(c->tls_ca, 0, err, sizeof err))) return fail(c, "TLS: %s", err);
+    if (write_all(c, st, sizeof st - 1) < 0) return -1;
+    trace(c, ">", st, sizeof st - 1);
+    if (!(n = client_next(c, -1))) return -1;
+    int go = is(n, "proceed", "urn:ietf:params:xml:ns:xmpp-tls");
+    xs_node_free(n);
+    if (!go) return fail(c, "the relay refused STARTTLS");
+    /* nothing the relay sent in clear after <proceed/> counts: the
+     * parser stopped there (outer_cb), and starts again inside TLS */
+    if (!(c->tls = tls_connect(c->tlsctx, c->rfd, c->wfd, c->domain))) return fail(c, "TLS: out of memory");
+    for (;;) {
+        int r = tls_handshake(c->tls);
+        if (r == TLS_OK) break;
+        if (r != TLS_WANT_READ && r != TLS_WANT_WRITE) {
+            c->tls_failed = 1;
+            return fail(c, "TLS with %s: %s (-T file trusts a CA; -t off relies on SIMPP alone)", c->domain,
+                        tls_error(c->tls));
+        }
+        if (wait_fd(c, r == TLS_WANT_WRITE ? c->wfd : c->rfd, r == TLS_WANT_WRITE ? POLLOUT : POLLIN) < 0) return -1;
+    }
+    if (c->verbose) fprintf(stderr, "%s: TLS %s %s with %s\n", progname, tls_version(c->tls), tls_cipher(c->tls), c->domain);
+    xs_reset(c->xs);
+    return stream_start(c);
+}
+
 int client_open(struct client *c)
 {
     xs_callbacks cb = { open_cb, outer_cb, close_cb };
@@ -286,6 +376,10 @@ int client_open(struct client *c)
     xs_init();
     if (!(c->xs = xs_new(&lim, &cb, c))) return fail(c, "out of memory");
     if (stream_start(c) < 0) return -1;
+    if (c->tls_mode != CLIENT_TLS_OFF && xs_child(c->features, "starttls", "urn:ietf:params:xml:ns:xmpp-tls")) {
+        if (start_tls(c) < 0) return -1;
+    } else if (c->tls_mode == CLIENT_TLS_REQUIRE)
+        return fail(c, "the relay does not offer TLS (STARTTLS)");
     const xs_node *s = xs_child(c->features, "simpp", SIMPP_NS);
     if (!s) return fail(c, "this relay does not speak SIMPP (no <simpp/> feature)");
     const char *key = xs_getattr(s, "key", NULL), *curve = xs_getattr(s, "curve", NULL);

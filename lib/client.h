@@ -35,7 +35,16 @@ struct client {
     int sent_close;                 /* we sent </stream:stream> */
     char err[256];                  /* why the last call failed */
     char jid[1024];                 /* full JID once bound */
+    /* TLS: CLIENT_TLS_AUTO uses STARTTLS when the relay offers it, _REQUIRE
+     * fails without it, _OFF never starts it; the certificate is checked
+     * against tls_ca (a PEM file) or the system's CA store, for domain */
+    int tls_mode;
+    const char *tls_ca;
+    struct tls_ctx *tlsctx;
+    struct tls_conn *tls;
+    int tls_failed;                 /* the handshake failed: no proof of the name */
 };
+enum { CLIENT_TLS_AUTO = 0, CLIENT_TLS_REQUIRE, CLIENT_TLS_OFF };
 
 void client_init(struct client *c, int rfd, int wfd, const char *domain);
 void client_free(struct client *c);

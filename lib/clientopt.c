@@ -32,6 +32,13 @@ int client_opt(struct client_opts *o, int opt, const char *arg)
     case 'C':
         if (!(o->suite = sc_suite_from_name(arg))) die(EX_USAGE, "unknown suite: %s", arg);
         return 1;
+    case 't':
+        if (!strcmp(arg, "auto")) o->tls = CLIENT_TLS_AUTO;
+        else if (!strcmp(arg, "require")) o->tls = CLIENT_TLS_REQUIRE;
+        else if (!strcmp(arg, "off")) o->tls = CLIENT_TLS_OFF;
+        else die(EX_USAGE, "-t %s: auto, require or off", arg);
+        return 1;
+    case 'T': o->cafile = arg; return 1;
     case 'm':
         if ((o->mode = simpp_mode_from_name(arg)) < 0)
             die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare)", arg);
@@ -67,7 +74,9 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
     if (client_connect(o->addr, allow_stdio, &rfd, &wfd, err, sizeof err) < 0) die(EX_UNAVAILABLE, "%s", err);
     client_init(c, rfd, wfd, strchr(jid, '@') + 1);
     c->verbose = o->verbose;
-    if (client_open(c) < 0) die(EX_PROTOCOL, "%s", c->err);
+    c->tls_mode = o->tls;
+    c->tls_ca = o->cafile;
+    if (client_open(c) < 0) die(c->tls_failed ? EX_NOPERM : EX_PROTOCOL, "%s", c->err);
     if (client_pin(c, o->pin, tofu, &wrote) < 0) die(EX_NOPERM, "%s", c->err);
     if (wrote) {
         char fpr[KF_FPR_LEN];

@@ -9,13 +9,13 @@
 
 #include "client.h"
 
-/* -v -c -s -k -E -p -P -K -C -m */
-#define CLIENT_OPTS "vc:s:k:E:pP:K:C:m:"
+/* -v -c -s -k -E -p -P -K -C -m -t -T */
+#define CLIENT_OPTS "vc:s:k:E:pP:K:C:m:t:T:"
 
 struct client_opts {
-    int verbose, frompw, pwfd, passfd, suite, mode;
+    int verbose, frompw, pwfd, passfd, suite, mode, tls;
     unsigned long rounds;
-    const char *addr, *pin, *keyfile;
+    const char *addr, *pin, *keyfile, *cafile;
 };
 
 void client_opts_init(struct client_opts *o);

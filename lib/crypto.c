@@ -19,19 +19,21 @@ struct sc_key {
     int curve;
 };
 
-static int idx_aes = -1, idx_sha256 = -1, idx_sprng = -1;
+static int idx_aes = -1, idx_sha256 = -1, idx_sha1 = -1, idx_sprng = -1;
 
 int sc_init(void)
 {
     if (idx_sprng >= 0) return 0;
     ltc_mp = ltm_desc;                        /* trap 1: before any PK call */
     if (register_cipher(&aes_desc) < 0 || register_hash(&sha256_desc) < 0 ||
+        register_hash(&sha1_desc) < 0 ||
         register_prng(&sprng_desc) < 0)
         return -1;
     idx_aes = find_cipher("aes");             /* trap 2: look up by index */
     idx_sha256 = find_hash("sha256");
+    idx_sha1 = find_hash("sha1");
     idx_sprng = find_prng("sprng");
-    if (idx_aes < 0 || idx_sha256 < 0 || idx_sprng < 0) return -1;
+    if (idx_aes < 0 || idx_sha256 < 0 || idx_sha1 < 0 || idx_sprng < 0) return -1;
     return 0;
 }
 
@@ -138,6 +140,47 @@ int sc_hkdf_sha256(const void *salt, size_t saltlen, const void *ikm, size_t ikm
     if (saltlen == 0) { salt = zsalt; saltlen = sizeof zsalt; }
     return hkdf(idx_sha256, salt, saltlen, NZ(info), infolen, NZ(ikm), ikmlen,
                 out, outlen) == CRYPT_OK ? 0 : -1;
+}
+
+/* ---- SCRAM's hashes by id -------------------------------------------- */
+
+static int hash_idx(int h)
+{
+    if (sc_init() < 0) return -1;
+    return h == SC_HASH_SHA256 ? idx_sha256 : h == SC_HASH_SHA1 ? idx_sha1 : -1;
+}
+
+size_t sc_hash_len(int h)
+{
+    return h == SC_HASH_SHA256 ? SC_SHA256_LEN : h == SC_HASH_SHA1 ? 20 : 0;
+}
+
+int sc_hash(int h, const void *p, size_t n, uint8_t *out)
+{
+    unsigned long ol = SC_HASH_MAX_LEN;
+    int i = hash_idx(h);
+    return i >= 0 && hash_memory(i, NZ(p), n, out, &ol) == CRYPT_OK ? 0 : -1;
+}
+
+int sc_hmac(int h, const void *key, size_t klen, const void *msg, size_t mlen, uint8_t *out)
+{
+    unsigned long ol = SC_HASH_MAX_LEN;
+    unsigned char zero = 0;
+    int i = hash_idx(h);
+    if (i < 0) return -1;
+    if (klen == 0) { key = &zero; klen = 1; }      /* as sc_hmac_sha256 */
+    return hmac_memory(i, key, klen, NZ(msg), mlen, out, &ol) == CRYPT_OK ? 0 : -1;
+}
+
+int sc_pbkdf2(int h, const void *pw, size_t pwlen, const void *salt, size_t saltlen,
+              unsigned long iterations, void *out, size_t outlen)
+{
+    unsigned long ol = outlen;
+    int i = hash_idx(h);
+    if (i < 0 || !out || outlen == 0 || iterations == 0 || iterations > INT_MAX || pwlen == 0)
+        return -1;
+    return pkcs_5_alg2(pw, pwlen, NZ(salt), saltlen, (int)iterations, i, out, &ol) == CRYPT_OK &&
+           ol == outlen ? 0 : -1;
 }
 
 int sc_pbkdf2_sha256(const void *pw, size_t pwlen, const void *salt, size_t saltlen,

@@ -54,6 +54,16 @@ int sc_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
 int sc_hkdf_sha256(const void *salt, size_t saltlen, const void *ikm, size_t ikmlen,
                    const void *info, size_t infolen, void *out, size_t outlen);
 /* PKCS#5 PBKDF2-HMAC-SHA256 (RFC 8018) */
+/* The hashes SCRAM names (RFC 5802, RFC 7677): SHA-256, and SHA-1 because
+ * every XMPP server must offer SCRAM-SHA-1 (RFC 6120 13.8).  SHA-1 serves
+ * nothing else.  sc_hash_len(): the output length, 0 for an unknown id. */
+enum { SC_HASH_SHA256 = 0, SC_HASH_SHA1 = 1 };
+#define SC_HASH_MAX_LEN 32
+size_t sc_hash_len(int h);
+int sc_hash(int h, const void *p, size_t n, uint8_t *out);
+int sc_hmac(int h, const void *key, size_t klen, const void *msg, size_t mlen, uint8_t *out);
+int sc_pbkdf2(int h, const void *pw, size_t pwlen, const void *salt, size_t saltlen,
+              unsigned long iterations, void *out, size_t outlen);
 int sc_pbkdf2_sha256(const void *pw, size_t pwlen, const void *salt, size_t saltlen,
                      unsigned long iterations, void *out, size_t outlen);
 

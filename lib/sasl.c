@@ -80,6 +80,7 @@ const char *sasl_strerror(int err)
     case SASL_E_ENCODING:       return "bad base64 encoding";
     case SASL_E_MECHANISM:      return "mechanism not offered";
     case SASL_E_ABORTED:        return "aborted";
+    case SASL_E_CB_DOWNGRADE:   return "client could bind the channel but was told the server cannot";
     }
     return "unknown error";
 }
@@ -331,18 +332,18 @@ static int authzid_rule(const char *az, size_t azlen, const char *user, size_t u
  * ClientKey = HMAC(SaltedPassword, "Client Key"), StoredKey = H(ClientKey)
  * ServerKey = HMAC(SaltedPassword, "Server Key")
  */
-static int derive(const char *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
+static int derive(int h, const char *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
                   unsigned long iter, uint8_t client_key[HLEN], uint8_t stored_key[HLEN],
                   uint8_t server_key[HLEN])
 {
     uint8_t salted[HLEN];
+    size_t hl = sc_hash_len(h);
     int r = SASL_OK;
-    if (sc_pbkdf2_sha256(pw, pwlen, salt, saltlen, iter, salted, sizeof salted) != 0 ||
-        sc_hmac_sha256(salted, sizeof salted, "Client Key", 10, client_key) != 0 ||
-        sc_hmac_sha256(salted, sizeof salted, "Server Key", 10, server_key) != 0)
+    if (hl == 0 || sc_pbkdf2(h, pw, pwlen, salt, saltlen, iter, salted, hl) != 0 ||
+        sc_hmac(h, salted, hl, "Client Key", 10, client_key) != 0 ||
+        sc_hmac(h, salted, hl, "Server Key", 10, server_key) != 0 ||
+        sc_hash(h, client_key, hl, stored_key) != 0)
         r = SASL_E_INTERNAL;
-    else
-        sc_sha256(client_key, HLEN, stored_key);
     sc_zero(salted, sizeof salted);
     return r;
 }
@@ -350,15 +351,23 @@ static int derive(const char *pw, size_t pwlen, const uint8_t *salt, size_t salt
 int scram_make_cred_salt(const char *pw, size_t pwlen, const uint8_t salt[SCRAM_SALT_LEN],
                          unsigned long iter, struct scram_cred *out)
 {
+    return scram_make_cred_hash(SC_HASH_SHA256, pw, pwlen, salt, iter, out);
+}
+
+int scram_make_cred_hash(int hash, const char *pw, size_t pwlen,
+                         const uint8_t salt[SCRAM_SALT_LEN], unsigned long iter,
+                         struct scram_cred *out)
+{
     uint8_t ck[HLEN];
     int r;
-    if (!out || !salt) return SASL_E_INVAL;
+    if (!out || !salt || !sc_hash_len(hash)) return SASL_E_INVAL;
     memset(out, 0, sizeof *out);
     if ((r = sasl_password_check(pw, pwlen)) != SASL_OK) return r;
     if (iter < SCRAM_ITER_MIN || iter > SCRAM_ITER_MAX) return SASL_E_ITER;
     memcpy(out->salt, salt, SCRAM_SALT_LEN);
     out->iter = iter;
-    r = derive(pw, pwlen, out->salt, SCRAM_SALT_LEN, iter, ck, out->stored_key, out->server_key);
+    out->hash = hash;
+    r = derive(hash, pw, pwlen, out->salt, SCRAM_SALT_LEN, iter, ck, out->stored_key, out->server_key);
     sc_zero(ck, sizeof ck);
     if (r != SASL_OK) sc_zero(out, sizeof *out);
     return r;
@@ -422,9 +431,17 @@ static int fake_salt(const char *user, size_t ulen, uint8_t salt[SCRAM_SALT_LEN]
 
 enum { ST_NEW, ST_FIRST, ST_CHALLENGED, ST_DONE, ST_FAILED };
 
+struct cbind { char name[32]; uint8_t data[SCRAM_CB_MAX]; size_t len; };
+
 struct scram_server {
     int     state;
     int     known;                          /* a real credential was given */
+    int     hash;                           /* SC_HASH_* */
+    size_t  hlen;
+    int     plus, offered;                  /* see scram_server_channel() */
+    size_t  ncb;
+    struct cbind cb[SCRAM_CB_NMAX];
+    const struct cbind *bound;              /* the client's "p=" choice */
     size_t  cflen, gs2len;                  /* cf = gs2 header || client-first-bare */
     size_t  cnlen, nlen;                    /* client nonce, full nonce in nonce[] */
     size_t  sflen, tnlen, userlen;
@@ -436,11 +453,46 @@ struct scram_server {
     uint8_t stored_key[HLEN], server_key[HLEN];
 };
 
+scram_server *scram_server_new_hash(int hash)
+{
+    scram_server *s;
+    if (!sc_hash_len(hash) || !(s = calloc(1, sizeof *s))) return NULL;
+    s->state = ST_NEW;
+    s->hash = hash;
+    s->hlen = sc_hash_len(hash);
+    return s;
+}
+
 scram_server *scram_server_new(void)
 {
-    scram_server *s = calloc(1, sizeof *s);
-    if (s) s->state = ST_NEW;
-    return s;
+    return scram_server_new_hash(SC_HASH_SHA256);
+}
+
+/* cb-name = 1*(ALPHA / DIGIT / "." / "-")   (RFC 5802 7) */
+static int cb_name_ok(const char *n, size_t len)
+{
+    if (len == 0 || len >= sizeof ((struct cbind *)0)->name) return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!is_alpha(n[i]) && !(n[i] >= '0' && n[i] <= '9') && n[i] != '.' && n[i] != '-') return 0;
+    return 1;
+}
+
+int scram_server_channel(scram_server *s, int plus, int offered, const struct scram_cb *cb,
+                         size_t n)
+{
+    if (!s || s->state != ST_NEW || n > SCRAM_CB_NMAX || (n && !cb) || (plus && !n)) return SASL_E_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        size_t nl = cb[i].name ? strlen(cb[i].name) : 0;
+        if (!cb_name_ok(cb[i].name, nl) || cb[i].len > SCRAM_CB_MAX || (cb[i].len && !cb[i].data))
+            return SASL_E_INVAL;
+        memcpy(s->cb[i].name, cb[i].name, nl + 1);
+        memcpy(s->cb[i].data, cb[i].data, cb[i].len);
+        s->cb[i].len = cb[i].len;
+    }
+    s->ncb = n;
+    s->plus = plus;
+    s->offered = offered;
+    return SASL_OK;
 }
 
 void scram_server_free(scram_server *s)
@@ -485,8 +537,20 @@ static int srv_parse_first(scram_server *s, const char *m, size_t len, char *az,
      * server cannot), "p=" (binding required; RFC 5802 6: the server MUST
      * fail when it does not support it) */
     it_next(&t, &f);
-    if (f.n >= 2 && f.s[0] == 'p' && f.s[1] == '=') return SASL_E_CB_UNSUPPORTED;
-    if (f.n != 1 || (f.s[0] != 'n' && f.s[0] != 'y')) return SASL_E_MALFORMED;
+    s->bound = NULL;
+    if (f.n >= 2 && f.s[0] == 'p' && f.s[1] == '=') {
+        /* "p=" belongs to a -PLUS mechanism, with a binding we have */
+        if (!s->ncb) return SASL_E_CB_UNSUPPORTED;
+        if (!s->plus || !cb_name_ok(f.s + 2, f.n - 2)) return SASL_E_MALFORMED;
+        for (size_t i = 0; i < s->ncb; i++)
+            if (strlen(s->cb[i].name) == f.n - 2 && memcmp(s->cb[i].name, f.s + 2, f.n - 2) == 0)
+                s->bound = &s->cb[i];
+        if (!s->bound) return SASL_E_CB_UNSUPPORTED;
+    } else {
+        if (f.n != 1 || (f.s[0] != 'n' && f.s[0] != 'y')) return SASL_E_MALFORMED;
+        if (s->plus) return SASL_E_MALFORMED;                /* -PLUS without binding */
+        if (f.s[0] == 'y' && s->offered) return SASL_E_CB_DOWNGRADE;
+    }
 
     /* [ authzid ] "," */
     if (!it_next(&t, &f) || t.pos > len) return SASL_E_MALFORMED;
@@ -562,17 +626,17 @@ int scram_server_challenge(scram_server *s, const struct scram_cred *cred,
     out[0] = 0;
 
     if (cred) {
-        if (cred->iter < SCRAM_ITER_MIN || cred->iter > SCRAM_ITER_MAX)
+        if (cred->iter < SCRAM_ITER_MIN || cred->iter > SCRAM_ITER_MAX || cred->hash != s->hash)
             return srv_fail(s, SASL_E_INVAL);
         memcpy(salt, cred->salt, sizeof salt);
-        memcpy(s->stored_key, cred->stored_key, HLEN);
-        memcpy(s->server_key, cred->server_key, HLEN);
+        memcpy(s->stored_key, cred->stored_key, s->hlen);
+        memcpy(s->server_key, cred->server_key, s->hlen);
         iter = cred->iter;
         s->known = 1;
     } else {
         /* unknown user: a stable salt and random keys no proof can match */
         if (fake_salt(s->user, s->userlen, salt) != 0 ||
-            sc_random(s->stored_key, HLEN) != 0 || sc_random(s->server_key, HLEN) != 0)
+            sc_random(s->stored_key, s->hlen) != 0 || sc_random(s->server_key, s->hlen) != 0)
             return srv_fail(s, SASL_E_INTERNAL);
         iter = fake_iter;
         s->known = 0;
@@ -655,8 +719,9 @@ static int srv_check_final(scram_server *s, const char *m, size_t len, size_t *w
     if (!(cb = malloc(cblen))) return SASL_E_INTERNAL;
     if (b64_dec(f.s + 2, f.n - 2, cb, &cblen) != 0)
         r = SASL_E_MALFORMED;
-    else if (cblen != s->gs2len || memcmp(cb, s->cf, cblen) != 0)
-        r = SASL_E_CB_MISMATCH;
+    else if (cblen != s->gs2len + (s->bound ? s->bound->len : 0) || memcmp(cb, s->cf, s->gs2len) != 0 ||
+             (s->bound && !sc_ct_eq(cb + s->gs2len, s->bound->data, s->bound->len)))
+        r = SASL_E_CB_MISMATCH;     /* another channel: a man in the middle */
     free(cb);
     if (r != SASL_OK) return r;
 
@@ -669,11 +734,11 @@ static int srv_check_final(scram_server *s, const char *m, size_t len, size_t *w
         if ((r = ext_check(&f)) != SASL_OK) return r;
     }
 
-    /* ClientProof: exactly HLEN octets */
+    /* ClientProof: exactly one hash length */
     {
         size_t plen = HLEN;
-        if (pf.n - 2 != B64LEN(HLEN) || b64_dec(pf.s + 2, pf.n - 2, proof, &plen) != 0 ||
-            plen != HLEN)
+        if (pf.n - 2 != B64LEN(s->hlen) || b64_dec(pf.s + 2, pf.n - 2, proof, &plen) != 0 ||
+            plen != s->hlen)
             return SASL_E_MALFORMED;
     }
     return SASL_OK;
@@ -706,25 +771,25 @@ int scram_server_final(scram_server *s, const char *client_final, size_t len,
      * XOR ClientSignature; the client is authentic if H(ClientKey) equals
      * StoredKey (RFC 5802 3).  For an unknown user the keys are random and
      * known == 0, with the same work done. */
-    if (sc_hmac_sha256(s->stored_key, HLEN, am, amlen, sig) != 0) {
+    if (sc_hmac(s->hash, s->stored_key, s->hlen, am, amlen, sig) != 0) {
         free(am);
         return srv_fail(s, SASL_E_INTERNAL);
     }
-    for (size_t i = 0; i < HLEN; i++) ck[i] = proof[i] ^ sig[i];
-    sc_sha256(ck, HLEN, sk);
-    good = sc_ct_eq(sk, s->stored_key, HLEN) & (s->known == 1);
+    for (size_t i = 0; i < s->hlen; i++) ck[i] = proof[i] ^ sig[i];
+    if (sc_hash(s->hash, ck, s->hlen, sk) != 0) memset(sk, 0xff, sizeof sk);
+    good = sc_ct_eq(sk, s->stored_key, s->hlen) & (s->known == 1);
     sc_zero(ck, sizeof ck);
     sc_zero(sk, sizeof sk);
 
     /* ServerSignature = HMAC(ServerKey, AuthMessage); server-final "v=" */
     r = SASL_E_AUTH;
     if (good) {
-        if (sc_hmac_sha256(s->server_key, HLEN, am, amlen, sig) != 0) {
+        if (sc_hmac(s->hash, s->server_key, s->hlen, am, amlen, sig) != 0) {
             r = SASL_E_INTERNAL;
         } else {
             sb_init(&b, msg, sizeof msg);
             sb_str(&b, "v=");
-            sb_b64(&b, sig, HLEN);
+            sb_b64(&b, sig, s->hlen);
             r = b.bad ? SASL_E_INTERNAL : put_out(msg, b.len, out, outlen);
         }
     }
@@ -742,6 +807,9 @@ int scram_server_final(scram_server *s, const char *client_final, size_t len,
 
 struct scram_client {
     int     state;
+    int     hash;
+    size_t  hlen;
+    struct cbind cb;                        /* cb.name[0]: bound (-PLUS) */
     size_t  enclen, pwlen, cnlen, cfblen;
     char    user_enc[ENC_NAME + 1];
     char    pw[SASL_MAX_PW];
@@ -752,9 +820,25 @@ struct scram_client {
 
 scram_client *scram_client_new(const char *user, const char *pw, size_t pwlen)
 {
+    return scram_client_new_hash(SC_HASH_SHA256, user, pw, pwlen);
+}
+
+int scram_client_channel(scram_client *c, const char *name, const uint8_t *data, size_t len)
+{
+    size_t nl = name ? strlen(name) : 0;
+    if (!c || c->state != ST_NEW || !cb_name_ok(name, nl) || len > SCRAM_CB_MAX || (len && !data))
+        return SASL_E_INVAL;
+    memcpy(c->cb.name, name, nl + 1);
+    memcpy(c->cb.data, data, len);
+    c->cb.len = len;
+    return SASL_OK;
+}
+
+scram_client *scram_client_new_hash(int hash, const char *user, const char *pw, size_t pwlen)
+{
     scram_client *c;
     size_t ulen = user ? strnlen(user, SASL_MAX_NAME + 1) : 0;
-    if (!user || name_check(user, ulen, SASL_MAX_NAME) != SASL_OK ||
+    if (!user || !sc_hash_len(hash) || name_check(user, ulen, SASL_MAX_NAME) != SASL_OK ||
         sasl_password_check(pw, pwlen) != SASL_OK) {
         errno = EINVAL;
         return NULL;
@@ -764,6 +848,8 @@ scram_client *scram_client_new(const char *user, const char *pw, size_t pwlen)
         return NULL;
     }
     c->state = ST_NEW;
+    c->hash = hash;
+    c->hlen = sc_hash_len(hash);
     c->enclen = saslname_enc(user, ulen, c->user_enc);
     memcpy(c->pw, pw, pwlen);
     c->pwlen = pwlen;
@@ -821,10 +907,20 @@ int scram_client_first(scram_client *c, char *out, size_t *outlen)
     if (b.bad) return cli_fail(c, SASL_E_INTERNAL);
     c->cfblen = b.len;
 
-    if (c->cfblen + 3 + 1 > *outlen) return cli_fail(c, SASL_E_SPACE);
-    memcpy(out, "n,,", 3);
-    memcpy(out + 3, c->cfb, c->cfblen + 1);
-    *outlen = c->cfblen + 3;
+    /* gs2 header: "n,," or "p=NAME,," (RFC 5802 7) */
+    sb_init(&b, out, *outlen);
+    if (c->cb.name[0]) {
+        sb_str(&b, "p=");
+        sb_str(&b, c->cb.name);
+        sb_str(&b, ",,");
+    } else
+        sb_str(&b, "n,,");
+    sb_mem(&b, c->cfb, c->cfblen);
+    if (b.bad) {
+        out[0] = 0;
+        return cli_fail(c, SASL_E_SPACE);
+    }
+    *outlen = b.len;
     c->state = ST_FIRST;
     return SASL_OK;
 }
@@ -897,27 +993,45 @@ int scram_client_final(scram_client *c, const char *server_first, size_t len,
 
     /* client-final-message-without-proof, then "," proof, straight into out */
     sb_init(&b, out, *outlen);
-    sb_str(&b, "c=biws,r=");
+    sb_str(&b, "c=");
+    {
+        /* base64(gs2 header || channel binding data) */
+        uint8_t gs2[3 + sizeof c->cb.name + 2 + SCRAM_CB_MAX];
+        size_t gl = 0;
+        if (c->cb.name[0]) {
+            size_t nl = strlen(c->cb.name);
+            memcpy(gs2, "p=", 2);
+            memcpy(gs2 + 2, c->cb.name, nl);
+            memcpy(gs2 + 2 + nl, ",,", 2);
+            memcpy(gs2 + 4 + nl, c->cb.data, c->cb.len);
+            gl = 4 + nl + c->cb.len;
+        } else {
+            memcpy(gs2, "n,,", 3);
+            gl = 3;
+        }
+        sb_b64(&b, gs2, gl);
+    }
+    sb_str(&b, ",r=");
     sb_mem(&b, nonce.s, nonce.n);
     wplen = b.len;
-    if (b.bad || wplen + 3 + B64LEN(HLEN) + 1 > *outlen) {
+    if (b.bad || wplen + 3 + B64LEN(c->hlen) + 1 > *outlen) {
         out[0] = 0;
         return cli_fail(c, SASL_E_SPACE);
     }
 
-    r = derive(c->pw, c->pwlen, salt, saltlen, iter, ck, stk, svk);
+    r = derive(c->hash, c->pw, c->pwlen, salt, saltlen, iter, ck, stk, svk);
     if (r == SASL_OK &&
         !(am = auth_message(c->cfb, c->cfblen, server_first, len, out, wplen, &amlen)))
         r = SASL_E_INTERNAL;
     /* ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage);
      * ServerSignature = HMAC(ServerKey, AuthMessage)   (RFC 5802 3) */
-    if (r == SASL_OK && (sc_hmac_sha256(stk, HLEN, am, amlen, sig) != 0 ||
-                         sc_hmac_sha256(svk, HLEN, am, amlen, c->server_sig) != 0))
+    if (r == SASL_OK && (sc_hmac(c->hash, stk, c->hlen, am, amlen, sig) != 0 ||
+                         sc_hmac(c->hash, svk, c->hlen, am, amlen, c->server_sig) != 0))
         r = SASL_E_INTERNAL;
     if (r == SASL_OK) {
-        for (size_t i = 0; i < HLEN; i++) proof[i] = ck[i] ^ sig[i];
+        for (size_t i = 0; i < c->hlen; i++) proof[i] = ck[i] ^ sig[i];
         sb_str(&b, ",p=");
-        sb_b64(&b, proof, HLEN);
+        sb_b64(&b, proof, c->hlen);
         if (b.bad) r = SASL_E_INTERNAL;
     }
     free(am);
@@ -952,12 +1066,12 @@ int scram_client_verify(scram_client *c, const char *server_final, size_t len)
     it_next(&t, &f);
     if (is_attr(&f, 'e')) return cli_fail(c, SASL_E_SERVER_ERROR);
     if (f.n >= 2 && f.s[0] == 'm' && f.s[1] == '=') return cli_fail(c, SASL_E_EXTENSION);
-    if (!is_attr(&f, 'v') || f.n - 2 != B64LEN(HLEN) ||
-        b64_dec(f.s + 2, f.n - 2, v, &vlen) != 0 || vlen != HLEN)
+    if (!is_attr(&f, 'v') || f.n - 2 != B64LEN(c->hlen) ||
+        b64_dec(f.s + 2, f.n - 2, v, &vlen) != 0 || vlen != c->hlen)
         return cli_fail(c, SASL_E_MALFORMED);
     while (it_next(&t, &f))
         if ((r = ext_check(&f)) != SASL_OK) return cli_fail(c, r);
-    if (!sc_ct_eq(v, c->server_sig, HLEN)) return cli_fail(c, SASL_E_SERVER_SIG);
+    if (!sc_ct_eq(v, c->server_sig, c->hlen)) return cli_fail(c, SASL_E_SERVER_SIG);
     c->state = ST_DONE;
     sc_zero(c->server_sig, sizeof c->server_sig);
     return SASL_OK;

@@ -9,11 +9,17 @@
  * scram_server_first() and scram_server_challenge() the caller may look the
  * user up asynchronously.
  *
- * Channel binding: there is no TLS under the relay, so the server supports
- * no channel binding.  A client asking for it ("p=", RFC 5802 6) is refused
- * with SASL_E_CB_UNSUPPORTED; "n" and "y" are accepted (6: "y" is only a
- * downgrade signal when the server supports binding, which it does not).
- * SCRAM-SHA-256-PLUS must therefore not be advertised.
+ * Hashes: SCRAM-SHA-256 by default; SCRAM-SHA-1 through the *_hash()
+ * constructors (SC_HASH_SHA1), because RFC 6120 13.8 makes it the one every
+ * server must offer.  A credential is made for one hash and used with it.
+ *
+ * Channel binding (RFC 5802 6, RFC 5056): without scram_server_channel()
+ * the server supports none: "p=" is refused with SASL_E_CB_UNSUPPORTED,
+ * "n" and "y" accepted.  Inside TLS the caller names the bindings it has
+ * (tls-exporter, RFC 9266; tls-unique and tls-server-end-point, RFC 5929):
+ * a -PLUS exchange must then bind to one of them, and a plain exchange
+ * whose client says "y" (it could bind but thinks the server cannot) is a
+ * downgrade when -PLUS was offered: SASL_E_CB_DOWNGRADE.
  *
  * Passwords and SASLprep: RFC 5802 2.2 and RFC 7677 ask for SASLprep
  * (RFC 4013), whose successor is the PRECIS OpaqueString profile (RFC 8265
@@ -65,6 +71,7 @@ enum {
     SASL_E_ENCODING       = -17,  /* bad base64 in the XML element incorrect-encoding */
     SASL_E_MECHANISM      = -18,  /* mechanism not offered         invalid-mechanism */
     SASL_E_ABORTED        = -19,  /* client sent <abort/>          aborted */
+    SASL_E_CB_DOWNGRADE   = -20,  /* "y" where -PLUS was offered   not-authorized */
 };
 
 /* RFC 6120 6.5 condition name for err (< 0); NULL for err >= 0.  An unknown
@@ -98,6 +105,7 @@ struct scram_cred {
     unsigned long iter;
     uint8_t       stored_key[32];     /* H(ClientKey) */
     uint8_t       server_key[32];     /* HMAC(SaltedPassword, "Server Key") */
+    int           hash;               /* SC_HASH_SHA256 (0) or SC_HASH_SHA1: 20 octets */
 };
 
 /* New credentials with a random salt; iter in [SCRAM_ITER_MIN,
@@ -106,6 +114,10 @@ int scram_make_cred(const char *pw, size_t pwlen, unsigned long iter, struct scr
 /* The same with a given salt (re-deriving, test vectors). */
 int scram_make_cred_salt(const char *pw, size_t pwlen, const uint8_t salt[SCRAM_SALT_LEN],
                          unsigned long iter, struct scram_cred *out);
+/* ... and for a given hash (SC_HASH_SHA256 or SC_HASH_SHA1) */
+int scram_make_cred_hash(int hash, const char *pw, size_t pwlen,
+                         const uint8_t salt[SCRAM_SALT_LEN], unsigned long iter,
+                         struct scram_cred *out);
 
 /* ---- server --------------------------------------------------------- */
 typedef struct scram_server scram_server;
@@ -123,6 +135,22 @@ typedef struct scram_server scram_server;
 int scram_server_secret(const void *secret, size_t len, unsigned long fake_iter);
 
 scram_server *scram_server_new(void);              /* NULL: out of memory */
+scram_server *scram_server_new_hash(int hash);     /* NULL: memory or unknown hash */
+
+/* A channel binding: its name ("tls-exporter", "tls-server-end-point") and
+ * data (at most SCRAM_CB_MAX octets). */
+#define SCRAM_CB_MAX 64
+struct scram_cb { const char *name; const uint8_t *data; size_t len; };
+/*
+ * Before scram_server_first(): the exchange runs inside TLS with these
+ * bindings (n of them, at most 2).  plus: the mechanism is a -PLUS one, so
+ * the client must bind to one of them.  offered: -PLUS mechanisms were
+ * offered on this stream, so a client's "y" is a downgrade.
+ */
+int scram_server_channel(scram_server *s, int plus, int offered, const struct scram_cb *cb,
+                         size_t n);
+/* up to 3 bindings: tls-exporter, tls-unique, tls-server-end-point */
+#define SCRAM_CB_NMAX 3
 void          scram_server_free(scram_server *s);  /* wipes; NULL is fine */
 
 /*
@@ -167,9 +195,13 @@ typedef struct scram_client scram_client;
 
 /* NULL with errno EINVAL (bad user or password, see above) or ENOMEM. */
 scram_client *scram_client_new(const char *user, const char *pw, size_t pwlen);
+scram_client *scram_client_new_hash(int hash, const char *user, const char *pw, size_t pwlen);
+/* Before scram_client_first(): bind to this channel (a -PLUS mechanism);
+ * name as for struct scram_cb. */
+int scram_client_channel(scram_client *c, const char *name, const uint8_t *data, size_t len);
 void          scram_client_free(scram_client *c);  /* wipes; NULL is fine */
 
-/* client-first-message "n,,n=user,r=nonce" (no authzid, no binding) */
+/* client-first-message "n,,n=user,r=nonce", or "p=NAME,,..." when bound */
 int scram_client_first(scram_client *c, char *out, size_t *outlen);
 /* parse server-first-message, produce client-final-message.  Refuses an
  * iteration count outside [SCRAM_ITER_MIN, SCRAM_ITER_MAX] (SASL_E_ITER). */

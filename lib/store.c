@@ -69,12 +69,15 @@ static const char *const migrations[] = {
     "  stamp   INTEGER NOT NULL"
     ") STRICT;"
     "CREATE INDEX offline_to ON offline (to_jid, id);",
+    /* 1 -> 2: SCRAM-SHA-1 (RFC 6120 13.8), same salt and count as SHA-256 */
+    "ALTER TABLE users ADD COLUMN scram1_stored BLOB;"
+    "ALTER TABLE users ADD COLUMN scram1_server BLOB;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
 enum {
-    Q_USER_ADD, Q_USER_GET, Q_USER_SCRAM, Q_USER_DEL, Q_USER_COUNT,
+    Q_USER_ADD, Q_USER_GET, Q_USER_SCRAM, Q_USER_SCRAM1, Q_USER_DEL, Q_USER_COUNT,
     Q_ROSTER_GET, Q_ROSTER_PUT, Q_ROSTER_DEL, Q_ROSTER_LIST,
     Q_OFF_ADD, Q_OFF_COUNT, Q_OFF_FETCH, Q_OFF_DEL,
     Q_COUNT
@@ -87,10 +90,12 @@ static const char *const queries[Q_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [Q_USER_GET] =
         "SELECT level, curve, pub, wka, scram_salt, scram_iter, scram_stored,"
-        " scram_server, created FROM users WHERE jid = ?1",
+        " scram_server, created, scram1_stored, scram1_server FROM users WHERE jid = ?1",
     [Q_USER_SCRAM] =
         "UPDATE users SET scram_salt = ?2, scram_iter = ?3, scram_stored = ?4,"
         " scram_server = ?5 WHERE jid = ?1",
+    [Q_USER_SCRAM1] =
+        "UPDATE users SET scram1_stored = ?2, scram1_server = ?3 WHERE jid = ?1",
     [Q_USER_DEL] = "DELETE FROM users WHERE jid = ?1",
     [Q_USER_COUNT] = "SELECT count(*) FROM users",
     [Q_ROSTER_GET] =
@@ -682,6 +687,12 @@ int store_user_get(store *s, const char *jid, struct store_user *u)
                 bad = -1;
         }
         u->created = sqlite3_column_int64(q, 8);
+        if (u->has_scram && sqlite3_column_type(q, 9) != SQLITE_NULL) {
+            u->has_scram1 = 1;
+            bad |= copy_blob(u->scram1_stored, sizeof u->scram1_stored, &n1, q, 9);
+            bad |= copy_blob(u->scram1_server, sizeof u->scram1_server, &n2, q, 10);
+            if (n1 != STORE_SCRAM1_KEY || n2 != STORE_SCRAM1_KEY) bad = -1;
+        }
         if (bad) {
             memset(u, 0, sizeof *u);
             seterr(s, "%s: the stored row is malformed", what);
@@ -718,6 +729,35 @@ int store_user_set_scram(store *s, const char *jid, const uint8_t *salt, size_t 
         BIND(sqlite3_bind_int64(q, 3, (sqlite3_int64)iter));
         BIND(bind_blob(q, 4, stored, STORE_SCRAM_KEY));
         BIND(bind_blob(q, 5, server, STORE_SCRAM_KEY));
+    }
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    done(q);
+    if (rc != SQLITE_DONE) return sqlfail(s, rc, what);
+    if (sqlite3_changes(s->db) == 0) {
+        seterr(s, "%s: no such user", what);
+        return STORE_NOTFOUND;
+    }
+    return STORE_OK;
+}
+
+int store_user_set_scram1(store *s, const char *jid, const uint8_t stored[STORE_SCRAM1_KEY],
+                          const uint8_t server[STORE_SCRAM1_KEY])
+{
+    const char *what = "setting a SCRAM-SHA-1 verifier";
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK;
+
+    if (!s) return STORE_ERROR;
+    if (chk_jid(s, what, "JID", jid)) return STORE_ERROR;
+    if (stored && !server) {
+        seterr(s, "%s: keys missing", what);
+        return STORE_ERROR;
+    }
+    q = s->q[Q_USER_SCRAM1];
+    BIND(bind_text(q, 1, jid));
+    if (stored) {
+        BIND(bind_blob(q, 2, stored, STORE_SCRAM1_KEY));
+        BIND(bind_blob(q, 3, server, STORE_SCRAM1_KEY));
     }
     if (rc == SQLITE_OK) rc = sqlite3_step(q);
     done(q);

@@ -38,13 +38,14 @@ enum {
     STORE_ERROR    = -6,    /* anything else (I/O, corruption, bad argument) */
 };
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_JID_MAX        256    /* bytes including the NUL: 255-byte bare JIDs */
 #define STORE_NAME_MAX       256    /* roster item name, including the NUL */
 #define STORE_PUB_MAX        97     /* X9.63 uncompressed P-384 point */
 #define STORE_WKA_MAX        128    /* wrapped K_A: nonce || ciphertext || tag */
 #define STORE_SALT_MAX       32
 #define STORE_SCRAM_KEY      32     /* SHA-256 StoredKey / ServerKey */
+#define STORE_SCRAM1_KEY     20     /* SHA-1 StoredKey / ServerKey */
 #define STORE_DEFAULT_BUSY_MS 2000
 
 typedef struct store store;
@@ -102,6 +103,10 @@ struct store_user {
     unsigned long scram_iter;
     uint8_t  scram_stored[STORE_SCRAM_KEY];
     uint8_t  scram_server[STORE_SCRAM_KEY];
+    /* SCRAM-SHA-1's verifier, with the same salt and count (has_scram1) */
+    int      has_scram1;
+    uint8_t  scram1_stored[STORE_SCRAM1_KEY];
+    uint8_t  scram1_server[STORE_SCRAM1_KEY];
     int64_t  created;               /* the caller's clock, seconds since the epoch */
 };
 
@@ -113,6 +118,10 @@ int store_user_get(store *s, const char *jid, struct store_user *u);
 int store_user_set_scram(store *s, const char *jid, const uint8_t *salt, size_t saltlen,
                          unsigned long iter, const uint8_t stored[STORE_SCRAM_KEY],
                          const uint8_t server[STORE_SCRAM_KEY]);
+/* Set the SCRAM-SHA-1 verifier made with the SHA-256 one's salt and count
+ * (stored NULL removes it); STORE_NOTFOUND if no user. */
+int store_user_set_scram1(store *s, const char *jid, const uint8_t stored[STORE_SCRAM1_KEY],
+                          const uint8_t server[STORE_SCRAM1_KEY]);
 /* Delete the user with their roster and offline messages; STORE_NOTFOUND. */
 int store_user_del(store *s, const char *jid);
 /* Number of users (>= 0) or a negative STORE_* code. */

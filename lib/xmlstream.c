@@ -1173,6 +1173,13 @@ ssize_t xs_feed(xs_stream *s, const void *buf, size_t len)
     if (s->state == XS_CLOSED || s->state == XS_STOPPED) return 0;
 
     while (off < len) {
+        /* White space before a stream's first byte is not XML of that stream:
+         * the old stream's trailing "\n" after </auth> then "<?xml ...?>"
+         * opening the restarted one (an XML declaration must come first). */
+        if (s->state == XS_START && s->fed == 0) {
+            while (off < len && (p[off] == ' ' || p[off] == '\t' || p[off] == '\r' || p[off] == '\n')) off++;
+            if (off == len) break;
+        }
         if (s->w == NULL && work_new(s) < 0) return -1;
         /* The stanza limit: never give libxml2 more than max_stanza bytes past
          * the end of the last top-level element. */

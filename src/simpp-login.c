@@ -24,7 +24,8 @@
 #include "util.h"
 
 #define USAGE \
-"usage: simpp-login [-v] [-c host[:port]] -s relay.pub [-C suite] [-m mode] [-r resource]\n" \
+"usage: simpp-login [-v] [-c host[:port]] -s relay.pub [-t tls] [-T cafile] [-C suite] [-m mode]\n" \
+"                   [-r resource]\n" \
 "                   (-k keyfile [-E fd] | -p [-P fd] [-K rounds]) jid [prog [arg...]]\n" \
 "\n" \
 "  jid          the account, user@domain\n" \
@@ -35,6 +36,9 @@
 "  -k keyfile   the account's private key; -E fd: its passphrase from fd\n" \
 "  -p           derive the key from the password; -P fd: the password from fd\n" \
 "  -K rounds    PBKDF2 rounds for -p (default 600000)\n" \
+"  -t tls       auto (STARTTLS when offered, the default), require, or off\n" \
+"  -T cafile    trust the CA certificates in cafile (PEM) for the relay's TLS\n" \
+"               certificate (default: the system's CA store)\n" \
 "  -C suite     chacha20-poly1305, aes128-gcm or aes128-cbc-hmac-sha256\n" \
 "  -m mode      keyfile, password, javacard or mifare (the relay records the level)\n" \
 "  -r resource  the resource to bind (default: the relay picks one)\n" \

@@ -16,7 +16,7 @@
 #include "util.h"
 
 #define USAGE \
-"usage: simpp-register [-v] [-c host[:port]] -s relay.pub [-C suite] [-m mode]\n" \
+"usage: simpp-register [-v] [-c host[:port]] -s relay.pub [-t tls] [-T cafile] [-C suite] [-m mode]\n" \
 "                      (-k keyfile [-E fd] | -p [-P fd] [-K rounds]) jid\n" \
 "\n" \
 "  jid          the account, user@domain\n" \
@@ -27,6 +27,8 @@
 "  -p           derive the key from the account's password (as simpp-keygen -p -i jid)\n" \
 "  -P fd        the password from fd (else the terminal)\n" \
 "  -K rounds    PBKDF2 rounds for -p (default 600000; must match simpp-keygen's)\n" \
+"  -t tls       auto (STARTTLS when offered, the default), require, or off\n" \
+"  -T cafile    trust the CA certificates in cafile (PEM) for the relay's TLS certificate\n" \
 "  -C suite     chacha20-poly1305, aes128-gcm or aes128-cbc-hmac-sha256 (default: the relay's first)\n" \
 "  -m mode      how the key is held: keyfile, password, javacard, mifare (default: from -k/-p)\n" \
 "  -v           show the XMPP stanzas on stderr\n"

@@ -31,7 +31,8 @@
 "  -l addr      listen on host[:port]; default 127.0.0.1:5222 (port 0: any free port)\n" \
 "  -D domain    the XMPP domain served; default localhost\n" \
 "  -r fd        once listening, write the port and a newline to fd (readiness)\n" \
-"  -o key=val   any config setting (see simpp-relayd(8))\n" \
+"  -o key=val   any config setting (see simpp-relayd(8)); TLS: -o tls_cert=FILE\n" \
+"               -o tls_key=FILE (STARTTLS), -o tls_port=5223 (direct TLS as well)\n" \
 "  -v           log every stanza's kind and addresses (never its content)\n" \
 "  passwd jid   set the SASL password of an ordinary XMPP account (made if new);\n" \
 "               the password is read from the terminal or -P fd\n"
@@ -53,6 +54,7 @@ struct opts {
     struct relay_config cfg;
     char host[256], port[16];
     char *datadir, *keyfile, *domain;
+    char *tls_cert, *tls_key, *tls_chain, tls_port[8];
     int passfd;
 };
 
@@ -73,11 +75,23 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
     if (!strcmp(k, "key")) { free(o->keyfile); o->keyfile = strdup(v); return 0; }
     if (!strcmp(k, "listen"))
         return net_parse_hostport(v, o->host, sizeof o->host, o->port, sizeof o->port, "5222");
-    if (!strcmp(k, "register") || !strcmp(k, "scram") || !strcmp(k, "plain")) {
+    if (!strcmp(k, "tls_cert") || !strcmp(k, "tls_key") || !strcmp(k, "tls_chain")) {
+        char **f = k[4] == 'c' && k[5] == 'e' ? &o->tls_cert : k[4] == 'k' ? &o->tls_key : &o->tls_chain;
+        free(*f);
+        *f = strdup(v);
+        return 0;
+    }
+    if (!strcmp(k, "tls_port")) {
+        if (num(v, 0, 65535, &n) < 0) { *why = "a port number"; return -1; }
+        snprintf(o->tls_port, sizeof o->tls_port, "%lu", n);
+        return 0;
+    }
+    if (!strcmp(k, "register") || !strcmp(k, "scram") || !strcmp(k, "plain") || !strcmp(k, "tls_required")) {
         if ((b = yes(v)) < 0) { *why = "yes or no"; return -1; }
         if (!strcmp(k, "register")) c->allow_register = b;
         else if (!strcmp(k, "scram")) c->allow_scram = b;
-        else c->allow_plain = b;
+        else if (!strcmp(k, "plain")) c->allow_plain = b;
+        else c->tls_required = b;
         return 0;
     }
     if (!strcmp(k, "suites")) {
@@ -102,7 +116,7 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
     struct { const char *k; unsigned long min, max; } nums[] = {
         { "max_stanza", 1024, 16u << 20 }, { "max_conns", 1, 1000000 }, { "max_per_addr", 1, 1000000 },
         { "reg_per_min", 0, 1000000 }, { "auth_timeout", 1, 86400 }, { "idle_timeout", 1, 86400 * 30 },
-        { "max_outbuf", 4096, 1u << 30 }, { "offline_quota", 0, 10000000 },
+        { "max_outbuf", 4096, 1u << 30 }, { "offline_quota", 0, 10000000 }, { "workers", 1, 64 }, { "auth_per_min", 0, 1000000 },
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         if (strcmp(k, nums[i].k)) continue;
@@ -116,6 +130,8 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
         case 5: c->idle_timeout = (int)n; break;
         case 6: c->max_outbuf = n; break;
         case 7: c->offline_quota = (int)n; break;
+        case 8: c->workers = (int)n; break;
+        case 9: c->auth_per_min = (int)n; break;
         }
         return 0;
     }
@@ -187,7 +203,7 @@ static sc_key *load_key(const char *path, int passfd)
     return k;
 }
 
-/* passwd: an ordinary XMPP account's SCRAM-SHA-256 verifier */
+/* passwd: an ordinary XMPP account's SCRAM-SHA-256 and SCRAM-SHA-1 verifiers */
 static int cmd_passwd(struct opts *o, int argc, char **argv)
 {
     char err[512];
@@ -195,7 +211,7 @@ static int cmd_passwd(struct opts *o, int argc, char **argv)
     char pw[SASL_MAX_PW + 1], bare[512];
     size_t pl;
     struct jid j;
-    struct scram_cred cred;
+    struct scram_cred cred, cred1;
     struct store_user u;
     if (argc == 4 && !strcmp(argv[2], "-P"))
         pwfd = fd_arg(argv[3]);
@@ -210,7 +226,9 @@ static int cmd_passwd(struct opts *o, int argc, char **argv)
     }
     if (pl == 0) die(EX_DATAERR, "password: empty");
     if (sasl_password_check(pw, pl) != SASL_OK) die(EX_DATAERR, "password: control characters or bad UTF-8");
-    if (scram_make_cred(pw, pl, SCRAM_ITER_DEFAULT, &cred) != SASL_OK) die(EX_SOFTWARE, "SCRAM: internal error");
+    if (scram_make_cred(pw, pl, SCRAM_ITER_DEFAULT, &cred) != SASL_OK ||
+        scram_make_cred_hash(SC_HASH_SHA1, pw, pl, cred.salt, cred.iter, &cred1) != SASL_OK)
+        die(EX_SOFTWARE, "SCRAM: internal error");
     sc_zero(pw, sizeof pw);
     /* everything checked: only now the store */
     store *st = store_open(o->datadir, err, sizeof err);
@@ -228,7 +246,10 @@ static int cmd_passwd(struct opts *o, int argc, char **argv)
     if (!code && store_user_set_scram(st, bare, cred.salt, sizeof cred.salt, cred.iter, cred.stored_key,
                                       cred.server_key) != STORE_OK)
         code = EX_CANTCREAT;
+    if (!code && store_user_set_scram1(st, bare, cred1.stored_key, cred1.server_key) != STORE_OK)
+        code = EX_CANTCREAT;
     sc_zero(&cred, sizeof cred);
+    sc_zero(&cred1, sizeof cred1);
     if (code) {
         snprintf(err, sizeof err, "%s", store_errmsg(st));
         store_close(st);
@@ -286,6 +307,12 @@ int main(int argc, char **argv)
     }
     o.cfg.host = o.host;
     o.cfg.port = o.port;
+    o.cfg.tls_cert = o.tls_cert;
+    o.cfg.tls_key = o.tls_key;
+    o.cfg.tls_chain = o.tls_chain;
+    o.cfg.tls_port = o.tls_port[0] ? o.tls_port : NULL;
+    if (!o.tls_cert != !o.tls_key) die(EX_CONFIG, "tls_cert and tls_key go together");
+    if (o.tls_port[0] && !o.tls_cert) die(EX_CONFIG, "tls_port needs tls_cert and tls_key");
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
     if (optind < argc) {
@@ -318,5 +345,8 @@ int main(int argc, char **argv)
     free(o.datadir);
     free(o.keyfile);
     free(o.domain);
-    return rc < 0 ? EX_UNAVAILABLE : 0;
+    free(o.tls_cert);
+    free(o.tls_key);
+    free(o.tls_chain);
+    return rc == -2 ? EX_CONFIG : rc < 0 ? EX_UNAVAILABLE : 0;
 }

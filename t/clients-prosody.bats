@@ -27,7 +27,7 @@ exchange() {
     local bare=
     [ "$(answer_to "$c")" = bare ] && bare=--bare
     peer dave 'dave pass' "$PPORT" carol@localhost "re: $c" $bare
-    run drive "$c" --ca tls/ca.pem --wait "$(wait_of "$c")" "$@" "$port" carol@localhost dave@localhost "hello from $c" <<< 'carol pass 1'
+    run drive "$c" --ca ca.pem --wait "$(wait_of "$c")" "$@" "$port" carol@localhost dave@localhost "hello from $c" <<< 'carol pass 1'
     echo "$c: $output" >&2
     [ "$status" -eq 0 ]
     wait_for dave "carol@localhost: hello from $c" dave.out
@@ -42,7 +42,7 @@ logs_in() {
     local c=$1 port=$PPORT
     shift
     [[ " $* " == *" --direct "* ]] && port=$PTLSPORT
-    run drive "$c" --ca tls/ca.pem --wait 0 "$@" "$port" carol@localhost dave@localhost "hello from $c" <<< 'carol pass 1'
+    run drive "$c" --ca ca.pem --wait 0 "$@" "$port" carol@localhost dave@localhost "hello from $c" <<< 'carol pass 1'
     echo "$c: $output" >&2
     [ "$status" -eq 0 ]
     [[ "$output" == *sent* ]]
@@ -76,26 +76,26 @@ logs_in() {
     exchange slixmpp --mech SCRAM-SHA-256-PLUS --tls12
     grep -q "RECV: <auth [^>]*mechanism='SCRAM-SHA-256-PLUS'" prosody.log
     # Prosody knows tls-unique only, undefined with TLS 1.3: no -PLUS there
-    run drive slixmpp --ca tls/ca.pem --wait 0 --mech SCRAM-SHA-1-PLUS "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
+    run drive slixmpp --ca ca.pem --wait 0 --mech SCRAM-SHA-1-PLUS "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
     [ "$status" -eq 2 ]
     # a client claiming channel binding support ("y") while -PLUS was offered: a downgrade, refused
-    run drive slixmpp --ca tls/ca.pem --wait 0 --tls12 --mech SCRAM-SHA-1 --cb-flag y "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
+    run drive slixmpp --ca ca.pem --wait 0 --tls12 --mech SCRAM-SHA-1 --cb-flag y "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
     [ "$status" -eq 2 ]
 }
 
 @test "profanity takes SCRAM-SHA-256, the drivers of the others PLAIN" {
-    run drive profanity --ca tls/ca.pem --wait 0 --mech SCRAM-SHA-256 "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
+    run drive profanity --ca ca.pem --wait 0 --mech SCRAM-SHA-256 "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
     [ "$status" -eq 0 ]
-    run drive profanity --ca tls/ca.pem --wait 0 --mech SCRAM-SHA-1 "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
+    run drive profanity --ca ca.pem --wait 0 --mech SCRAM-SHA-1 "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
     [ "$status" -eq 4 ]
     local c
     for c in mcabber gosendxmpp sendxmpp; do
-        run drive "$c" --ca tls/ca.pem --wait 0 --mech SCRAM-SHA-1 "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
+        run drive "$c" --ca ca.pem --wait 0 --mech SCRAM-SHA-1 "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
         [ "$status" -eq 64 ]
     done
     [ "$(grep -c "RECV: <auth [^>]*mechanism='PLAIN'" prosody.log)" -eq 0 ]
     for c in mcabber gosendxmpp sendxmpp; do
-        run drive "$c" --ca tls/ca.pem --wait 0 "$PPORT" carol@localhost dave@localhost "plain from $c" <<< 'carol pass 1'
+        run drive "$c" --ca ca.pem --wait 0 "$PPORT" carol@localhost dave@localhost "plain from $c" <<< 'carol pass 1'
         [ "$status" -eq 0 ]
     done
     [ "$(grep -c "RECV: <auth [^>]*mechanism='PLAIN'" prosody.log)" -eq 3 ]
@@ -104,13 +104,13 @@ logs_in() {
 @test "every client refuses a wrong password" {
     local c
     for c in $CLIENTS; do
-        run drive "$c" --ca tls/ca.pem --wait 0 "$PPORT" carol@localhost dave@localhost x <<< 'not it'
+        run drive "$c" --ca ca.pem --wait 0 "$PPORT" carol@localhost dave@localhost x <<< 'not it'
         echo "$c: $output" >&2
         [ "$status" -eq 2 ]
     done
 }
 
-# refuses CERT [driver options]: every client refuses Prosody with tls/CERT.pem
+# refuses CERT [driver options]: every client refuses Prosody with CERT.pem
 refuses() {
     local cert=$1 c
     shift
@@ -128,23 +128,23 @@ refuses() {
 }
 
 @test "every client refuses an expired certificate" {
-    tls_cert old -x
-    refuses old --ca tls/ca.pem
+    make_cert old -1
+    refuses old --ca ca.pem
 }
 
 @test "every client refuses a certificate for another name" {
-    tls_cert other -n example.org
-    refuses other --ca tls/ca.pem
+    make_cert other 30 ec example.org
+    refuses other --ca ca.pem
 }
 
 @test "every client refuses a certificate of a CA it was not told to trust" {
     # the server's certificate is fine, but the client trusts another CA only
-    mkdir other && (TMP=$TMP/other; tls_ca)
-    refuses server --ca other/tls/ca.pem
+    mkdir other && (cd other && make_ca)
+    refuses server --ca other/ca.pem
 }
 
 @test "an RSA-2048 certificate serves every client as well" {
-    tls_cert rsa -k rsa
+    make_cert rsa 30 rsa
     stop_prosody
     PROSODY_CERT=rsa start_prosody
     local c

@@ -26,7 +26,7 @@ answer_to() { if [ "$1" = gosendxmpp ]; then echo bare; else echo full; fi; }
 
 clients_setup() {
     common_setup
-    tls_cert server || return 1
+    make_ca && make_cert server || return 1
     local c
     for c in tmux profanity mcabber go-sendxmpp sendxmpp; do
         command -v "$c" > /dev/null || { echo "$c missing (make deps)" >&2; return 1; }
@@ -39,7 +39,7 @@ clients_setup() {
 peer() {
     local name=$1 pass=$2 port=$3 from=$4 text=$5
     shift 5
-    printf '%s\n' "$pass" | /usr/bin/python3 "$SIMPP_TOP/t/tools/xmppclient.py" --ca "$TMP/tls/ca.pem" \
+    printf '%s\n' "$pass" | /usr/bin/python3 "$SIMPP_TOP/t/tools/xmppclient.py" --ca "$TMP/ca.pem" \
         --wait 30 --reply "$text" "$@" "$port" "$name@localhost" "$from" > "$name.out" 2>&1 &
     PEER_PID=$!
     BG_PIDS="${BG_PIDS:-} $PEER_PID"

@@ -73,10 +73,10 @@ teardown() {
     common_teardown
 }
 
-# new_user NAME: a key and a registration for NAME@localhost
+# new_user NAME [simpp-register options]: a key and a registration for NAME@localhost
 new_user() {
     simpp-keygen -q "$1.key" > /dev/null
-    simpp-register -c 127.0.0.1:"$PORT" -s relay.pub -k "$1.key" "$1@localhost" > /dev/null
+    simpp-register -c 127.0.0.1:"$PORT" -s relay.pub -k "$1.key" "${@:2}" "$1@localhost" > /dev/null
 }
 
 # session NAME [simpp-login options]: NAME logged in, stanzas in through

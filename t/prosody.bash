@@ -4,14 +4,14 @@
 # every stanza logged (mod_stanza_debug) to prosody.log.
 #
 # start_prosody [lua config lines...]: sets PROSODY_PID, PPORT (STARTTLS)
-# and PTLSPORT (direct TLS); the certificate is tls/$PROSODY_CERT.pem
-# (default server), made with tls_cert if missing.
+# and PTLSPORT (direct TLS); the certificate is $PROSODY_CERT.pem
+# (default server), made with make_cert if missing.
 # prosody_user NAME PASSWORD: an account NAME@localhost.
 
 start_prosody() {
     command -v prosody > /dev/null || { echo "prosody missing (make deps)" >&2; return 1; }
     local cert=${PROSODY_CERT:-server}
-    [ -s "$TMP/tls/$cert.pem" ] || tls_cert "$cert" || return 1
+    [ -s "$TMP/$cert.pem" ] || make_cert "$cert" || return 1
     mkdir -p "$TMP/prosody/localhost/accounts"
     PPORT=$(free_port)
     PTLSPORT=$(free_port)
@@ -32,7 +32,7 @@ modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "carbons", "bl
     "vcard_legacy", "private", "offline", "time", "version", "pep", "smacks", "csi_simple",
     "stanza_debug", "posix" }
 modules_disabled = { "s2s" }
-ssl = { certificate = "$TMP/tls/$cert.pem", key = "$TMP/tls/$cert.key" }
+ssl = { certificate = "$TMP/$cert.pem", key = "$TMP/$cert.key" }
 $extra
 VirtualHost "localhost"
 EOF

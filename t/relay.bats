@@ -289,3 +289,46 @@ for i in range(3000):
     [ "$status" -eq 77 ]
     [[ "$output" == *"THE RELAY'S KEY HAS CHANGED"* ]]
 }
+
+# a second session of an account: LABEL USER RESOURCE
+session_as() {
+    local name=$1 user=$2 res=$3
+    mkfifo "$name.in"
+    simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k "$user.key" -r "$res" "$user@localhost" \
+        < "$name.in" > "$name.out" 2> "$name.err" &
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    eval "exec {fd_$name}>$name.in"
+    wait_for "$name" "bound addr=.* jid=$user@localhost/$res" "$RELAY_LOG"
+}
+
+@test "message carbons (XEP-0280): the sender's and the recipient's other resources get copies when they ask" {
+    session_as a1 alice a1
+    session_as a2 alice a2
+    session_as b1 bob b1
+    session_as b2 bob b2
+    session_as b3 bob b3
+    for s in a1 a2 b1 b2 b3; do say $s "<presence/>"; done
+    say a1 "<iq type='get' id='d' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+    wait_for a1 "id='d'.*urn:xmpp:carbons:2" a1.out
+    for s in a1 b2; do
+        say $s "<iq type='set' id='cb'><enable xmlns='urn:xmpp:carbons:2'/></iq>"
+        wait_for $s "type='result' id='cb'" $s.out
+    done
+    say a2 "<message to='bob@localhost/b1' type='chat' id='m1'><body>to b1 only</body></message>"
+    wait_for b1 "to b1 only" b1.out
+    # a1 asked: a sent-copy; b2 asked: a received-copy; b3 did not ask
+    wait_for a1 "<sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'[^>]*from='alice@localhost/a2'.*to b1 only" a1.out
+    wait_for b2 "<received xmlns='urn:xmpp:carbons:2'><forwarded.*to b1 only" b2.out
+    grep -q "from='bob@localhost' to='bob@localhost/b2'" b2.out
+    # private and no-copy messages are not copied; after disable, nothing
+    say a2 "<message to='bob@localhost/b1' type='chat'><body>private one</body><private xmlns='urn:xmpp:carbons:2'/></message>"
+    say a1 "<iq type='set' id='cd'><disable xmlns='urn:xmpp:carbons:2'/></iq>"
+    wait_for a1 "type='result' id='cd'" a1.out
+    say a2 "<message to='bob@localhost/b1' type='chat'><body>after disable</body></message>"
+    wait_for b1 "after disable" b1.out
+    sleep 0.3
+    ! grep -q "private one" a1.out || false
+    ! grep -q "private one" b2.out || false
+    ! grep -q "after disable" a1.out || false
+    ! grep -q "to b1 only" b3.out || false
+}

@@ -1,54 +1,44 @@
-# t/tls.bash - a throw-away certificate authority for the TLS tests.
-# tls_ca makes tls/ca.pem (the only thing clients are told to trust) and
-# tls/ca.key in the test's directory; tls_cert NAME [-k rsa] [-n DNSNAME]
-# [-x] signs tls/NAME.pem (certificate, then the CA: a chain as a server
-# sends it) and tls/NAME.key for DNSNAME (default localhost), expired with
-# -x.  Keys are ECDSA P-256 unless -k rsa (RSA-2048).
-
-# tls_newkey TYPE FILE: a fresh private key in PEM (PKCS#8), mode 0600
-tls_newkey() {
-    case $1 in
-    ec) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$2" ;;
-    rsa) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$2" ;;
-    *) echo "tls_newkey: $1: ec or rsa" >&2; return 1 ;;
-    esac 2>/dev/null && chmod 600 "$2"
+# t/tls.bash - a throw-away certificate authority for the TLS tests, made
+# with the openssl command.  Loaded after helper.bash.
+#
+# make_ca                       ca.key, ca.pem (ECDSA P-256)
+# make_cert NAME [DAYS] [ALG] [CN]   NAME.key, NAME.pem signed by the CA for
+#                               DNS name CN (default localhost); DAYS may be
+#                               negative (an expired certificate); ALG ec or rsa
+make_ca() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+        -out ca.pem -days 30 -subj "/CN=simpp test CA" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        2>/dev/null
 }
-
-tls_ca() {
-    mkdir -p "$TMP/tls"
-    [ -s "$TMP/tls/ca.pem" ] && return 0
-    tls_newkey ec "$TMP/tls/ca.key" || return 1
-    # valid from a week ago, so that an expired certificate can be signed
-    # with a date inside the CA's own validity
-    faketime '7 days ago' openssl req -x509 -new -key "$TMP/tls/ca.key" -days 30 -sha256 \
-        -subj '/CN=simpp test CA' \
-        -addext 'basicConstraints=critical,CA:TRUE' \
-        -addext 'keyUsage=critical,keyCertSign,cRLSign' \
-        -addext 'subjectKeyIdentifier=hash' \
-        -out "$TMP/tls/ca.pem" 2>/dev/null
+make_cert() {
+    local name=$1 days=${2:-30} alg=${3:-ec} cn=${4:-localhost}
+    if [ "$alg" = rsa ]; then
+        openssl req -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" -subj "/CN=$cn" 2>/dev/null
+    else
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$name.key" \
+            -out "$name.csr" -subj "/CN=$cn" 2>/dev/null
+    fi
+    printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$cn" > "$name.ext"
+    if [ "$days" -lt 0 ]; then
+        # an expired one: valid from 60 days ago until -days days ago
+        openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$name.pem" \
+            -extfile "$name.ext" -not_before "$(date -u -d '60 days ago' +%Y%m%d%H%M%SZ)" \
+            -not_after "$(date -u -d "${days#-} days ago" +%Y%m%d%H%M%SZ)" 2>/dev/null ||
+        faketime -f "-60d" openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out "$name.pem" -extfile "$name.ext" -days $((60 + days)) 2>/dev/null
+    else
+        openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$name.pem" \
+            -extfile "$name.ext" -days "$days" 2>/dev/null
+    fi
+    rm -f "$name.csr" "$name.ext"
+    chmod 600 "$name.key"
 }
-
-tls_cert() {
-    local name=$1 type=ec dns=localhost when=now days=7 OPTIND opt
-    shift
-    while getopts k:n:x opt; do
-        case $opt in
-        k) type=$OPTARG ;;
-        n) dns=$OPTARG ;;
-        x) when='5 days ago' days=2 ;;
-        *) return 1 ;;
-        esac
-    done
-    tls_ca || return 1
-    local d=$TMP/tls
-    tls_newkey "$type" "$d/$name.key" || return 1
-    printf '%s\n' "subjectAltName=DNS:$dns" 'basicConstraints=critical,CA:FALSE' \
-        'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth,clientAuth' \
-        'authorityKeyIdentifier=keyid' > "$d/$name.ext"
-    openssl req -new -key "$d/$name.key" -subj "/CN=$dns" -out "$d/$name.csr" 2>/dev/null || return 1
-    faketime "$when" openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-        -set_serial "0x$(openssl rand -hex 8)" -days "$days" -sha256 -extfile "$d/$name.ext" \
-        -out "$d/$name.crt" 2>/dev/null || return 1
-    cat "$d/$name.crt" "$d/ca.pem" > "$d/$name.pem"
-    rm -f "$d/$name.csr" "$d/$name.ext"
+# start_tls_relay [options]: a relay with the test certificate, STARTTLS on
+# PORT and direct TLS on TLSPORT
+start_tls_relay() {
+    [ -f ca.pem ] || make_ca
+    [ -f server.pem ] || make_cert server
+    start_relay -o tls_cert=server.pem -o tls_key=server.key -o tls_port=0 "$@"
+    read -r PORT TLSPORT < ready
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bats
 # An ordinary XMPP client library from Debian (python3-slixmpp) talks to
-# simpp-relayd with standard SASL, at the lowest trust level.
+# simpp-relayd with standard SASL, at the lowest trust level (here in clear,
+# tls_required=no; t/clients.bats runs the clients over TLS).
 load helper
 
 setup() {
     common_setup
-    start_relay
+    start_relay -o tls_required=no
     new_user alice
     printf 'carol pass 1\n' | simpp-relayd -d data passwd carol@localhost -P 0
 }
@@ -40,7 +41,7 @@ setup() {
 
 @test "a policy of no write-down keeps a card/password user from writing to a plain XMPP user" {
     stop_relay
-    start_relay -o policy=no-write-down
+    start_relay -o tls_required=no -o policy=no-write-down
     session alice
     say alice "<presence/>"
     echo 'carol pass 1' | /usr/bin/python3 "$SIMPP_TOP/t/tools/xmppclient.py" $PORT carol@localhost alice@localhost 'up is fine' > carol.out &

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "relay/auth.h"
+#include "relay/work.h"
 #include "util.h"
 
 /* ---- SASL ---------------------------------------------------------------------- */
@@ -38,7 +39,7 @@ static void sasl_fail(struct conn *c, const char *cond, const char *why)
 {
     sbuf b = { 0 };
     relay_log(c->r, "auth-fail addr=%s user=%s mechanism=%s reason=%s", c->addr,
-              c->authuser ? c->authuser : "-", c->mech == MECH_SIMPP ? "SIMPP" : "SCRAM/PLAIN", why);
+              c->authuser ? c->authuser : "-", c->mname ? c->mname : "-", why);
     sb_printf(&b, "<failure xmlns='" NS_SASL "'><%s/></failure>", cond);
     conn_send_sb(c, &b);
     if (c->login) { simpp_login_wipe(c->login); free(c->login); c->login = NULL; }
@@ -135,9 +136,9 @@ static void sasl_simpp_s3(struct conn *c, const uint8_t *s3, size_t len)
     if (e != SIMPP_OK) { sasl_fail(c, "not-authorized", simpp_strerror(e)); return; }
     if (!(c->chan = calloc(1, sizeof *c->chan))) { sasl_fail(c, "temporary-auth-failure", "memory"); return; }
     simpp_chan_init(c->chan, c->login, 1);
-    relay_log(r, "login addr=%s jid=%s mechanism=SIMPP mode=%s level=%s suite=%s", c->addr,
+    relay_log(r, "login addr=%s jid=%s mechanism=SIMPP mode=%s level=%s suite=%s%s%s", c->addr,
               c->authuser, simpp_mode_name(c->login->mode), simpp_level_name(c->level),
-              sc_suite_name(c->login->suite));
+              sc_suite_name(c->login->suite), c->tls ? " tls=" : "", c->tls ? tls_version(c->tls) : "");
     simpp_login_wipe(c->login);
     free(c->login);
     c->login = NULL;
@@ -151,33 +152,130 @@ static void sasl_simpp_s3(struct conn *c, const uint8_t *s3, size_t len)
     c->chan = ch;
 }
 
-static int user_scram(struct relay *r, const char *user, struct scram_cred *cred, char *bare, size_t cap)
+/* ---- the mechanisms ------------------------------------------------------ */
+
+enum { M_SIMPP = 1, M_S256P = 2, M_S256 = 4, M_S1P = 8, M_S1 = 16, M_PLAIN = 32 };
+
+static const struct mech {
+    const char *name;
+    unsigned bit;
+    int kind;                   /* MECH_* */
+    int hash, plus;
+} mechs[] = {
+    /* in the order offered: SIMPP, then the strongest password mechanism */
+    { "SIMPP", M_SIMPP, MECH_SIMPP, 0, 0 },
+    { "SCRAM-SHA-256-PLUS", M_S256P, MECH_SCRAM, SC_HASH_SHA256, 1 },
+    { "SCRAM-SHA-256", M_S256, MECH_SCRAM, SC_HASH_SHA256, 0 },
+    { "SCRAM-SHA-1-PLUS", M_S1P, MECH_SCRAM, SC_HASH_SHA1, 1 },
+    { "SCRAM-SHA-1", M_S1, MECH_SCRAM, SC_HASH_SHA1, 0 },
+    { "PLAIN", M_PLAIN, MECH_PLAIN, 0, 0 },
+};
+
+/* the channel bindings of this TLS connection: tls-exporter first (RFC 9266
+ * makes it the default under TLS 1.3), tls-unique (TLS 1.2 only), then
+ * tls-server-end-point */
+static size_t channel_bindings(const struct conn *c, struct scram_cb cb[SCRAM_CB_NMAX],
+                               uint8_t data[SCRAM_CB_NMAX][TLS_CB_MAX])
+{
+    size_t n = 0;
+    int l;
+    if (!c->tls || !tls_done(c->tls)) return 0;
+    if ((l = tls_cb_exporter(c->tls, data[n])) > 0)
+        cb[n] = (struct scram_cb){ "tls-exporter", data[n], (size_t)l }, n++;
+    if ((l = tls_cb_unique(c->tls, data[n])) > 0)
+        cb[n] = (struct scram_cb){ "tls-unique", data[n], (size_t)l }, n++;
+    if ((l = tls_cb_endpoint(c->tls, data[n])) > 0)
+        cb[n] = (struct scram_cb){ "tls-server-end-point", data[n], (size_t)l }, n++;
+    return n;
+}
+
+unsigned auth_mechs(const struct conn *c)
+{
+    const struct relay_config *cfg = c->r->cfg;
+    int tls = c->tls && tls_done(c->tls);
+    unsigned m = M_SIMPP;
+    struct scram_cb cb[SCRAM_CB_NMAX];
+    uint8_t d[SCRAM_CB_NMAX][TLS_CB_MAX];
+    /* a password crosses the wire (PLAIN) or can be guessed offline from a
+     * recorded exchange (SCRAM): inside TLS only, unless told otherwise */
+    if (cfg->allow_scram && (tls || !cfg->tls_required)) m |= M_S256 | M_S1;
+    if (cfg->allow_scram && channel_bindings(c, cb, d)) m |= M_S256P | M_S1P;
+    if (cfg->allow_plain && tls) m |= M_PLAIN;
+    return m;
+}
+
+void auth_features(const struct conn *c, sbuf *b)
+{
+    unsigned m = auth_mechs(c);
+    struct scram_cb cb[SCRAM_CB_NMAX];
+    uint8_t d[SCRAM_CB_NMAX][TLS_CB_MAX];
+    sb_puts(b, "<mechanisms xmlns='" NS_SASL "'>");
+    for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++)
+        if (m & mechs[i].bit) sb_printf(b, "<mechanism>%s</mechanism>", mechs[i].name);
+    sb_puts(b, "</mechanisms>");
+    if (m & (M_S256P | M_S1P)) {
+        size_t n = channel_bindings(c, cb, d);
+        sb_puts(b, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
+        for (size_t i = 0; i < n; i++) sb_printf(b, "<channel-binding type='%s'/>", cb[i].name);
+        sb_puts(b, "</sasl-channel-binding>");
+    }
+}
+
+/* ---- SCRAM and PLAIN ------------------------------------------------------ */
+
+static int user_scram(struct relay *r, const char *user, int hash, struct scram_cred *cred,
+                      char *bare, size_t cap)
 {
     struct store_user u;
     char jid[SASL_MAX_NAME + 300];
+    int ok;
     snprintf(jid, sizeof jid, "%s@%s", user, r->cfg->domain);
     if (!split_domain_ok(r, jid, bare, cap)) return -1;
-    if (store_user_get(r->st, bare, &u) != STORE_OK || !u.has_scram || u.saltlen != SCRAM_SALT_LEN)
-        return -1;
-    memcpy(cred->salt, u.scram_salt, SCRAM_SALT_LEN);
-    cred->iter = u.scram_iter;
-    memcpy(cred->stored_key, u.scram_stored, 32);
-    memcpy(cred->server_key, u.scram_server, 32);
+    if (store_user_get(r->st, bare, &u) != STORE_OK) return -1;
+    ok = u.has_scram && u.saltlen == SCRAM_SALT_LEN && (hash == SC_HASH_SHA256 || u.has_scram1);
+    if (ok) {
+        memset(cred, 0, sizeof *cred);
+        memcpy(cred->salt, u.scram_salt, SCRAM_SALT_LEN);
+        cred->iter = u.scram_iter;
+        cred->hash = hash;
+        if (hash == SC_HASH_SHA1) {
+            memcpy(cred->stored_key, u.scram1_stored, STORE_SCRAM1_KEY);
+            memcpy(cred->server_key, u.scram1_server, STORE_SCRAM1_KEY);
+        } else {
+            memcpy(cred->stored_key, u.scram_stored, STORE_SCRAM_KEY);
+            memcpy(cred->server_key, u.scram_server, STORE_SCRAM_KEY);
+        }
+    }
     sc_zero(&u, sizeof u);
-    return 0;
+    return ok ? 0 : -1;
 }
 
-static void sasl_scram_first(struct conn *c, const uint8_t *m, size_t len)
+static void sasl_scram_first(struct conn *c, const struct mech *mc, const uint8_t *m, size_t len)
 {
     char user[SASL_MAX_NAME + 1], bare[512], out[SCRAM_OUT_MAX];
-    size_t ol = sizeof out;
+    size_t ol = sizeof out, ncb;
     struct scram_cred cred;
+    struct scram_cb cb[SCRAM_CB_NMAX];
+    uint8_t d[SCRAM_CB_NMAX][TLS_CB_MAX];
     int e;
-    if (!(c->scram = scram_server_new())) { sasl_fail(c, "temporary-auth-failure", "memory"); return; }
+    if (!(c->scram = scram_server_new_hash(mc->hash))) { sasl_fail(c, "temporary-auth-failure", "memory"); return; }
+    /* inside TLS: bind to it (-PLUS), and a client's "y" is a downgrade
+     * whenever -PLUS was offered (RFC 5802 6) */
+    /* A client's "y" says it could bind but saw no -PLUS: a stripped feature
+     * list.  Under TLS 1.2 every binding client knows tls-unique, which is
+     * offered; under 1.3 a client knowing only tls-unique (slixmpp 1.8)
+     * honestly cannot bind, so "y" is not taken as a downgrade there. */
+    int tu = c->tls && tls_cb_unique(c->tls, d[0]) > 0;
+    if ((ncb = channel_bindings(c, cb, d)) &&
+        scram_server_channel(c->scram, mc->plus, tu && (auth_mechs(c) & (M_S256P | M_S1P)), cb, ncb) != SASL_OK) {
+        sasl_fail(c, "temporary-auth-failure", "channel binding");
+        return;
+    }
     e = scram_server_first(c->scram, (const char *)m, len, NULL, 0, user, sizeof user);
+    if (e == SASL_E_CB_UNSUPPORTED) c->auth_failures--;    /* a binding we lack is no guess */
     if (e != SASL_OK) { sasl_fail(c, sasl_condition(e), sasl_strerror(e)); return; }
     c->authuser = strdup(user);
-    int known = user_scram(c->r, user, &cred, bare, sizeof bare) == 0;
+    int known = user_scram(c->r, user, mc->hash, &cred, bare, sizeof bare) == 0;
     /* an unknown user gets a challenge that looks like any other */
     e = scram_server_challenge(c->scram, known ? &cred : NULL, out, &ol);
     sc_zero(&cred, sizeof cred);
@@ -197,7 +295,8 @@ static void sasl_scram_final(struct conn *c, const uint8_t *m, size_t len)
                   e != SASL_OK ? sasl_strerror(e) : "unknown user");
         return;
     }
-    relay_log(c->r, "login addr=%s jid=%s mechanism=SCRAM-SHA-256 level=xmpp", c->addr, c->authuser);
+    relay_log(c->r, "login addr=%s jid=%s mechanism=%s level=xmpp%s%s", c->addr, c->authuser,
+              c->mname, c->tls ? " tls=" : "", c->tls ? tls_version(c->tls) : "");
     scram_server_free(c->scram);
     c->scram = NULL;
     char bare[512];
@@ -205,35 +304,119 @@ static void sasl_scram_final(struct conn *c, const uint8_t *m, size_t len)
     auth_succeeded(c, bare, SIMPP_LEVEL_XMPP, (const uint8_t *)out, ol);
 }
 
+/* PLAIN: the password's derivation (PBKDF2, 10,000 rounds) runs on a worker
+ * thread; the loop goes on routing and takes the answer when it comes */
+struct plain_job {
+    struct job job;
+    struct conn *c;             /* NULL once the connection went */
+    char pw[SASL_MAX_PW + 1];
+    size_t pwl;
+    struct scram_cred cred;     /* stored: in; then what the password gives */
+    int known, ok;
+};
+
+static void plain_run(struct job *j)
+{
+    struct plain_job *p = (struct plain_job *)j;
+    struct scram_cred got;
+    p->ok = scram_make_cred_salt(p->pw, p->pwl, p->cred.salt, p->cred.iter, &got) == SASL_OK && p->known &&
+            sc_ct_eq(got.stored_key, p->cred.stored_key, 32);
+    sc_zero(p->pw, sizeof p->pw);
+    sc_zero(&got, sizeof got);
+}
+
+static void plain_done(struct job *j)
+{
+    struct plain_job *p = (struct plain_job *)j;
+    struct conn *c = p->c;
+    int ok = p->ok;
+    sc_zero(p, sizeof *p);
+    free(p);
+    if (!c) return;                         /* gone meanwhile */
+    c->job = NULL;
+    if (c->state == CS_CLOSING) return;
+    if (!ok) {
+        sasl_fail(c, "not-authorized", "bad password or unknown user");
+    } else {
+        char bare[512];
+        snprintf(bare, sizeof bare, "%s", c->authuser);
+        relay_log(c->r, "login addr=%s jid=%s mechanism=PLAIN level=xmpp tls=%s", c->addr, bare,
+                  c->tls ? tls_version(c->tls) : "none");
+        auth_succeeded(c, bare, SIMPP_LEVEL_XMPP, NULL, 0);
+    }
+    c->r->settle(c);
+}
+
+void auth_cancel(struct conn *c)
+{
+    if (c->job) {
+        ((struct plain_job *)c->job)->c = NULL;
+        c->job = NULL;
+    }
+}
+
 static void sasl_plain(struct conn *c, const uint8_t *m, size_t len)
 {
-    char authz[SASL_MAX_AUTHZID + 1], user[SASL_MAX_NAME + 1], pw[SASL_MAX_PW + 1], bare[512];
-    size_t pwl;
-    struct scram_cred cred, got;
-    int e = sasl_plain_parse(m, len, authz, sizeof authz, user, sizeof user, pw, sizeof pw, &pwl);
-    if (e != SASL_OK) { sasl_fail(c, sasl_condition(e), sasl_strerror(e)); return; }
-    c->authuser = strdup(user);
-    int known = user_scram(c->r, user, &cred, bare, sizeof bare) == 0;
-    if (!known) {
-        /* derive anyway, so an unknown user costs the same time as a known one */
-        memset(&cred, 0, sizeof cred);
-        cred.iter = SCRAM_ITER_DEFAULT;
+    char authz[SASL_MAX_AUTHZID + 1], user[SASL_MAX_NAME + 1], bare[512];
+    struct plain_job *p = calloc(1, sizeof *p);
+    int e;
+    if (!p) { sasl_fail(c, "temporary-auth-failure", "memory"); return; }
+    e = sasl_plain_parse(m, len, authz, sizeof authz, user, sizeof user, p->pw, sizeof p->pw, &p->pwl);
+    if (e != SASL_OK) {
+        sc_zero(p, sizeof *p);
+        free(p);
+        sasl_fail(c, sasl_condition(e), sasl_strerror(e));
+        return;
     }
-    int ok = scram_make_cred_salt(pw, pwl, cred.salt, cred.iter, &got) == SASL_OK && known &&
-             (!authz[0] || strcmp(authz, bare) == 0) && sc_ct_eq(got.stored_key, cred.stored_key, 32);
-    sc_zero(pw, sizeof pw);
-    sc_zero(&cred, sizeof cred);
-    sc_zero(&got, sizeof got);
-    if (!ok) { sasl_fail(c, "not-authorized", "bad password or unknown user"); return; }
-    relay_log(c->r, "login addr=%s jid=%s mechanism=PLAIN level=xmpp", c->addr, bare);
-    auth_succeeded(c, bare, SIMPP_LEVEL_XMPP, NULL, 0);
+    c->authuser = strdup(user);
+    p->known = user_scram(c->r, user, SC_HASH_SHA256, &p->cred, bare, sizeof bare) == 0;
+    if (!p->known) {
+        /* derive anyway, so an unknown user costs the same time as a known one */
+        memset(&p->cred, 0, sizeof p->cred);
+        p->cred.iter = SCRAM_ITER_DEFAULT;
+    }
+    /* an authzid other than the user's own bare JID is refused (RFC 6120 6.3.8) */
+    if (authz[0] && (!p->known || strcmp(authz, bare) != 0)) p->known = 0;
+    if (p->known) { free(c->authuser); c->authuser = strdup(bare); }
+    p->c = c;
+    p->job.run = plain_run;
+    p->job.done = plain_done;
+    if (workers_submit(c->r->workers, &p->job) < 0) {
+        sc_zero(p, sizeof *p);
+        free(p);
+        sasl_fail(c, "temporary-auth-failure", "too many logins under way");
+        return;
+    }
+    c->job = &p->job;
+    c->state = CS_SASL;                     /* nothing more until the answer */
+}
+
+/* at most auth_per_min SASL attempts a minute from one address, counted
+ * before any work is done for them (a token bucket of auth_per_min / 6) */
+static int attempt_allowed(struct conn *c)
+{
+    struct addr_count *a = c->acct;
+    int per_min = c->r->cfg->auth_per_min;
+    if (per_min <= 0 || !a) return 1;
+    double cap = per_min / 6.0 < 3 ? 3 : per_min / 6.0;
+    int64_t now = ev_now_ms();
+    if (a->tokens_at == 0) a->tokens = cap;
+    else a->tokens += (double)(now - a->tokens_at) * per_min / 60000.0;
+    if (a->tokens > cap) a->tokens = cap;
+    a->tokens_at = now;
+    if (a->tokens < 1) return 0;
+    a->tokens -= 1;
+    return 1;
 }
 
 static void handle_sasl(struct conn *c, xs_node *st)
 {
-    const struct relay_config *cfg = c->r->cfg;
     uint8_t *m;
     size_t len;
+    if (c->job) {                           /* a PLAIN check is under way */
+        sasl_fail(c, "malformed-request", "out of order");
+        return;
+    }
     if (strcmp(st->name, "abort") == 0) {
         c->auth_failures--;              /* an abort is not a guess */
         sasl_fail(c, "aborted", "client aborted");
@@ -241,19 +424,26 @@ static void handle_sasl(struct conn *c, xs_node *st)
     }
     if (!(m = sasl_payload(st, &len))) { sasl_fail(c, "incorrect-encoding", "bad base64"); return; }
     if (strcmp(st->name, "auth") == 0 && c->state == CS_PREAUTH) {
-        const char *mech = xs_getattr(st, "mechanism", NULL);
-        if (mech && strcmp(mech, "SIMPP") == 0) {
-            c->mech = MECH_SIMPP;
-            sasl_simpp_s1(c, m, len);
-        } else if (mech && strcmp(mech, "SCRAM-SHA-256") == 0 && cfg->allow_scram) {
-            c->mech = MECH_SCRAM;
-            sasl_scram_first(c, m, len);
-        } else if (mech && strcmp(mech, "PLAIN") == 0 && cfg->allow_plain) {
-            c->mech = MECH_SCRAM;
-            sasl_plain(c, m, len);
-        } else
-            sasl_fail(c, "invalid-mechanism", mech ? mech : "none");
-    } else if (strcmp(st->name, "response") == 0 && c->state == CS_SASL) {
+        const char *name = xs_getattr(st, "mechanism", NULL);
+        const struct mech *mc = NULL;
+        for (size_t i = 0; name && i < sizeof mechs / sizeof mechs[0]; i++)
+            if (strcmp(name, mechs[i].name) == 0) mc = &mechs[i];
+        if (!mc || !(auth_mechs(c) & mc->bit)) {
+            /* a password mechanism that TLS would allow: say so */
+            int later = mc && mc->kind != MECH_SIMPP && c->r->tls && !c->tls;
+            sasl_fail(c, later ? "encryption-required" : "invalid-mechanism", name ? name : "none");
+        } else if (mc->kind == MECH_PLAIN && !attempt_allowed(c)) {
+            c->mname = mc->name;
+            relay_log(c->r, "auth-throttled addr=%s", c->addr);
+            sasl_fail(c, "temporary-auth-failure", "too many attempts from this address");
+        } else {
+            c->mech = mc->kind;
+            c->mname = mc->name;
+            if (mc->kind == MECH_SIMPP) sasl_simpp_s1(c, m, len);
+            else if (mc->kind == MECH_SCRAM) sasl_scram_first(c, mc, m, len);
+            else sasl_plain(c, m, len);
+        }
+    } else if (strcmp(st->name, "response") == 0 && c->state == CS_SASL && c->mech != MECH_PLAIN) {
         if (c->mech == MECH_SIMPP) sasl_simpp_s3(c, m, len);
         else sasl_scram_final(c, m, len);
     } else

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "relay/conn.h"
@@ -64,13 +65,65 @@ void conn_delete_after_write(struct conn *c, int64_t id)
     c->npend++;
 }
 
-void conn_flush(struct conn *c)
+static int64_t now_us(void)
 {
-    while (c->out.n) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int conn_tls_step(struct conn *c)
+{
+    struct relay *r = c->r;
+    if (r->hs_us >= HS_BUDGET_US) return 0;     /* the next iteration: the fd stays ready */
+    int64_t t0 = now_us();
+    int rc = tls_handshake(c->tls);
+    r->hs_us += now_us() - t0;
+    if (rc == TLS_OK) {
+        if (ev_mask(r->loop, c->fd) & EV_WRITE) ev_del(r->loop, c->fd, EV_WRITE);
+        return 1;
+    }
+    if (rc == TLS_WANT_WRITE) {
+        ev_add(r->loop, c->fd, EV_WRITE, conn_write_cb, c);
+        return 0;
+    }
+    if (rc == TLS_WANT_READ) {
+        if (ev_mask(r->loop, c->fd) & EV_WRITE) ev_del(r->loop, c->fd, EV_WRITE);
+        return 0;
+    }
+    relay_log(r, "tls-failed addr=%s reason=%s", c->addr, tls_error(c->tls));
+    sb_reset(&c->out);
+    c->state = CS_CLOSING;
+    return -1;
+}
+
+/* one write of what is queued: the count, 0 when the socket is full, -1
+ * when the connection is gone */
+static ssize_t out_write(struct conn *c)
+{
+    if (c->tls) {
+        ssize_t w = tls_write(c->tls, c->out.p, c->out.n);
+        if (w == TLS_WANT_WRITE || w == TLS_WANT_READ) return 0;
+        return w > 0 ? w : -1;
+    }
+    for (;;) {
         ssize_t w = write(c->fd, c->out.p, c->out.n);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        if (w <= 0) {
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return w > 0 ? w : -1;
+    }
+}
+
+void conn_flush(struct conn *c)
+{
+    if (c->tls && !tls_done(c->tls)) {
+        if (c->state == CS_TLS) conn_tls_step(c);
+        return;
+    }
+    while (c->out.n) {
+        ssize_t w = out_write(c);
+        if (w == 0) break;
+        if (w < 0) {
             sb_reset(&c->out);
             c->state = CS_CLOSING;
             break;

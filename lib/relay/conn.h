@@ -15,9 +15,11 @@
 #include "sbuf.h"
 #include "simpp.h"
 #include "store.h"
+#include "tls.h"
 #include "xmlstream.h"
 
 #define NS_SASL    "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_TLS     "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_BIND    "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -25,9 +27,14 @@
 #define NS_SM      "urn:xmpp:sm:3"
 #define NS_PING    "urn:xmpp:ping"
 #define NS_DISCO   "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+#define NS_VERSION "jabber:iq:version"
+#define NS_CARBONS "urn:xmpp:carbons:2"
+#define NS_FORWARD "urn:xmpp:forward:0"
 #define NS_DELAY   "urn:xmpp:delay"
 
 enum conn_state {
+    CS_TLS,         /* a TLS handshake is under way (STARTTLS or direct TLS) */
     CS_HEADER,      /* waiting for the client's stream header */
     CS_PREAUTH,     /* features sent: SASL or SIMPP registration */
     CS_SASL,        /* a SASL exchange is under way */
@@ -38,6 +45,7 @@ enum conn_state {
 };
 
 struct relay;
+struct job;
 
 struct conn {
     struct relay *r;
@@ -49,8 +57,13 @@ struct conn {
     xs_stream *inner;           /* the stanzas inside SIMPP frames */
     struct simpp_chan *chan;    /* after SIMPP login: every stanza sealed */
     sbuf out;                   /* bytes not yet written */
+    tls_conn *tls;              /* NULL: clear text */
+    int tls_port;               /* came in on the direct TLS port */
     /* authentication under way */
     int mech;                   /* MECH_* */
+    const char *mname;          /* the mechanism's name, for the log */
+    struct job *job;            /* a derivation under way on a worker (auth.c) */
+    struct addr_count *acct;    /* this address's count and attempt budget */
     int auth_failures;
     struct simpp_login *login;
     struct simpp_reg *reg;
@@ -63,6 +76,7 @@ struct conn {
     int interested;             /* asked for the roster: gets pushes */
     char *presence;             /* last broadcast presence, serialised */
     int sm;                     /* XEP-0198 acks enabled */
+    int carbons;                /* XEP-0280: copies of this account's chats */
     uint32_t sm_in;             /* stanzas handled, for <a h=''/> */
     int64_t born, last;         /* ms, monotonic */
     /* offline messages handed to this connection: each row is deleted only
@@ -78,11 +92,13 @@ struct conn {
     int dirty;
 };
 
-enum { MECH_NONE, MECH_SIMPP, MECH_SCRAM };
+enum { MECH_NONE, MECH_SIMPP, MECH_SCRAM, MECH_PLAIN };
 
 struct addr_count {
     char addr[48];
     int n;
+    double tokens;              /* PLAIN attempts left (auth.c) */
+    int64_t tokens_at;
     struct addr_count *next;
 };
 
@@ -97,7 +113,10 @@ struct relay {
     uint8_t wrapkey[32];
     uint8_t spub[SC_MAX_PUB];
     size_t spublen;
-    int lfd, sfd;
+    int lfd, sfd, tlsfd;        /* listeners (tlsfd: direct TLS, -1 none), signals */
+    tls_ctx *tls;               /* NULL: no certificate, no TLS */
+    int64_t hs_us;              /* TLS handshake work in this loop iteration */
+    struct workers *workers;    /* key derivations off the loop (work.c) */
     int nconns;
     struct conn *conns;
     struct conn *dirty;         /* connections with output to flush */
@@ -125,6 +144,11 @@ void conn_close(struct conn *c);
 /* <TYPE type='error' ...><error type=T><COND/></error></TYPE> back to the sender */
 void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, const char *cond);
 void conn_flush(struct conn *c);            /* write what the socket takes now */
+/* Drive a TLS handshake: 1 done, 0 waiting for the peer (or deferred: at
+ * most HS_BUDGET_US of handshake work runs per loop iteration, so a burst
+ * of handshakes never stalls routing), -1 failed (the connection closes). */
+#define HS_BUDGET_US 2000
+int conn_tls_step(struct conn *c);
 void conn_unmark_dirty(struct conn *c);
 void relay_flush_dirty(struct relay *r);    /* every connection with output */
 

@@ -26,7 +26,16 @@ struct relay_config {
     const char *host, *port;    /* where to listen */
     int allow_register;         /* SIMPP registration R1-R3 */
     int allow_scram;            /* ordinary clients: SASL SCRAM-SHA-256 */
-    int allow_plain;            /* ordinary clients: SASL PLAIN (cleartext password) */
+    int allow_plain;            /* ordinary clients: SASL PLAIN, only ever inside TLS */
+    /* TLS (lib/tls): STARTTLS on the port above and, with tls_port, direct
+     * TLS (XEP-0368) on a second one; files re-read on SIGHUP */
+    const char *tls_cert;       /* PEM certificate, optionally followed by its chain */
+    const char *tls_key;        /* PEM private key */
+    const char *tls_chain;      /* more chain certificates; NULL: none */
+    const char *tls_port;       /* direct TLS on host:tls_port; NULL: none */
+    int tls_required;           /* password logins (SCRAM, PLAIN) only inside TLS */
+    int workers;                /* threads for key derivations (PLAIN logins) */
+    int auth_per_min;           /* PLAIN attempts a minute from one address; 0: no limit */
     uint8_t suites[4];          /* advertised and allowed, in preference order */
     size_t nsuites;
     int policy;                 /* enum relay_policy */

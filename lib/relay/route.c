@@ -481,6 +481,35 @@ static void store_offline(struct conn *c, xs_node *m, const char *bare, const ch
     r->stored++;
 }
 
+/* XEP-0280: a copy of a chat message (xml, as delivered) for another
+ * resource of the same account that asked for copies; kind is "sent" (the
+ * account wrote it) or "received" (it went to one resource of the account) */
+static void carbon(struct conn *to, const char *kind, const char *xml, size_t len)
+{
+    sbuf b = { 0 };
+    sb_puts(&b, "<message type='chat'");
+    attr(&b, "from", to->bare);
+    attr(&b, "to", to->full);
+    sb_printf(&b, "><%s xmlns='" NS_CARBONS "'><forwarded xmlns='" NS_FORWARD "'>", kind);
+    /* the forwarded message keeps its own namespace */
+    if (len > 8 && strncmp(xml, "<message", 8) == 0) {
+        sb_puts(&b, "<message xmlns='" XS_NS_CLIENT "'");
+        sb_put(&b, xml + 8, len - 8);
+    } else
+        sb_put(&b, xml, len);
+    sb_printf(&b, "</forwarded></%s></message>", kind);
+    if (!b.oom) send_to(to, b.p, b.n);
+    sb_free(&b);
+}
+
+static int wants_carbons(const xs_node *m)
+{
+    const char *type = xs_getattr(m, "type", NULL);
+    return type && strcmp(type, "chat") == 0 && !xs_child(m, "private", NS_CARBONS) &&
+           !xs_child(m, "no-copy", "urn:xmpp:hints") && !xs_child(m, "received", NS_CARBONS) &&
+           !xs_child(m, "sent", NS_CARBONS);
+}
+
 static void route_message(struct conn *c, xs_node *m)
 {
     struct relay *r = c->r;
@@ -512,6 +541,19 @@ static void route_message(struct conn *c, xs_node *m)
         FOR_SESSIONS(r, bare, s)
             if (s->state == CS_BOUND && s->available) DELIVER(s);
 #undef DELIVER
+    if (wants_carbons(m)) {
+        /* to the sender's other resources; and, when one resource of the
+         * recipient got it, to the recipient's others; each judged by the
+         * policy as a delivery of its own */
+        FOR_SESSIONS(r, c->bare, s)
+            if (s != c && s->carbons && s->state == CS_BOUND && policy_allows(r, c->level, s->level))
+                carbon(s, "sent", xml, len);
+        if (sent && j.resource[0] && strcmp(bare, c->bare) != 0)
+            FOR_SESSIONS(r, bare, s)
+                if (s->carbons && s->state == CS_BOUND && strcmp(s->full, to) != 0 &&
+                    policy_allows(r, c->level, s->level))
+                    carbon(s, "received", xml, len);
+    }
     if (!sent && !refused) {                 /* offline: the level it registered with */
         if (ul < 0) ul = user_level(r, bare);
         if (ul < 0) conn_stanza_error(c, m, "cancel", "service-unavailable");
@@ -528,11 +570,18 @@ static void route_message(struct conn *c, xs_node *m)
 
 /* ---- iq ------------------------------------------------------------------------------- */
 
+/* The server's answer: from whom the request was addressed to (the domain,
+ * or the account's bare JID), which clients match answers by (RFC 6120
+ * 8.1.2.1); a request with no 'to' was for the account itself. */
 static void iq_result(struct conn *c, const xs_node *iq, const char *payload)
 {
+    const char *to = xs_getattr(iq, "to", NULL);
+    char bare[512];
+    struct jid j;
     sbuf b = { 0 };
     sb_puts(&b, "<iq type='result'");
     attr(&b, "id", xs_getattr(iq, "id", NULL));
+    if (to && bare_of(to, bare, sizeof bare, &j) == 0) attr(&b, "from", bare);
     attr(&b, "to", c->full);
     if (payload) {
         sb_puts(&b, ">");
@@ -604,6 +653,25 @@ static void iq_bind(struct conn *c, xs_node *iq, const xs_node *bind)
     relay_log(r, "bound addr=%s jid=%s level=%s", c->addr, full, simpp_level_name(c->level));
 }
 
+/* XEP-0030 disco#info: the server (or, to the account's bare JID, the
+ * account) and what it supports; a node it does not have is not there */
+static void iq_disco_info(struct conn *c, const xs_node *iq, const xs_node *q, int account)
+{
+    if (xs_getattr(q, "node", NULL)) {
+        conn_stanza_error(c, iq, "cancel", "item-not-found");
+        return;
+    }
+    if (account)
+        iq_result(c, iq, "<query xmlns='" NS_DISCO "'><identity category='account' type='registered'/>"
+                         "<feature var='" NS_DISCO "'/></query>");
+    else
+        iq_result(c, iq, "<query xmlns='" NS_DISCO "'><identity category='server' type='im' name='simpp-relayd'/>"
+                         "<feature var='" NS_DISCO "'/><feature var='" NS_DISCO_ITEMS "'/>"
+                         "<feature var='" NS_PING "'/><feature var='" NS_SM "'/><feature var='" NS_VERSION "'/>"
+                         "<feature var='" NS_CARBONS "'/>"
+                         "<feature var='" SIMPP_NS "'/><feature var='" NS_ROSTER "'/></query>");
+}
+
 static void handle_iq(struct conn *c, xs_node *iq)
 {
     struct relay *r = c->r;
@@ -650,9 +718,17 @@ static void handle_iq(struct conn *c, xs_node *iq)
     else if (!strcmp(q->name, "pubkey") && q->ns && !strcmp(q->ns, SIMPP_NS) && !strcmp(type, "get"))
         iq_pubkey(c, iq, q);
     else if (!strcmp(q->name, "query") && q->ns && !strcmp(q->ns, NS_DISCO) && !strcmp(type, "get"))
-        iq_result(c, iq, "<query xmlns='" NS_DISCO "'><identity category='server' type='im' name='simpp-relayd'/>"
-                         "<feature var='" NS_DISCO "'/><feature var='" NS_PING "'/><feature var='" NS_SM "'/>"
-                         "<feature var='" SIMPP_NS "'/><feature var='" NS_ROSTER "'/></query>");
+        iq_disco_info(c, iq, q, to && strchr(to, '@'));
+    else if ((!strcmp(q->name, "enable") || !strcmp(q->name, "disable")) && q->ns && !strcmp(q->ns, NS_CARBONS) &&
+             !strcmp(type, "set") && !(to && strchr(to, '/'))) {
+        c->carbons = !strcmp(q->name, "enable");
+        iq_result(c, iq, NULL);
+    } else if (!strcmp(q->name, "query") && q->ns && !strcmp(q->ns, NS_DISCO_ITEMS) && !strcmp(type, "get"))
+        iq_result(c, iq, "<query xmlns='" NS_DISCO_ITEMS "'/>");
+    else if (!strcmp(q->name, "query") && q->ns && !strcmp(q->ns, NS_VERSION) && !strcmp(type, "get") &&
+             !(to && strchr(to, '@')))
+        iq_result(c, iq, "<query xmlns='" NS_VERSION "'><name>simpp-relayd</name><version>" SIMPP_VERSION
+                         "</version></query>");
     else
         conn_stanza_error(c, iq, "cancel", "service-unavailable");
 }

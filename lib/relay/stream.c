@@ -21,6 +21,7 @@
 #include "net.h"
 #include "relay/auth.h"
 #include "relay/route.h"
+#include "relay/work.h"
 #include "util.h"
 
 #define READ_CHUNK 16384
@@ -36,7 +37,10 @@ void relay_config_defaults(struct relay_config *c)
     c->port = "5222";
     c->allow_register = 1;
     c->allow_scram = 1;
-    c->allow_plain = 0;
+    c->allow_plain = 1;
+    c->tls_required = 1;
+    c->workers = 2;
+    c->auth_per_min = 60;
     c->suites[0] = SC_SUITE_CHACHA20_POLY1305;
     c->suites[1] = SC_SUITE_AES128_GCM;
     c->suites[2] = SC_SUITE_AES128_CBC_HMAC;
@@ -62,11 +66,27 @@ static unsigned strhash(const char *s)
     return h;
 }
 
+/* An address with no connection left keeps its entry for a minute after
+ * its last PLAIN attempt, so that reconnecting does not refill its budget;
+ * such entries go when their bucket is next walked. */
+static int addr_stale(const struct addr_count *a, int64_t now)
+{
+    return a->n <= 0 && (a->tokens_at == 0 || now - a->tokens_at > 60000);
+}
+
 static struct addr_count *addr_get(struct relay *r, const char *addr, int create)
 {
     unsigned b = strhash(addr) % ADDR_BUCKETS;
-    for (struct addr_count *a = r->addrs[b]; a; a = a->next)
+    int64_t now = ev_now_ms();
+    for (struct addr_count **pp = &r->addrs[b]; *pp;) {
+        struct addr_count *a = *pp;
         if (strcmp(a->addr, addr) == 0) return a;
+        if (addr_stale(a, now)) {
+            *pp = a->next;
+            free(a);
+        } else
+            pp = &a->next;
+    }
     if (!create) return NULL;
     struct addr_count *a = calloc(1, sizeof *a);
     if (!a) return NULL;
@@ -82,7 +102,7 @@ static void addr_put(struct relay *r, const char *addr)
     for (struct addr_count **pp = &r->addrs[b]; *pp; pp = &(*pp)->next) {
         struct addr_count *a = *pp;
         if (strcmp(a->addr, addr) != 0) continue;
-        if (--a->n <= 0) {
+        if (--a->n <= 0 && addr_stale(a, ev_now_ms())) {
             *pp = a->next;
             free(a);
         }
@@ -97,6 +117,11 @@ static void conn_free(struct conn *c)
     struct relay *r = c->r;
     conn_unmark_dirty(c);
     if (c->state >= CS_BOUND || c->bare) route_gone(c);
+    auth_cancel(c);
+    if (c->tls) {
+        tls_close(c->tls);
+        tls_free(c->tls);
+    }
     if (c->fd >= 0) {
         ev_del(r->loop, c->fd, EV_READ | EV_WRITE);
         close(c->fd);
@@ -122,8 +147,11 @@ static void conn_free(struct conn *c)
 }
 
 /* after any callback: a closing connection with nothing left to write goes */
+static void tls_up(struct conn *c);
+
 static void conn_settle(struct conn *c)
 {
+    if (c->state == CS_TLS && tls_done(c->tls)) tls_up(c);
     if (c->state == CS_CLOSING && c->out.n == 0) {
         relay_log(c->r, "close addr=%s jid=%s", c->addr, c->full ? c->full : c->bare ? c->bare : "-");
         conn_free(c);
@@ -132,8 +160,10 @@ static void conn_settle(struct conn *c)
 
 static void before_sleep(ev_loop *l, void *arg)
 {
+    struct relay *r = arg;
     (void)l;
-    relay_flush_dirty(arg);
+    r->hs_us = 0;
+    relay_flush_dirty(r);
 }
 
 
@@ -147,10 +177,10 @@ static void send_features(struct conn *c)
     if (c->state == CS_PREAUTH) {
         char key[2 * SC_MAX_PUB];
         size_t kl = sizeof key;
-        sb_puts(&b, "<mechanisms xmlns='" NS_SASL "'><mechanism>SIMPP</mechanism>");
-        if (cfg->allow_scram) sb_puts(&b, "<mechanism>SCRAM-SHA-256</mechanism>");
-        if (cfg->allow_plain) sb_puts(&b, "<mechanism>PLAIN</mechanism>");
-        sb_puts(&b, "</mechanisms>");
+        /* TLS first, if there is TLS and the stream is not in it yet; not
+         * <required/>: SIMPP logins seal their channel themselves */
+        if (c->r->tls && !c->tls) sb_puts(&b, "<starttls xmlns='" NS_TLS "'/>");
+        auth_features(c, &b);
         /* the relay's public key KU_S and its suites, in preference order:
          * clients pin the key; the list is bound into every handshake */
         sc_b64_encode(c->r->spub, c->r->spublen, key, &kl);
@@ -206,6 +236,40 @@ static void handle_frame(struct conn *c, xs_node *f)
     free(pt);
 }
 
+/* ---- TLS ------------------------------------------------------------------- */
+
+/* RFC 6120 5.4: <starttls/> is answered <proceed/> and the handshake starts
+ * on the same socket.  Whatever the client sent after <starttls/> in clear
+ * is dropped, never read as part of the protected stream (5.4.3.3): the
+ * parser stops here and restarts once TLS is up. */
+static int starttls(struct conn *c, const xs_node *st)
+{
+    static const char proceed[] = "<proceed xmlns='" NS_TLS "'/>", failure[] = "<failure xmlns='" NS_TLS "'/>";
+    if (strcmp(st->name, "starttls") != 0 || !c->r->tls || c->tls) {
+        conn_raw(c, failure, sizeof failure - 1);       /* 5.4.2.2: then close */
+        conn_close(c);
+        return 1;
+    }
+    conn_raw(c, proceed, sizeof proceed - 1);
+    conn_flush(c);
+    if (c->state == CS_CLOSING) return 1;
+    if (c->out.n || !(c->tls = tls_accept(c->r->tls, c->fd))) {
+        conn_stream_error(c, "internal-server-error", "unable to start TLS");
+        return 1;
+    }
+    c->state = CS_TLS;
+    return 1;
+}
+
+/* the handshake is done: a new stream starts inside TLS (5.4.3.3) */
+static void tls_up(struct conn *c)
+{
+    if (c->r->cfg->verbose)
+        relay_log(c->r, "tls addr=%s version=%s cipher=%s", c->addr, tls_version(c->tls), tls_cipher(c->tls));
+    c->state = CS_HEADER;
+    xs_reset(c->xs);
+}
+
 static int outer_stanza_cb(void *arg, xs_node *st)
 {
     struct conn *c = arg;
@@ -215,6 +279,13 @@ static int outer_stanza_cb(void *arg, xs_node *st)
                   xs_getattr(st, "type", NULL) ? xs_getattr(st, "type", NULL) : "");
     switch (c->state) {
     case CS_PREAUTH:
+        if (st->ns && strcmp(st->ns, NS_TLS) == 0) {
+            int stop = starttls(c, st);
+            xs_node_free(st);
+            return stop ? XS_STOP : XS_CONTINUE;
+        }
+        auth_stanza(c, st);
+        break;
     case CS_SASL:
         auth_stanza(c, st);
         break;
@@ -286,6 +357,50 @@ static void outer_close_cb(void *arg)
     conn_close(arg);
 }
 
+/* the peer went (EOF, reset, a broken TLS record) */
+static void conn_gone(struct conn *c, const char *tlserr)
+{
+    if (tlserr)
+        relay_log(c->r, "tls-failed addr=%s jid=%s reason=%s", c->addr,
+                  c->full ? c->full : c->bare ? c->bare : "-", tlserr);
+    else
+        relay_log(c->r, "disconnect addr=%s jid=%s", c->addr, c->full ? c->full : c->bare ? c->bare : "-");
+    sb_reset(&c->out);
+    c->state = CS_CLOSING;
+    conn_settle(c);
+}
+
+static void conn_input(struct conn *c, const char *buf, size_t n)
+{
+    c->last = ev_now_ms();
+    if (xs_feed(c->xs, buf, n) < 0 && c->state != CS_CLOSING)
+        conn_stream_error(c, xs_error(c->xs), xs_error_text(c->xs));
+}
+
+/* a readable TLS connection: the handshake, then every record there is */
+static void tls_read_cb(struct conn *c, char *buf, size_t cap)
+{
+    if (c->state == CS_TLS) {
+        int rc = conn_tls_step(c);
+        if (rc > 0) tls_up(c);
+        if (rc <= 0) {
+            conn_settle(c);
+            return;
+        }
+    }
+    for (;;) {
+        ssize_t n = tls_read(c->tls, buf, cap);
+        if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) break;
+        if (n <= 0) {
+            conn_gone(c, n == TLS_CLOSED ? NULL : tls_error(c->tls));
+            return;
+        }
+        conn_input(c, buf, (size_t)n);
+        if (c->state == CS_CLOSING || !c->tls || !tls_pending(c->tls)) break;
+    }
+    conn_settle(c);
+}
+
 static void conn_read_cb(ev_loop *l, int fd, int mask, void *arg)
 {
     struct conn *c = arg;
@@ -297,18 +412,17 @@ static void conn_read_cb(ev_loop *l, int fd, int mask, void *arg)
         if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) { sb_reset(&c->out); conn_settle(c); }
         return;
     }
+    if (c->tls) {
+        tls_read_cb(c, buf, sizeof buf);
+        return;
+    }
     n = read(fd, buf, sizeof buf);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) {
-        relay_log(c->r, "disconnect addr=%s jid=%s", c->addr, c->full ? c->full : c->bare ? c->bare : "-");
-        sb_reset(&c->out);
-        c->state = CS_CLOSING;
-        conn_settle(c);
+        conn_gone(c, NULL);
         return;
     }
-    c->last = ev_now_ms();
-    if (xs_feed(c->xs, buf, (size_t)n) < 0 && c->state != CS_CLOSING)
-        conn_stream_error(c, xs_error(c->xs), xs_error_text(c->xs));
+    conn_input(c, buf, (size_t)n);
     conn_settle(c);
 }
 
@@ -363,13 +477,23 @@ static void accept_cb(ev_loop *l, int lfd, int mask, void *arg)
             continue;
         }
         a->n++;
+        c->acct = a;
+        if (lfd == r->tlsfd && !(c->tls = tls_accept(r->tls, fd))) {
+            xs_free(c->xs);
+            free(c);
+            ev_del(l, fd, EV_READ);
+            close(fd);
+            a->n--;
+            continue;
+        }
         /* stanzas are small and interactive: no Nagle delay (a login would
          * otherwise wait for the peer's delayed ACK at each round trip) */
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->r = r;
         c->fd = fd;
-        c->state = CS_HEADER;
+        c->state = c->tls ? CS_TLS : CS_HEADER;     /* direct TLS: XEP-0368 */
+        c->tls_port = c->tls != NULL;
         snprintf(c->addr, sizeof c->addr, "%s", addr);
         c->born = c->last = ev_now_ms();
         c->timer = ev_timer_add(l, (long long)r->cfg->auth_timeout * 1000, conn_timer_cb, c);
@@ -396,12 +520,43 @@ static long long drain_timer_cb(ev_loop *l, long long id, void *arg)
     return 50;
 }
 
+/* SIGHUP: the certificate, key and chain read again.  New connections get
+ * them; those under way keep the context they started with.  A file that
+ * does not load leaves the old context in place. */
+static void tls_reload(struct relay *r)
+{
+    char err[512];
+    tls_ctx *t;
+    if (!r->cfg->tls_cert) return;
+    if (!(t = tls_server_new(r->cfg->tls_cert, r->cfg->tls_key, r->cfg->tls_chain, err, sizeof err))) {
+        relay_log(r, "tls-reload-failed reason=%s (the old certificate stays)", err);
+        return;
+    }
+    tls_ctx_free(r->tls);
+    r->tls = t;
+    relay_log(r, "tls-reload cert=%s", r->cfg->tls_cert);
+}
+
+static int bound_port(int fd, char *port, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return -1;
+    if (ss.ss_family == AF_INET) snprintf(port, cap, "%u", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    else snprintf(port, cap, "%u", ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    return 0;
+}
+
 static void signal_cb(ev_loop *l, int fd, int mask, void *arg)
 {
     struct relay *r = arg;
     int sig;
     (void)mask;
     while ((sig = ev_signal_next(fd)) > 0) {
+        if (sig == SIGHUP) {
+            tls_reload(r);
+            continue;
+        }
         if (sig != SIGTERM && sig != SIGINT) continue;
         if (r->draining) continue;
         relay_log(r, "draining signal=%d connections=%d", sig, r->nconns);
@@ -409,6 +564,11 @@ static void signal_cb(ev_loop *l, int fd, int mask, void *arg)
         ev_del(l, r->lfd, EV_READ);
         close(r->lfd);
         r->lfd = -1;
+        if (r->tlsfd >= 0) {
+            ev_del(l, r->tlsfd, EV_READ);
+            close(r->tlsfd);
+            r->tlsfd = -1;
+        }
         for (struct conn *c = r->conns, *next; c; c = next) {
             next = c->next;
             if (c->state != CS_CLOSING) conn_stream_error(c, "system-shutdown", NULL);
@@ -423,11 +583,10 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
 {
     struct relay *r = calloc(1, sizeof *r);
     const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char port[16] = "";
+    char port[16] = "", tport[16] = "", err[512];
     int rc = 0;
     if (!r) return -1;
+    r->lfd = r->sfd = r->tlsfd = -1;
     r->cfg = cfg;
     r->st = st;
     r->key = server_key;
@@ -445,27 +604,40 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
         free(r);
         return -1;
     }
-    if ((r->lfd = net_listen(cfg->host, cfg->port, 1024)) < 0) {
-        relay_log(r, "unable to listen on %s port %s: %s", cfg->host, cfg->port, strerror(errno));
+    if (cfg->tls_cert &&
+        !(r->tls = tls_server_new(cfg->tls_cert, cfg->tls_key, cfg->tls_chain, err, sizeof err))) {
+        relay_log(r, "fatal: tls: %s", err);
         free(r);
-        return -1;
+        return -2;
     }
-    if (getsockname(r->lfd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) snprintf(port, sizeof port, "%u", ntohs(((struct sockaddr_in *)&ss)->sin_port));
-        else snprintf(port, sizeof port, "%u", ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    if ((r->lfd = net_listen(cfg->host, cfg->port, 1024)) < 0 ||
+        (cfg->tls_port && (r->tlsfd = net_listen(cfg->host, cfg->tls_port, 1024)) < 0)) {
+        relay_log(r, "unable to listen on %s port %s: %s", cfg->host, r->lfd < 0 ? cfg->port : cfg->tls_port,
+                  strerror(errno));
+        rc = -1;
+        goto out;
     }
+    bound_port(r->lfd, port, sizeof port);
+    if (r->tlsfd >= 0) bound_port(r->tlsfd, tport, sizeof tport);
     r->loop = ev_new(cfg->max_conns + 64);
     if (!r->loop || ev_add(r->loop, r->lfd, EV_READ, accept_cb, r) < 0 ||
-        (r->sfd = ev_signal_fd(r->loop, sigs, 3, signal_cb, r)) < 0) {
+        (r->tlsfd >= 0 && ev_add(r->loop, r->tlsfd, EV_READ, accept_cb, r) < 0) ||
+        (r->sfd = ev_signal_fd(r->loop, sigs, 3, signal_cb, r)) < 0 ||
+        !(r->workers = workers_new(r->loop, cfg->workers, 4 * cfg->max_conns))) {
         relay_log(r, "unable to start the event loop: %s", strerror(errno));
         rc = -1;
         goto out;
     }
     ev_set_beforesleep(r->loop, before_sleep, r);
-    relay_log(r, "listening host=%s port=%s domain=%s", cfg->host, port, cfg->domain);
+    relay_log(r, "listening host=%s port=%s domain=%s tls=%s%s%s", cfg->host, port, cfg->domain,
+              r->tls ? "starttls" : "none", tport[0] ? " tls_port=" : "", tport);
+    if (!r->tls && cfg->tls_required && (cfg->allow_scram || cfg->allow_plain))
+        relay_log(r, "no tls_cert: password logins are off until TLS is configured (SIMPP logins work)");
     if (cfg->ready_fd >= 0) {
-        /* readiness for supervisors (s6 style: a line on an fd) */
-        dprintf(cfg->ready_fd, "%s\n", port);
+        /* readiness for supervisors (s6 style: a line on an fd); the direct
+         * TLS port follows the first when there is one */
+        if (tport[0]) dprintf(cfg->ready_fd, "%s %s\n", port, tport);
+        else dprintf(cfg->ready_fd, "%s\n", port);
         close(cfg->ready_fd);
     }
     ev_run(r->loop);
@@ -477,8 +649,11 @@ out:
         sb_reset(&r->conns->out);
         conn_free(r->conns);
     }
+    workers_free(r->workers);
     if (r->lfd >= 0) close(r->lfd);
+    if (r->tlsfd >= 0) close(r->tlsfd);
     if (r->sfd >= 0) close(r->sfd);
+    tls_ctx_free(r->tls);
     for (int i = 0; i < ADDR_BUCKETS; i++)
         while (r->addrs[i]) {
             struct addr_count *a = r->addrs[i];

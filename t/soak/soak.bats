@@ -15,7 +15,7 @@ accounts() {  # accounts N: user1..userN, same password (copied verifier)
 rss() { awk '/VmRSS/{print $2}' /proc/$RELAY_PID/status; }
 
 @test "10,000 concurrent authenticated connections are held" {
-    start_relay -o max_per_addr=20000 -o max_conns=20000
+    start_relay -o max_per_addr=20000 -o max_conns=20000 -o tls_required=no
     accounts 10000
     LOAD -c 127.0.0.1:$PORT -m idle -n 10000 -s $RELAY_PID -P 3 3<pwf > idle.out 2>&1
     cat idle.out >&3
@@ -25,7 +25,7 @@ rss() { awk '/VmRSS/{print $2}' /proc/$RELAY_PID/status; }
 }
 
 @test "the relay's RSS returns to its baseline after 10,000 login/logout cycles" {
-    start_relay -o max_per_addr=20000
+    start_relay -o max_per_addr=20000 -o tls_required=no
     accounts 1
     LOAD -c 127.0.0.1:$PORT -m login -n 1 -k 2000 -j 20 -s $RELAY_PID -P 3 3<pwf > warm.out 2>&1
     base=$(rss)

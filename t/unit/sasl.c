@@ -1026,6 +1026,140 @@ static void test_mutations(void)
     ok(!plainbad, "3000 mutated PLAIN messages: only defined results");
 }
 
+
+/* ---- SCRAM-SHA-1 (RFC 5802 5) and channel binding (RFC 5802 6) ---------- */
+
+static void test_rfc5802(void)
+{
+    static const char cf[] = "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL";
+    static const char sf[] = "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096";
+    static const char cfin[] = "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=";
+    static const char sfin[] = "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=";
+    scram_client *c = scram_client_new_hash(SC_HASH_SHA1, "user", "pencil", 6);
+    size_t ol = sizeof out;
+    ok(c && scram_client_test_nonce(c, "fyko+d2lbbFgONRv9qkxdawL") == SASL_OK &&
+       scram_client_first(c, out, &ol) == SASL_OK && strcmp(out, cf) == 0, "RFC 5802: SHA-1 client-first-message");
+    ol = sizeof out;
+    ok(scram_client_final(c, sf, strlen(sf), out, &ol) == SASL_OK && strcmp(out, cfin) == 0,
+       "RFC 5802: SHA-1 client-final-message (p=v0X8v3Bz...)");
+    ok(scram_client_verify(c, sfin, strlen(sfin)) == SASL_OK, "RFC 5802: SHA-1 server signature verifies");
+    scram_client_free(c);
+    c = scram_client_new_hash(SC_HASH_SHA1, "user", "pencil", 6);
+    ol = sizeof out;
+    scram_client_test_nonce(c, "fyko+d2lbbFgONRv9qkxdawL");
+    scram_client_first(c, out, &ol);
+    ol = sizeof out;
+    scram_client_final(c, sf, strlen(sf), out, &ol);
+    ok(scram_client_verify(c, "v=rmF9pqV8S7suAoZWja4dJRkFsKQ", 29) != SASL_OK &&
+       scram_client_verify(c, sfin, strlen(sfin)) == SASL_E_STATE, "RFC 5802: a changed signature is refused");
+    scram_client_free(c);
+    ok(scram_client_new_hash(7, "user", "pencil", 6) == NULL && scram_server_new_hash(7) == NULL,
+       "an unknown hash is refused");
+}
+
+/* one exchange with a hash and channel bindings on either side */
+static int exchange_cb(int hash, const char *ccb, const uint8_t *cdata, size_t cl, int plus, int offered,
+                       const struct scram_cb *scb, size_t ns, int *first_err, int *final_err)
+{
+    char user[SASL_MAX_NAME + 1];
+    struct scram_cred cred;
+    uint8_t salt[SCRAM_SALT_LEN] = { 1, 2, 3 };
+    size_t ol, inl;
+    int r = -100;
+    scram_client *c = scram_client_new_hash(hash, "user", "pencil", 6);
+    scram_server *s = scram_server_new_hash(hash);
+    *first_err = *final_err = -100;
+    if (!c || !s || scram_make_cred_hash(hash, "pencil", 6, salt, 4096, &cred) != SASL_OK) goto done;
+    if (ccb && scram_client_channel(c, ccb, cdata, cl) != SASL_OK) goto done;
+    if (ns && scram_server_channel(s, plus, offered, scb, ns) != SASL_OK) goto done;
+    ol = sizeof out;
+    if (scram_client_first(c, out, &ol) != SASL_OK) goto done;
+    if ((*first_err = scram_server_first(s, out, ol, NULL, 0, user, sizeof user)) != SASL_OK) goto done;
+    ol = sizeof out;
+    if (scram_server_challenge(s, &cred, out, &ol) != SASL_OK) goto done;
+    inl = ol;
+    ol = sizeof out2;
+    if (scram_client_final(c, out, inl, out2, &ol) != SASL_OK) goto done;
+    inl = ol;
+    ol = sizeof out;
+    if ((*final_err = scram_server_final(s, out2, inl, out, &ol)) != SASL_OK) { r = 1; goto done; }
+    r = scram_client_verify(c, out, ol) == SASL_OK ? 0 : 2;
+done:
+    scram_client_free(c);
+    scram_server_free(s);
+    return r;
+}
+
+static void test_channel_binding(void)
+{
+    uint8_t ex[32], ex2[32], ep[32];
+    int f1, f2;
+    memset(ex, 0xa5, sizeof ex);
+    memset(ex2, 0xa5, sizeof ex2);
+    ex2[31] ^= 1;
+    memset(ep, 0x3c, sizeof ep);
+    struct scram_cb both[2] = { { "tls-exporter", ex, 32 }, { "tls-server-end-point", ep, 32 } };
+    struct scram_cb other[1] = { { "tls-exporter", ex2, 32 } };
+
+    ok(exchange_cb(SC_HASH_SHA1, NULL, NULL, 0, 0, 0, NULL, 0, &f1, &f2) == 0, "SCRAM-SHA-1: client and server agree");
+    ok(exchange_cb(SC_HASH_SHA256, "tls-exporter", ex, 32, 1, 1, both, 2, &f1, &f2) == 0,
+       "-PLUS: tls-exporter, same channel: success");
+    ok(exchange_cb(SC_HASH_SHA1, "tls-server-end-point", ep, 32, 1, 1, both, 2, &f1, &f2) == 0,
+       "-PLUS: SHA-1 with tls-server-end-point: success");
+    ok(exchange_cb(SC_HASH_SHA256, "tls-exporter", ex, 32, 1, 1, other, 1, &f1, &f2) == 1 &&
+       f2 == SASL_E_CB_MISMATCH, "-PLUS: another channel's data (one bit) is refused at the final message");
+    ok(exchange_cb(SC_HASH_SHA256, "tls-exporter", ex, 31, 1, 1, both, 2, &f1, &f2) == 1 &&
+       f2 == SASL_E_CB_MISMATCH, "-PLUS: data one byte short is refused");
+    ok(exchange_cb(SC_HASH_SHA256, "tls-unique", ex, 32, 1, 1, both, 2, &f1, &f2) == -100 &&
+       f1 == SASL_E_CB_UNSUPPORTED, "-PLUS: a binding type the server does not have is refused");
+    ok(exchange_cb(SC_HASH_SHA256, NULL, NULL, 0, 1, 1, both, 2, &f1, &f2) == -100 && f1 == SASL_E_MALFORMED,
+       "-PLUS mechanism without binding (n) is refused");
+    ok(exchange_cb(SC_HASH_SHA256, "tls-exporter", ex, 32, 0, 1, both, 2, &f1, &f2) == -100 &&
+       f1 == SASL_E_MALFORMED, "p= on a plain mechanism inside TLS is refused");
+    ok(exchange_cb(SC_HASH_SHA256, "tls-exporter", ex, 32, 0, 0, NULL, 0, &f1, &f2) == -100 &&
+       f1 == SASL_E_CB_UNSUPPORTED, "p= without TLS: binding not supported");
+    ok(exchange_cb(SC_HASH_SHA256, NULL, NULL, 0, 0, 1, both, 2, &f1, &f2) == 0,
+       "plain mechanism with n inside TLS: success");
+
+    /* "y": the client could bind but saw no -PLUS */
+    {
+        char user[SASL_MAX_NAME + 1];
+        static const char y[] = "y,,n=user,r=abcdef";
+        scram_server *s = scram_server_new();
+        ok(s && scram_server_channel(s, 0, 1, both, 2) == SASL_OK &&
+           scram_server_first(s, y, strlen(y), NULL, 0, user, sizeof user) == SASL_E_CB_DOWNGRADE,
+           "y where -PLUS was offered: a downgrade, refused");
+        ok(strcmp(sasl_condition(SASL_E_CB_DOWNGRADE), "not-authorized") == 0, "the downgrade is not-authorized");
+        scram_server_free(s);
+        s = scram_server_new();
+        ok(s && scram_server_channel(s, 0, 0, both, 2) == SASL_OK &&
+           scram_server_first(s, y, strlen(y), NULL, 0, user, sizeof user) == SASL_OK,
+           "y where -PLUS was not offered: accepted");
+        scram_server_free(s);
+    }
+    /* arguments */
+    {
+        scram_server *s = scram_server_new();
+        struct scram_cb bad[1] = { { "tls exporter", ex, 32 } }, big[1] = { { "tls-exporter", ex, SCRAM_CB_MAX + 1 } };
+        struct scram_cb four[4] = { both[0], both[1], both[0], both[1] };
+        ok(scram_server_channel(s, 0, 0, bad, 1) == SASL_E_INVAL && scram_server_channel(s, 0, 0, big, 1) == SASL_E_INVAL &&
+           scram_server_channel(s, 0, 0, four, 4) == SASL_E_INVAL && scram_server_channel(s, 1, 1, NULL, 0) == SASL_E_INVAL,
+           "channel settings: bad name, too long, too many, -PLUS with none: refused");
+        scram_server_free(s);
+        struct scram_cred cred;
+        uint8_t salt[SCRAM_SALT_LEN] = { 0 };
+        char user[SASL_MAX_NAME + 1];
+        static const char n[] = "n,,n=user,r=abcdef";
+        s = scram_server_new();
+        size_t ol = sizeof out;
+        ok(scram_make_cred_hash(SC_HASH_SHA1, "pencil", 6, salt, 4096, &cred) == SASL_OK &&
+           scram_server_first(s, n, strlen(n), NULL, 0, user, sizeof user) == SASL_OK &&
+           scram_server_challenge(s, &cred, out, &ol) == SASL_E_INVAL,
+           "a SHA-1 credential is not used by a SHA-256 exchange");
+        scram_server_free(s);
+    }
+}
+
 int main(void)
 {
     if (sc_init() != 0) die_test("sc_init");
@@ -1034,6 +1168,8 @@ int main(void)
     test_password_check();
     test_cred();
     test_rfc7677();
+    test_rfc5802();
+    test_channel_binding();
     test_roundtrip();
     test_unknown_user();
     test_manual_client();

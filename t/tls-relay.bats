@@ -1,0 +1,263 @@
+#!/usr/bin/env bats
+# simpp-relayd's TLS: STARTTLS and direct TLS, what is offered inside and
+# outside it, SCRAM-SHA-1/-256 and their -PLUS variants, PLAIN, channel
+# binding, bad handshakes, reloading the certificate.  The client side is
+# t/tools/xmpptls.py: Python's ssl module and a SCRAM written from the RFCs.
+load helper
+load tls
+
+X() { /usr/bin/python3 "$SIMPP_TOP/t/tools/xmpptls.py" "$@"; }
+
+setup() {
+    common_setup
+    make_ca
+    make_cert server
+    start_tls_relay
+    printf 'pass 1\n' | simpp-relayd -d data passwd carol@localhost -P 0 > /dev/null
+}
+
+@test "without TLS only SIMPP is offered; STARTTLS is, and inside it every password mechanism" {
+    run X $PORT carol@localhost none --clear
+    [ "$status" -eq 0 ]
+    [ "$output" = "features: SIMPP" ]
+    run X $PORT carol@localhost none --ca ca.pem
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"features: SIMPP SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 PLAIN"* ]]
+    [[ "$output" == *"tls: TLSv1.3"* ]]
+}
+
+@test "a password mechanism in clear is refused with encryption-required, PLAIN and SCRAM alike" {
+    for m in PLAIN SCRAM-SHA-1 SCRAM-SHA-256; do
+        run X $PORT carol@localhost $m --clear <<< 'pass 1'
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"failure: encryption-required"* ]]
+    done
+    ! grep -q 'login addr' "$RELAY_LOG" || false
+}
+
+@test "every mechanism logs in over STARTTLS, and the relay logs it with the TLS version" {
+    for m in SCRAM-SHA-1 SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-256-PLUS PLAIN; do
+        run X $PORT carol@localhost $m --ca ca.pem <<< 'pass 1'
+        echo "$m: $output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"bound carol@localhost/"* ]]
+        grep -q "login addr=127.0.0.1 jid=carol@localhost mechanism=$m level=xmpp tls=TLSv1.3" "$RELAY_LOG"
+    done
+}
+
+@test "direct TLS (XEP-0368) on the second port" {
+    run X $TLSPORT carol@localhost SCRAM-SHA-256-PLUS --ca ca.pem --direct <<< 'pass 1'
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"bound carol@localhost/"* ]]
+}
+
+@test "wrong passwords are refused by every mechanism; SCRAM-SHA-1 needs its own verifier" {
+    for m in SCRAM-SHA-1 SCRAM-SHA-256-PLUS PLAIN; do
+        run X $PORT carol@localhost $m --ca ca.pem <<< 'pass 2'
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"failure: not-authorized"* ]]
+    done
+    # an account whose SHA-1 verifier is missing (made before SCRAM-SHA-1
+    # existed) is refused by SCRAM-SHA-1 but not by SCRAM-SHA-256
+    sqlite3 data/simpp.db "update users set scram1_stored = NULL, scram1_server = NULL where jid = 'carol@localhost'"
+    run X $PORT carol@localhost SCRAM-SHA-1 --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 0 ]
+}
+
+@test "channel binding: another channel's data is refused; tls-unique under TLS 1.2" {
+    run X $PORT carol@localhost SCRAM-SHA-256-PLUS --ca ca.pem --cb-wrong <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    grep -q 'auth-fail .*mechanism=SCRAM-SHA-256-PLUS reason=channel binding data does not match' "$RELAY_LOG"
+    run X $PORT carol@localhost SCRAM-SHA-1-PLUS --ca ca.pem --cb tls-unique --tls12 <<< 'pass 1'
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"tls: TLSv1.2"* ]]
+    # tls-unique is not defined for TLS 1.3 (RFC 9266): not accepted there
+    run X $PORT carol@localhost SCRAM-SHA-1-PLUS --ca ca.pem --cb tls-unique <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    grep -q 'reason=channel binding requested but not supported' "$RELAY_LOG"
+}
+
+@test "a client that says it could bind (y) where -PLUS was offered is refused under TLS 1.2" {
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem --flag y --tls12 <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    grep -q 'reason=client could bind the channel but was told the server cannot' "$RELAY_LOG"
+    # under TLS 1.3 a client knowing only tls-unique cannot bind: y is honest
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem --flag y <<< 'pass 1'
+    [ "$status" -eq 0 ]
+}
+
+@test "PLAIN: an authzid naming another user is refused, the user's own is fine" {
+    printf 'pass 3\n' | simpp-relayd -d data passwd dave@localhost -P 0 > /dev/null
+    run X $PORT carol@localhost PLAIN --ca ca.pem --authzid dave@localhost <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"failure: invalid-authzid"* ]]
+    ! grep -q 'login .*mechanism=PLAIN' "$RELAY_LOG" || false
+    run X $PORT carol@localhost PLAIN --ca ca.pem --authzid carol@localhost <<< 'pass 1'
+    [ "$status" -eq 0 ]
+}
+
+@test "white space after </auth> and an XML declaration on the restarted stream" {
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem --ws-decl <<< 'pass 1'
+    [ "$status" -eq 0 ]
+    run X $PORT carol@localhost PLAIN --ca ca.pem --ws-decl <<< 'pass 1'
+    [ "$status" -eq 0 ]
+}
+
+@test "the server's own answers carry from: ping and disco#info to the domain" {
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem --ask <<< 'pass 1'
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"ping: <iq type='result' id='p1' from='localhost' to='carol@localhost/"* ]]
+    [[ "$output" == *"disco: <iq type='result' id='d1' from='localhost'"*"<feature var='urn:xmpp:ping'/>"* ]]
+}
+
+@test "a client that trusts another CA, or a certificate for another name, fails on the client side" {
+    mkdir other && (cd other && make_ca)
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca other/ca.pem <<< 'pass 1'
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"certificate verify failed"* ]]
+    stop_relay
+    make_cert wrong 30 ec example.org
+    start_relay -o tls_cert=wrong.pem -o tls_key=wrong.key
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"match"* ]]
+}
+
+@test "bad settings: a key that is not the certificate's, a missing file, tls_port without a certificate" {
+    stop_relay
+    make_cert other
+    run simpp-relayd -d data -k relay.key -l 127.0.0.1:0 -o tls_cert=server.pem -o tls_key=other.key
+    [ "$status" -eq 78 ]
+    [[ "$output" == *"tls: key other.key does not match certificate server.pem"* ]]
+    run simpp-relayd -d data -k relay.key -l 127.0.0.1:0 -o tls_cert=nothere.pem -o tls_key=other.key
+    [ "$status" -eq 78 ]
+    [[ "$output" == *"certificate nothere.pem"* ]]
+    run simpp-relayd -d data -k relay.key -l 127.0.0.1:0 -o tls_port=0
+    [ "$status" -eq 78 ]
+    run simpp-relayd -d data -k relay.key -l 127.0.0.1:0 -o tls_cert=server.pem
+    [ "$status" -eq 78 ]
+}
+
+@test "garbage instead of a handshake, and a client gone mid-handshake: logged, others served" {
+    head -c 3000 /dev/urandom | timeout 5 nc -q 1 127.0.0.1 $TLSPORT > /dev/null || true
+    printf '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' | timeout 5 nc -q 1 127.0.0.1 $TLSPORT > /dev/null || true
+    for i in 1 2 3 4 5 6 7 8 9 10; do grep -q 'tls-failed' "$RELAY_LOG" && break; sleep 0.2; done
+    grep -q 'tls-failed addr=127.0.0.1' "$RELAY_LOG"
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 0 ]
+    kill -0 "$RELAY_PID"
+}
+
+@test "SIGHUP reloads the certificate: new connections get the new one, a session under way goes on" {
+    old=$(openssl x509 -in server.pem -noout -serial)
+    # a logged-in SIMPP user over a plain connection, and one mid-stream over TLS
+    new_user alice -T ca.pem
+    session alice -T ca.pem
+    say alice "<presence/>"
+    make_cert next
+    cp next.pem server.pem
+    cp next.key server.key
+    kill -HUP "$RELAY_PID"
+    for i in $(seq 1 50); do grep -q 'tls-reload cert=server.pem' "$RELAY_LOG" && break; sleep 0.1; done
+    grep -q 'tls-reload cert=server.pem' "$RELAY_LOG"
+    got=$(echo | timeout 5 openssl s_client -connect 127.0.0.1:$TLSPORT -CAfile ca.pem 2>/dev/null |
+          openssl x509 -noout -serial)
+    [ "$got" = "$(openssl x509 -in next.pem -noout -serial)" ]
+    [ "$got" != "$old" ]
+    # a broken file leaves the loaded one in place
+    echo broken > server.pem
+    kill -HUP "$RELAY_PID"
+    for i in $(seq 1 50); do grep -q 'tls-reload-failed' "$RELAY_LOG" && break; sleep 0.1; done
+    grep -q 'tls-reload-failed' "$RELAY_LOG"
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 0 ]
+    say alice "<iq type='get' id='still'><ping xmlns='urn:xmpp:ping'/></iq>"
+    wait_for alice "id='still'" alice.out
+}
+
+@test "300 stalled TLS handshakes do not slow a logged-in user's round trips (under 50 ms)" {
+    stop_relay
+    start_tls_relay -o max_per_addr=1000
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/tlsstall.py" $TLSPORT $PORT 300
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "# $output" >&3
+    [[ "$output" == *"stalled 300"* ]]
+    max=$(echo "$output" | sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p')
+    awk -v m="$max" 'BEGIN { exit !(m < 50) }'
+}
+
+@test "simpp-register and simpp-login over STARTTLS: the SIMPP channel inside TLS, chat through it" {
+    simpp-keygen -q alice.key > /dev/null
+    simpp-keygen -q bob.key > /dev/null
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -T ca.pem -t require -k alice.key alice@localhost > /dev/null
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -T ca.pem -k bob.key bob@localhost > /dev/null
+    session alice -T ca.pem -t require
+    session bob -T ca.pem
+    grep -q 'login addr=127.0.0.1 jid=alice@localhost mechanism=SIMPP .* tls=TLSv1.3' "$RELAY_LOG"
+    grep -q 'login addr=127.0.0.1 jid=bob@localhost mechanism=SIMPP .* tls=TLSv1.3' "$RELAY_LOG"
+    say bob "<presence/>"
+    say alice "<message to='bob@localhost' type='chat'><body>inside two layers</body></message>"
+    wait_for bob "inside two layers" bob.out
+}
+
+@test "the client side: an unknown CA, a certificate for another name, an expired one; -t require, -t off" {
+    simpp-keygen -q alice.key > /dev/null
+    # no CA given: the system's store does not know the test CA
+    run simpp-register -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"simpp-register: TLS with localhost: certificate not trusted: unable to get local issuer certificate"* ]]
+    # -t off: SIMPP's own channel, no TLS
+    run simpp-register -c 127.0.0.1:$PORT -s relay.pub -t off -k alice.key alice@localhost
+    [ "$status" -eq 0 ]
+    stop_relay
+    make_cert wrong 30 ec example.org
+    start_relay -o tls_cert=wrong.pem -o tls_key=wrong.key
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -T ca.pem -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"simpp-login: TLS with localhost: certificate is not for localhost"* ]]
+    stop_relay
+    make_cert old -5
+    start_relay -o tls_cert=old.pem -o tls_key=old.key
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -T ca.pem -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 77 ]
+    [[ "$output" == *"simpp-login: TLS with localhost: certificate not trusted: certificate has expired"* ]]
+    stop_relay
+    start_relay
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -t require -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 76 ]
+    [[ "$output" == *"the relay does not offer TLS (STARTTLS)"* ]]
+    run simpp-login -c 127.0.0.1:$PORT -s relay.pub -t sometimes -k alice.key alice@localhost < /dev/null
+    [ "$status" -eq 64 ]
+}
+
+@test "PLAIN logins one after another do not stall a logged-in user (the derivation is off the loop)" {
+    stop_relay
+    start_tls_relay -o auth_per_min=0 -o workers=1
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/tlsstall.py" $TLSPORT $PORT 0 PLAIN
+    echo "# $output" >&3
+    [ "$status" -eq 0 ]
+    logins=$(echo "$output" | sed -n 's/.*logins=\([0-9]*\).*/\1/p')
+    [ "$logins" -ge 20 ]
+    max=$(echo "$output" | sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p')
+    awk -v m="$max" 'BEGIN { exit !(m < 50) }'
+}
+
+@test "PLAIN attempts from one address beyond auth_per_min are refused before any derivation" {
+    stop_relay
+    start_tls_relay -o auth_per_min=6
+    # a burst of a sixth of the budget (at least 3), then refusals
+    for i in 1 2 3; do
+        run X $PORT carol@localhost PLAIN --ca ca.pem <<< 'wrong'
+        [[ "$output" == *"failure: not-authorized"* ]]
+    done
+    run X $PORT carol@localhost PLAIN --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"failure: temporary-auth-failure"* ]]
+    grep -q 'auth-throttled addr=127.0.0.1' "$RELAY_LOG"
+    # SCRAM (no derivation on the relay) is not counted
+    run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 0 ]
+}
