@@ -42,8 +42,27 @@ peer() {
     printf '%s\n' "$pass" | /usr/bin/python3 "$SIMPP_TOP/t/tools/xmppclient.py" --ca "$TMP/ca.pem" \
         --wait 30 --reply "$text" "$@" "$port" "$name@localhost" "$from" > "$name.out" 2>&1 &
     PEER_PID=$!
-    BG_PIDS="${BG_PIDS:-} $PEER_PID"
+    SESSION_PIDS="${SESSION_PIDS:-} $PEER_PID"
     # up before the client sends to it: no offline storage on the way
     wait_for "$name" '^online' "$name.out" 15
 }
-kill_bg() { local p; for p in ${BG_PIDS:-}; do kill "$p" 2>/dev/null || true; done; BG_PIDS=; }
+# the background processes (helper.bash's teardown does the same)
+kill_bg() { local p; for p in ${SESSION_PIDS:-}; do kill "$p" 2>/dev/null || true; done; SESSION_PIDS=; }
+
+# with_dave CLIENT PORT [driver options]: carol on CLIENT writes to dave (on
+# slixmpp) through the server on PORT; dave answers, and a client that
+# receives must show the answer
+with_dave() {
+    local c=$1 port=$2 bare=
+    shift 2
+    [ "$(answer_to "$c")" = bare ] && bare=--bare
+    peer dave 'dave pass' "$port" carol@localhost "hi $c, dave here" $bare
+    run drive "$c" --ca ca.pem --wait "$(wait_of "$c")" "$@" "$port" carol@localhost dave@localhost "hello dave from $c" <<< 'carol pass 1'
+    echo "$c with dave: $output" >&2
+    [ "$status" -eq 0 ]
+    wait_for dave "carol@localhost: hello dave from $c" dave.out
+    if receives "$c"; then
+        [[ "$output" == *"dave@localhost: hi $c, dave here"* ]]
+    fi
+    wait "$PEER_PID"
+}

@@ -3,20 +3,16 @@
 # directory, any free ports, TLS required with the test CA's certificate,
 # every stanza logged (mod_stanza_debug) to prosody.log.
 #
-# start_prosody [lua config lines...]: sets PROSODY_PID, PPORT (STARTTLS)
-# and PTLSPORT (direct TLS); the certificate is $PROSODY_CERT.pem
-# (default server), made with make_cert if missing.
+# start_prosody: sets PROSODY_PID, PPORT (STARTTLS)
+# and PTLSPORT (direct TLS); the certificate is server.pem (make_cert).
 # prosody_user NAME PASSWORD: an account NAME@localhost.
 
 start_prosody() {
     command -v prosody > /dev/null || { echo "prosody missing (make deps)" >&2; return 1; }
-    local cert=${PROSODY_CERT:-server}
-    [ -s "$TMP/$cert.pem" ] || make_cert "$cert" || return 1
+    [ -s "$TMP/server.pem" ] || return 1
     mkdir -p "$TMP/prosody/localhost/accounts"
     PPORT=$(free_port)
     PTLSPORT=$(free_port)
-    local extra
-    extra=$(printf '%s\n' "$@")
     cat > "$TMP/prosody.cfg.lua" <<EOF
 run_as_root = true
 daemonize = false
@@ -32,12 +28,9 @@ modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "carbons", "bl
     "vcard_legacy", "private", "offline", "time", "version", "pep", "smacks", "csi_simple",
     "stanza_debug", "posix" }
 modules_disabled = { "s2s" }
-ssl = { certificate = "$TMP/$cert.pem", key = "$TMP/$cert.key" }
-$extra
+ssl = { certificate = "$TMP/server.pem", key = "$TMP/server.key" }
 VirtualHost "localhost"
 EOF
-    # prosody.log is the running one's: an earlier one's is kept aside
-    [ -f "$TMP/prosody.log" ] && mv "$TMP/prosody.log" "$TMP/prosody.log.$(date +%s%N)"
     prosody -F --config "$TMP/prosody.cfg.lua" > "$TMP/prosody.out" 2>&1 &
     PROSODY_PID=$!
     local i
