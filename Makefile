@@ -94,6 +94,8 @@ TLSLIBS   = -lssl -lcrypto
 TLSBINS   = simpp-relayd simpp-login simpp-register
 $(addprefix $(BINOUT)/,$(TLSBINS)) $(OUT)/bench/relay-load $(OUT)/tools/simpptool: LDLIBS += $(TLSLIBS)
 LDLIBS  += -lpthread
+# federation looks up DNS SRV records (res_query)
+$(BINOUT)/simpp-relayd: LDLIBS += -lresolv
 
 # Only simpp-videnc (and its benchmark) links FFmpeg's libavcodec; lib/video.o
 # is the one object that includes its headers, and other programs never pull

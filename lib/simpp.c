@@ -48,6 +48,13 @@ const char *simpp_level_name(int level)
     return level >= 0 && level <= 2 ? n[level] : "unknown";
 }
 
+int simpp_level_from_name(const char *name)
+{
+    for (int i = 0; i <= 2; i++)
+        if (strcmp(name, simpp_level_name(i)) == 0) return i;
+    return -1;
+}
+
 const char *simpp_strerror(int err)
 {
     switch (err) {

@@ -39,6 +39,8 @@ int         simpp_mode_level(int mode);
 const char *simpp_mode_name(int mode);
 int         simpp_mode_from_name(const char *name);   /* -1 if unknown */
 const char *simpp_level_name(int level);
+/* "xmpp", "password", "card": the level, or -1 */
+int simpp_level_from_name(const char *name);
 
 enum simpp_err {
     SIMPP_OK = 0,

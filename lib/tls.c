@@ -44,6 +44,15 @@ static void errtext(char *err, size_t cap, const char *what)
     ERR_clear_error();
 }
 
+/* the chain is checked and its result kept (SSL_get_verify_result), but a
+ * failure does not end the handshake: tls_peer_is() decides */
+static int accept_any(int ok, X509_STORE_CTX *x)
+{
+    (void)ok;
+    (void)x;
+    return 1;
+}
+
 static tls_ctx *ctx_new(int server, char *err, size_t errcap)
 {
     tls_ctx *c = calloc(1, sizeof *c);
@@ -141,6 +150,54 @@ tls_ctx *tls_client_new(const char *cafile, int insecure, char *err, size_t errc
         return NULL;
     }
     return c;
+}
+
+int tls_ctx_ask_peer_cert(tls_ctx *c, const char *cafile, char *err, size_t errcap)
+{
+    ERR_clear_error();
+    /* a peer without a certificate is not refused here: it may still prove
+     * its name another way, which the caller decides */
+    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, accept_any);
+    /* the peer is a server: its certificate is one for a server's name
+     * (serverAuth), as XMPP servers use one certificate both ways */
+    SSL_CTX_set_purpose(c->ctx, X509_PURPOSE_SSL_SERVER);
+    if (cafile ? SSL_CTX_load_verify_locations(c->ctx, cafile, NULL) != 1
+               : SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
+        char what[600];
+        snprintf(what, sizeof what, "CA certificates %s", cafile ? cafile : "(system store)");
+        errtext(err, errcap, what);
+        return -1;
+    }
+    return 0;
+}
+
+int tls_ctx_show_cert(tls_ctx *c, const char *certfile, const char *keyfile, const char *chainfile,
+                      char *err, size_t errcap)
+{
+    tls_ctx *t = tls_server_new(certfile, keyfile, chainfile, err, errcap);
+    if (!t) return -1;
+    /* the same certificate, key and chain, moved into the client context */
+    int ok = SSL_CTX_use_certificate(c->ctx, SSL_CTX_get0_certificate(t->ctx)) == 1 &&
+             SSL_CTX_use_PrivateKey(c->ctx, SSL_CTX_get0_privatekey(t->ctx)) == 1;
+    STACK_OF(X509) *chain = NULL;
+    if (ok && SSL_CTX_get0_chain_certs(t->ctx, &chain) == 1 && chain)
+        ok = SSL_CTX_set1_chain(c->ctx, chain) == 1;
+    tls_ctx_free(t);
+    if (!ok) {
+        errtext(err, errcap, "client certificate");
+        return -1;
+    }
+    return 0;
+}
+
+int tls_peer_is(tls_conn *t, const char *name)
+{
+    X509 *x = SSL_get0_peer_certificate(t->ssl);
+    int ok = t->done && x && SSL_get_verify_result(t->ssl) == X509_V_OK &&
+             X509_check_host(x, name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+                             NULL) == 1;
+    ERR_clear_error();
+    return ok;
 }
 
 void tls_ctx_free(tls_ctx *c)

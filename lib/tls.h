@@ -49,6 +49,19 @@ tls_ctx *tls_server_new(const char *certfile, const char *keyfile, const char *c
  */
 tls_ctx *tls_client_new(const char *cafile, int insecure, char *err, size_t errcap);
 
+/*
+ * Server-to-server: a server context that asks the peer for a certificate
+ * (and goes on without one) and checks what it gets against cafile (NULL:
+ * the system's store); a client context that shows our own certificate.
+ * 0 or -1 with a reason in err.
+ */
+int tls_ctx_ask_peer_cert(tls_ctx *c, const char *cafile, char *err, size_t errcap);
+int tls_ctx_show_cert(tls_ctx *c, const char *certfile, const char *keyfile, const char *chainfile,
+                      char *err, size_t errcap);
+/* After the handshake: the peer showed a certificate that chains to a
+ * trusted CA, is valid now, and names name (a DNS-ID, RFC 6125).  1 or 0. */
+int tls_peer_is(tls_conn *t, const char *name);
+
 /* Contexts are counted: each connection holds its own reference, so a
  * context replaced on reload lives until its last connection goes. */
 void tls_ctx_free(tls_ctx *c);

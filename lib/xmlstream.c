@@ -231,6 +231,15 @@ const char *xs_text(const xs_node *n)
     return "";
 }
 
+void xs_rename_ns(xs_node *n, const char *from, const char *to)
+{
+    for (; n; n = n->next) {
+        if (n->name && n->ns && strcmp(n->ns, from) == 0) n->ns = to;
+        xs_rename_ns(n->children, from, to);
+        if (!n->parent) break;              /* the root's siblings are not its tree */
+    }
+}
+
 int xs_setattr(xs_node *n, const char *name, const char *value)
 {
     if (n == NULL || n->name == NULL || name == NULL || value == NULL ||

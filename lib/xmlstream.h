@@ -79,6 +79,10 @@ const char *xs_getattr(const xs_node *n, const char *name, const char *ns);
 /* Set or replace a plain attribute (e.g. stamp 'from', RFC 6120 §8.1.2.1).
  * Memory comes from the tree, freed with it. */
 int xs_setattr(xs_node *n, const char *name, const char *value);
+/* Move every element of the tree in namespace from into namespace to (a
+ * string that outlives the tree, e.g. XS_NS_CLIENT): a stanza read on a
+ * server stream (jabber:server) handed to a client stream. */
+void xs_rename_ns(xs_node *n, const char *from, const char *to);
 /* The element's character data: its first text child, "" if it has none
  * (enough for <body/>, <status/>, SASL payloads).  Never NULL for elements. */
 const char *xs_text(const xs_node *n);

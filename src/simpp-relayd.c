@@ -15,6 +15,7 @@
 #include "keyfile.h"
 #include "net.h"
 #include "relay/relay.h"
+#include "simpp.h"
 #include "sasl.h"
 #include "store.h"
 #include "util.h"
@@ -54,7 +55,7 @@ struct opts {
     struct relay_config cfg;
     char host[256], port[16];
     char *datadir, *keyfile, *domain;
-    char *tls_cert, *tls_key, *tls_chain, tls_port[8];
+    char *tls_cert, *tls_key, *tls_chain, tls_port[8], s2s_port[8], *s2s_ca;
     int passfd;
 };
 
@@ -81,14 +82,50 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
         *f = strdup(v);
         return 0;
     }
+    if (!strcmp(k, "s2s_port")) {
+        if (num(v, 0, 65535, &n) < 0) { *why = "a port number"; return -1; }
+        snprintf(o->s2s_port, sizeof o->s2s_port, "%lu", n);
+        c->s2s = 1;
+        return 0;
+    }
+    if (!strcmp(k, "s2s_ca")) { free(o->s2s_ca); o->s2s_ca = strdup(v); return 0; }
+    if (!strcmp(k, "s2s_route") || !strcmp(k, "s2s_level")) {
+        /* domain=host:port, or domain=level */
+        const char *eq = strchr(v, '=');
+        struct jid j;
+        char d[300];
+        snprintf(d, sizeof d, "%.*s", eq ? (int)(eq - v) : 0, v);
+        if (!eq || jid_parse(d, &j) < 0 || j.local[0] || j.resource[0]) { *why = "domain=..."; return -1; }
+        if (k[4] == 'r') {
+            struct relay_route *rt = &c->routes[c->nroutes];
+            if (c->nroutes >= sizeof c->routes / sizeof c->routes[0]) { *why = "at most 16 routes"; return -1; }
+            snprintf(rt->domain, sizeof rt->domain, "%s", j.domain);
+            if (net_parse_hostport(eq + 1, rt->host, sizeof rt->host, rt->port, sizeof rt->port, "5269") < 0) {
+                *why = "domain=host[:port]";
+                return -1;
+            }
+            c->nroutes++;
+        } else {
+            struct relay_dlevel *dl = &c->dlevels[c->ndlevels];
+            int lv = simpp_level_from_name(eq + 1);
+            if (c->ndlevels >= sizeof c->dlevels / sizeof c->dlevels[0]) { *why = "at most 16 levels"; return -1; }
+            if (lv < 0) { *why = "domain=xmpp|password|card"; return -1; }
+            snprintf(dl->domain, sizeof dl->domain, "%s", j.domain);
+            dl->level = lv;
+            c->ndlevels++;
+        }
+        return 0;
+    }
     if (!strcmp(k, "tls_port")) {
         if (num(v, 0, 65535, &n) < 0) { *why = "a port number"; return -1; }
         snprintf(o->tls_port, sizeof o->tls_port, "%lu", n);
         return 0;
     }
-    if (!strcmp(k, "register") || !strcmp(k, "scram") || !strcmp(k, "plain") || !strcmp(k, "tls_required")) {
+    if (!strcmp(k, "register") || !strcmp(k, "scram") || !strcmp(k, "plain") || !strcmp(k, "tls_required") ||
+        !strcmp(k, "s2s")) {
         if ((b = yes(v)) < 0) { *why = "yes or no"; return -1; }
         if (!strcmp(k, "register")) c->allow_register = b;
+        else if (!strcmp(k, "s2s")) c->s2s = b;
         else if (!strcmp(k, "scram")) c->allow_scram = b;
         else if (!strcmp(k, "plain")) c->allow_plain = b;
         else c->tls_required = b;
@@ -117,6 +154,8 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
         { "max_stanza", 1024, 16u << 20 }, { "max_conns", 1, 1000000 }, { "max_per_addr", 1, 1000000 },
         { "reg_per_min", 0, 1000000 }, { "auth_timeout", 1, 86400 }, { "idle_timeout", 1, 86400 * 30 },
         { "max_outbuf", 4096, 1u << 30 }, { "offline_quota", 0, 10000000 }, { "workers", 1, 64 }, { "auth_per_min", 0, 1000000 },
+        { "s2s_queue", 1, 1000000 }, { "s2s_streams", 1, 1000 }, { "s2s_idle", 1, 86400 },
+        { "s2s_rate", 1, 10000000 }, { "resume_timeout", 1, 86400 },
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         if (strcmp(k, nums[i].k)) continue;
@@ -132,6 +171,11 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
         case 7: c->offline_quota = (int)n; break;
         case 8: c->workers = (int)n; break;
         case 9: c->auth_per_min = (int)n; break;
+        case 10: c->s2s_queue = (int)n; break;
+        case 11: c->s2s_streams = (int)n; break;
+        case 12: c->s2s_idle = (int)n; break;
+        case 13: c->s2s_rate = (int)n; break;
+        case 14: c->resume_timeout = (int)n; break;
         }
         return 0;
     }
@@ -313,6 +357,9 @@ int main(int argc, char **argv)
     o.cfg.tls_port = o.tls_port[0] ? o.tls_port : NULL;
     if (!o.tls_cert != !o.tls_key) die(EX_CONFIG, "tls_cert and tls_key go together");
     if (o.tls_port[0] && !o.tls_cert) die(EX_CONFIG, "tls_port needs tls_cert and tls_key");
+    o.cfg.s2s_port = o.s2s_port[0] ? o.s2s_port : NULL;
+    o.cfg.s2s_ca = o.s2s_ca;
+    if (o.cfg.s2s && !o.tls_cert) die(EX_CONFIG, "s2s needs tls_cert and tls_key: other servers check our domain");
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
     if (optind < argc) {
@@ -348,5 +395,6 @@ int main(int argc, char **argv)
     free(o.tls_cert);
     free(o.tls_key);
     free(o.tls_chain);
+    free(o.s2s_ca);
     return rc == -2 ? EX_CONFIG : rc < 0 ? EX_UNAVAILABLE : 0;
 }

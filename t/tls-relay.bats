@@ -261,3 +261,37 @@ setup() {
     run X $PORT carol@localhost SCRAM-SHA-256 --ca ca.pem <<< 'pass 1'
     [ "$status" -eq 0 ]
 }
+
+@test "XEP-0198: a broken connection resumes with what was not acknowledged, once each, in order; nobody else can resume it" {
+    printf 'pass 3\n' | simpp-relayd -d data passwd dave@localhost -P 0 > /dev/null
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT resume
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"thief: refused"* ]]
+    [[ "$output" == *"after resume: m4 m5 m6 m7"* ]]
+    grep -q 'detached jid=carol@localhost/r held=2' "$RELAY_LOG"
+    grep -q 'resume-failed addr=127.0.0.1 jid=dave@localhost' "$RELAY_LOG"
+    grep -q 'resumed addr=127.0.0.1 jid=carol@localhost/r resent=4' "$RELAY_LOG"
+}
+
+@test "XEP-0198: no resume in time, or the relay stops: what was held goes to the offline store, delivered once" {
+    printf 'pass 3\n' | simpp-relayd -d data passwd dave@localhost -P 0 > /dev/null
+    stop_relay
+    start_tls_relay -o resume_timeout=1
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT break
+    [ "$status" -eq 0 ]
+    wait_for relay "resume-expired jid=carol@localhost/r held=3" "$RELAY_LOG"
+    wait_for relay "offline-held jid=carol@localhost count=3" "$RELAY_LOG"
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT fresh
+    [ "$output" = "got: m1 m2 m3" ]
+    # held when the relay stops: in the store after the restart
+    stop_relay
+    start_tls_relay
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT break
+    [ "$status" -eq 0 ]
+    stop_relay
+    grep -q 'offline-held jid=carol@localhost count=3' "$RELAY_LOG"
+    start_tls_relay
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/smclient.py" $TLSPORT fresh
+    [ "$output" = "got: m1 m2 m3" ]
+}

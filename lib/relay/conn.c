@@ -72,6 +72,22 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static long long resume_cb(ev_loop *l, long long id, void *arg)
+{
+    struct conn *c = arg;
+    (void)id;
+    c->pause_timer = 0;
+    if (c->fd >= 0 && c->state != CS_CLOSING) ev_add(l, c->fd, EV_READ, c->r->read_cb, c);
+    return EV_NOMORE;
+}
+
+void conn_pause(struct conn *c, int ms)
+{
+    if (c->pause_timer || c->fd < 0) return;
+    ev_del(c->r->loop, c->fd, EV_READ);
+    c->pause_timer = ev_timer_add(c->r->loop, ms, resume_cb, c);
+}
+
 int conn_tls_step(struct conn *c)
 {
     struct relay *r = c->r;
@@ -126,6 +142,7 @@ void conn_flush(struct conn *c)
         if (w < 0) {
             sb_reset(&c->out);
             c->state = CS_CLOSING;
+            c->io_failed = 1;               /* broken, not ended: resumable */
             break;
         }
         sb_consume(&c->out, (size_t)w);
@@ -182,9 +199,98 @@ void conn_raw(struct conn *c, const char *d, size_t n)
     mark_dirty(c);
 }
 
+/* ---- XEP-0198 ------------------------------------------------------------------ */
+
+struct sm_item {
+    struct sm_item *next;
+    uint32_t seq;               /* its number in sm_out */
+    size_t len;
+    char xml[];
+};
+
+#define SM_ASK_EVERY 10         /* <r/> after this many unacknowledged stanzas */
+#define SM_MAX_HELD 5000        /* a session holding more is not resumable */
+
+static int is_stanza(const char *xml, size_t len)
+{
+    return (len > 8 && !strncmp(xml, "<message", 8)) || (len > 9 && !strncmp(xml, "<presence", 9)) ||
+           (len > 3 && !strncmp(xml, "<iq", 3) && (xml[3] == ' ' || xml[3] == '>'));
+}
+
+static void send_now(struct conn *c, const char *xml, size_t len);
+
+static void sm_hold(struct conn *c, const char *xml, size_t len)
+{
+    struct sm_item *it = malloc(sizeof *it + len);
+    c->sm_out++;
+    if (!it || c->smq_n >= SM_MAX_HELD) {
+        /* too much held (or no memory): the session can no longer promise
+         * exactly once; it ends like one without resumption */
+        free(it);
+        relay_log(c->r, "resume-off jid=%s reason=%s", c->full ? c->full : "-", it ? "too many unacknowledged" : "memory");
+        conn_sm_free(c);
+        c->sm_resume = 0;
+        return;
+    }
+    it->next = NULL;
+    it->seq = c->sm_out;
+    it->len = len;
+    memcpy(it->xml, xml, len);
+    if (c->smq_tail) c->smq_tail->next = it; else c->smq = it;
+    c->smq_tail = it;
+    if (++c->smq_n % SM_ASK_EVERY == 0 && !c->detached) send_now(c, "<r xmlns='" NS_SM "'/>", strlen("<r xmlns='" NS_SM "'/>"));
+}
+
+void conn_sm_acked(struct conn *c, uint32_t h)
+{
+    /* h counts modulo 2^32 (XEP-0198 5): an item is acked if h is at or after it */
+    while (c->smq && (int32_t)(h - c->smq->seq) >= 0) {
+        struct sm_item *it = c->smq;
+        c->smq = it->next;
+        free(it);
+        c->smq_n--;
+    }
+    if (!c->smq) c->smq_tail = NULL;
+}
+
+void conn_sm_resend(struct conn *c)
+{
+    for (struct sm_item *it = c->smq; it; it = it->next) send_now(c, it->xml, it->len);
+}
+
+void conn_sm_each(struct conn *c, void (*fn)(struct conn *c, const char *xml, size_t len, void *arg), void *arg)
+{
+    for (struct sm_item *it = c->smq; it; it = it->next) fn(c, it->xml, it->len, arg);
+}
+
+void conn_sm_free(struct conn *c)
+{
+    while (c->smq) {
+        struct sm_item *it = c->smq;
+        c->smq = it->next;
+        free(it);
+    }
+    c->smq_tail = NULL;
+    c->smq_n = 0;
+}
+
 void conn_send(struct conn *c, const char *xml, size_t len)
 {
-    if (c->state == CS_CLOSING) return;
+    if (c->kind == K_REMOTE) {              /* an answer to another domain's user */
+        if (c->r->remote_send) c->r->remote_send(c->r, c->remote, xml, len, NULL);
+        return;
+    }
+    if (c->state == CS_CLOSING && !c->detached) return;
+    if (c->sm_resume && is_stanza(xml, len)) {
+        sm_hold(c, xml, len);
+        if (c->detached) return;            /* held for the resume */
+    }
+    send_now(c, xml, len);
+}
+
+static void send_now(struct conn *c, const char *xml, size_t len)
+{
+    if (c->state == CS_CLOSING || c->fd < 0) return;
     if (c->r->cfg->verbose) {
         /* the opening tag only (kind, type, addresses): never a body */
         const char *gt = memchr(xml, '>', len);
@@ -225,7 +331,7 @@ void conn_stream_error(struct conn *c, const char *cond, const char *text)
     size_t n;
     char *e;
     if (c->state == CS_CLOSING) return;
-    if (c->state == CS_HEADER) {            /* RFC 6120 4.9.1.2: open a stream first */
+    if (c->state == CS_HEADER && c->kind != K_S2S_OUT) {   /* RFC 6120 4.9.1.2: open a stream first */
         char *h = xs_stream_header(XS_NS_CLIENT, c->r->cfg->domain, NULL, NULL, NULL, &n);
         if (h) conn_raw(c, h, n);
         free(h);
@@ -271,4 +377,27 @@ void relay_flush_dirty(struct relay *r)
         conn_flush(c);
         r->settle(c);
     }
+}
+
+/* RFC 6120 5.4: <starttls/> is answered <proceed/> and the handshake starts
+ * on the same socket.  Whatever the client sent after <starttls/> in clear
+ * is dropped, never read as part of the protected stream (5.4.3.3): the
+ * parser stops here and restarts once TLS is up. */
+int conn_starttls(struct conn *c, const xs_node *st, tls_ctx *ctx)
+{
+    static const char proceed[] = "<proceed xmlns='" NS_TLS "'/>", failure[] = "<failure xmlns='" NS_TLS "'/>";
+    if (strcmp(st->name, "starttls") != 0 || !ctx || c->tls) {
+        conn_raw(c, failure, sizeof failure - 1);       /* 5.4.2.2: then close */
+        conn_close(c);
+        return 1;
+    }
+    conn_raw(c, proceed, sizeof proceed - 1);
+    conn_flush(c);
+    if (c->state == CS_CLOSING) return 1;
+    if (c->out.n || !(c->tls = tls_accept(ctx, c->fd))) {
+        conn_stream_error(c, "internal-server-error", "unable to start TLS");
+        return 1;
+    }
+    c->state = CS_TLS;
+    return 1;
 }

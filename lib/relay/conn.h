@@ -59,6 +59,9 @@ struct conn {
     sbuf out;                   /* bytes not yet written */
     tls_conn *tls;              /* NULL: clear text */
     int tls_port;               /* came in on the direct TLS port */
+    int kind;                   /* K_*: a client's stream, a server's, a remote sender */
+    struct s2s *s2s;            /* server streams: their state (s2s.c) */
+    const char *remote;         /* K_REMOTE: the domain answers go to */
     /* authentication under way */
     int mech;                   /* MECH_* */
     const char *mname;          /* the mechanism's name, for the log */
@@ -76,6 +79,14 @@ struct conn {
     int interested;             /* asked for the roster: gets pushes */
     char *presence;             /* last broadcast presence, serialised */
     int sm;                     /* XEP-0198 acks enabled */
+    /* XEP-0198 resumption: every stanza sent is kept until the client
+     * acknowledges it; if the connection breaks, the session waits
+     * (detached) for a resume on a new, authenticated stream */
+    int sm_resume, detached, io_failed;
+    char sm_id[33];
+    uint32_t sm_out;            /* stanzas sent since <enable/> */
+    struct sm_item *smq, *smq_tail;
+    int smq_n;
     int carbons;                /* XEP-0280: copies of this account's chats */
     uint32_t sm_in;             /* stanzas handled, for <a h=''/> */
     int64_t born, last;         /* ms, monotonic */
@@ -86,6 +97,7 @@ struct conn {
     struct pend_del { int64_t id; uint64_t end; } *pend;
     size_t npend, capend;
     long long timer;
+    long long pause_timer;      /* reading stopped until then (conn_pause) */
     struct conn *hnext;         /* same hash bucket (sessions by bare JID) */
     struct conn *next, *prev;   /* all connections */
     struct conn *dnext, *dprev; /* output waiting for the next flush */
@@ -93,6 +105,9 @@ struct conn {
 };
 
 enum { MECH_NONE, MECH_SIMPP, MECH_SCRAM, MECH_PLAIN };
+/* K_REMOTE: no connection, the sender of a stanza that came over a server
+ * stream; what is sent to it goes back to its domain (r->remote_send) */
+enum { K_C2S, K_S2S_IN, K_S2S_OUT, K_REMOTE };
 
 struct addr_count {
     char addr[48];
@@ -129,6 +144,15 @@ struct relay {
     uint64_t routed, stored;    /* counters for the log at exit */
     /* stream.c: a connection whose output went or failed; frees it if done */
     void (*settle)(struct conn *c);
+    /* federation (s2s.c): a stanza for another domain; st (or NULL) is what
+     * a bounce answers when the domain cannot be reached */
+    void (*remote_send)(struct relay *r, const char *domain, const char *xml, size_t len, const xs_node *st);
+    int s2sfd;                  /* the listener for server streams, -1 none */
+    tls_ctx *s2s_stls, *s2s_ctls;   /* TLS for their streams, and for ours */
+    struct conn *s2s_out;       /* our streams to other domains (s2s.c) */
+    /* stream.c: take a connected server stream into the loop; 0 or -1 */
+    int (*adopt)(struct conn *c);
+    ev_fd_cb *read_cb;          /* stream.c: what reads a connection */
 };
 
 /* conn.c */
@@ -144,12 +168,25 @@ void conn_close(struct conn *c);
 /* <TYPE type='error' ...><error type=T><COND/></error></TYPE> back to the sender */
 void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, const char *cond);
 void conn_flush(struct conn *c);            /* write what the socket takes now */
+/* XEP-0198: the client has handled h of the stanzas sent; send again, under
+ * the current stream, those it has not (after a resume); free the queue */
+void conn_sm_acked(struct conn *c, uint32_t h);
+void conn_sm_resend(struct conn *c);
+void conn_sm_free(struct conn *c);
+/* each stanza still held, oldest first, for the offline store */
+void conn_sm_each(struct conn *c, void (*fn)(struct conn *c, const char *xml, size_t len, void *arg), void *arg);
 /* Drive a TLS handshake: 1 done, 0 waiting for the peer (or deferred: at
  * most HS_BUDGET_US of handshake work runs per loop iteration, so a burst
  * of handshakes never stalls routing), -1 failed (the connection closes). */
 #define HS_BUDGET_US 2000
 int conn_tls_step(struct conn *c);
+/* stop reading c for ms (a peer that sends too fast waits; TCP holds the rest) */
+void conn_pause(struct conn *c, int ms);
 void conn_unmark_dirty(struct conn *c);
 void relay_flush_dirty(struct relay *r);    /* every connection with output */
+/* <starttls/> (RFC 6120 5.4): <proceed/>, and the handshake starts with ctx
+ * (CS_TLS); else <failure/> and the close.  Returns 1: the parser stops,
+ * nothing after <starttls/> is read in clear. */
+int conn_starttls(struct conn *c, const xs_node *st, tls_ctx *ctx);
 
 #endif

@@ -36,6 +36,19 @@ struct relay_config {
     int tls_required;           /* password logins (SCRAM, PLAIN) only inside TLS */
     int workers;                /* threads for key derivations (PLAIN logins) */
     int auth_per_min;           /* PLAIN attempts a minute from one address; 0: no limit */
+    /* federation (RFC 6120 server-to-server, s2s.c): needs tls_cert/tls_key;
+     * peers prove their domain with a certificate (SASL EXTERNAL) */
+    int s2s;                    /* talk to other domains */
+    const char *s2s_port;       /* take their streams on host:s2s_port; NULL: none */
+    const char *s2s_ca;         /* CAs for their certificates; NULL: the system's */
+    struct relay_route { char domain[256], host[256], port[8]; } routes[16];
+    size_t nroutes;             /* static routes, before DNS SRV */
+    struct relay_dlevel { char domain[256]; int level; } dlevels[16];
+    size_t ndlevels;            /* the level of a remote domain's users (else xmpp) */
+    int s2s_queue;              /* stanzas held per domain while its stream is set up */
+    int s2s_streams;            /* incoming streams per remote domain */
+    int s2s_idle;               /* seconds before an idle server stream is closed */
+    int s2s_rate;               /* stanzas a second one server stream may send */
     uint8_t suites[4];          /* advertised and allowed, in preference order */
     size_t nsuites;
     int policy;                 /* enum relay_policy */
@@ -47,6 +60,7 @@ struct relay_config {
     int idle_timeout;           /* seconds of silence before a session is closed */
     size_t max_outbuf;          /* bytes queued for a slow reader before it is cut off */
     int offline_quota;          /* stored messages per recipient */
+    int resume_timeout;         /* XEP-0198: seconds a broken session waits for a resume */
     int ready_fd;               /* write "PORT\n" here once listening; -1 none */
     int verbose;                /* log every stanza's kind, type and addresses */
 };

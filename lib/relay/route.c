@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "relay/route.h"
+#include "util.h"
 
 /* ---- the session table: bound connections by bare JID ------------------------ */
 
@@ -149,6 +150,67 @@ static void roster_load(struct relay *r, const char *owner, const char *contact,
     }
 }
 
+/* ---- other domains ---------------------------------------------------------- */
+
+/* the domain of a bare JID is someone else's */
+static const char *remote_domain(struct relay *r, const char *bare)
+{
+    const char *at = strchr(bare, '@'), *d = at ? at + 1 : bare;
+    return strcmp(d, r->cfg->domain) != 0 ? d : NULL;
+}
+
+int route_domain_level(struct relay *r, const char *domain)
+{
+    for (size_t i = 0; i < r->cfg->ndlevels; i++)
+        if (strcmp(r->cfg->dlevels[i].domain, domain) == 0) return r->cfg->dlevels[i].level;
+    return SIMPP_LEVEL_XMPP;                /* the lowest, unless the operator says */
+}
+
+static void remote_out(struct relay *r, const char *domain, const char *xml, size_t len, const xs_node *st)
+{
+    if (r->remote_send) r->remote_send(r, domain, xml, len, st);
+    r->routed++;
+}
+
+/* a presence stanza held as "<presence ..." sent to a remote bare JID */
+static void presence_remote(struct relay *r, const char *from_full, const char *to_bare, const char *xml)
+{
+    sbuf b = { 0 };
+    if (xml && strncmp(xml, "<presence", 9) == 0) {
+        sb_puts(&b, "<presence");
+        attr(&b, "to", to_bare);
+        sb_puts(&b, xml + 9);
+    } else {
+        sb_puts(&b, "<presence type='unavailable'");
+        attr(&b, "from", from_full);
+        attr(&b, "to", to_bare);
+        sb_puts(&b, "/>");
+    }
+    if (!b.oom) remote_out(r, remote_domain(r, to_bare), b.p, b.n, NULL);
+    sb_free(&b);
+}
+
+/* what a stream to another domain could not carry comes back to its local
+ * sender as an error (RFC 6120 8.3), from the address it was sent to */
+void route_bounce(struct relay *r, const char *name, const char *from, const char *to, const char *id,
+                  const char *cond)
+{
+    char bare[512];
+    struct jid j;
+    if (!from || bare_of(from, bare, sizeof bare, &j) < 0 || remote_domain(r, bare)) return;
+    sbuf b = { 0 };
+    sb_printf(&b, "<%s type='error'", name);
+    attr(&b, "from", to);
+    attr(&b, "to", from);
+    attr(&b, "id", id);
+    sb_printf(&b, "><error type='%s'><%s xmlns='" NS_STANZAS "'/></error></%s>",
+              strcmp(cond, "remote-server-not-found") == 0 ? "cancel" : "wait", cond, name);
+    if (!b.oom)
+        FOR_SESSIONS(r, bare, s)
+            if (s->state == CS_BOUND && (!j.resource[0] || strcmp(s->full, from) == 0)) send_to(s, b.p, b.n);
+    sb_free(&b);
+}
+
 static int visible(const struct store_roster_item *it)
 {
     /* an entry that only records an inbound request is no roster item (RFC 6121 3.1.3) */
@@ -211,6 +273,10 @@ static void iq_roster(struct conn *c, xs_node *iq, const char *type, const xs_no
 static void presence_to(struct conn *c, const char *to_bare, const char *xml_or_null)
 {
     struct relay *r = c->r;
+    if (remote_domain(r, to_bare)) {
+        if (c->kind != K_REMOTE) presence_remote(r, c->full, to_bare, xml_or_null);
+        return;
+    }
     FOR_SESSIONS(r, to_bare, s) {
         if (s->state != CS_BOUND || !s->available) continue;
         sbuf b = { 0 };
@@ -236,6 +302,16 @@ static int bcast_cb(const struct store_roster_item *it, void *ctx)
     if (bc->probe) {
         /* a probe, answered by the server: the contact's resources' presence */
         if (!(it->sub & STORE_SUB_TO)) return 0;
+        if (remote_domain(r, it->contact)) {        /* their server answers it */
+            sbuf b = { 0 };
+            sb_puts(&b, "<presence type='probe'");
+            attr(&b, "from", bc->c->bare);
+            attr(&b, "to", it->contact);
+            sb_puts(&b, "/>");
+            if (!b.oom) remote_out(r, remote_domain(r, it->contact), b.p, b.n, NULL);
+            sb_free(&b);
+            return 0;
+        }
         FOR_SESSIONS(r, it->contact, s)
             if (s->state == CS_BOUND && s->available && s->presence)
                 conn_send(bc->c, s->presence, strlen(s->presence));
@@ -329,10 +405,97 @@ static void sub_deliver(struct conn *c, const char *type, const char *contact)
     }
 }
 
+/* our user's side of a subscription with someone of another domain (RFC
+ * 6121 3): the roster changes here, the stanza goes to their server */
+static void sub_out_remote(struct conn *c, const char *type, const char *contact)
+{
+    struct relay *r = c->r;
+    struct store_roster_item mine;
+    roster_load(r, c->bare, contact, &mine);
+    int push = 1, presence = 0, gone = 0;
+    if (strcmp(type, "subscribe") == 0) {
+        if (mine.sub & STORE_SUB_TO) push = 0;
+        else mine.ask_out = 1;
+    } else if (strcmp(type, "subscribed") == 0) {
+        if (!mine.pending_in && (mine.sub & STORE_SUB_FROM)) return;
+        mine.pending_in = 0;
+        mine.sub |= STORE_SUB_FROM;
+        presence = 1;
+    } else if (strcmp(type, "unsubscribe") == 0) {
+        mine.ask_out = 0;
+        mine.sub &= ~STORE_SUB_TO;
+    } else {                                    /* unsubscribed */
+        gone = (mine.sub & STORE_SUB_FROM) != 0;
+        mine.pending_in = 0;
+        mine.sub &= ~STORE_SUB_FROM;
+    }
+    if (push) {
+        store_roster_put(r->st, &mine);
+        roster_push(r, &mine, 0);
+    }
+    sbuf b = { 0 };
+    sb_printf(&b, "<presence type='%s'", type);
+    attr(&b, "from", c->bare);
+    attr(&b, "to", contact);
+    sb_puts(&b, "/>");
+    if (!b.oom) remote_out(r, remote_domain(r, contact), b.p, b.n, NULL);
+    sb_free(&b);
+    /* the new subscriber sees us now; a cancelled one sees us leave */
+    FOR_SESSIONS(r, c->bare, s)
+        if (s->state == CS_BOUND && s->available) {
+            if (presence && s->presence) presence_remote(r, s->full, contact, s->presence);
+            if (gone) presence_remote(r, s->full, contact, NULL);
+        }
+}
+
+/* their side: a subscription stanza from another domain's user to ours */
+static void sub_in_remote(struct conn *c, const char *type, const char *user)
+{
+    struct relay *r = c->r;
+    struct store_roster_item it;
+    roster_load(r, user, c->bare, &it);
+    if (strcmp(type, "subscribe") == 0) {
+        if (it.sub & STORE_SUB_FROM) {          /* already approved: answer at once */
+            sbuf b = { 0 };
+            sb_puts(&b, "<presence type='subscribed'");
+            attr(&b, "from", user);
+            attr(&b, "to", c->bare);
+            sb_puts(&b, "/>");
+            conn_send_sb(c, &b);
+            return;
+        }
+        it.pending_in = 1;
+        store_roster_put(r->st, &it);
+    } else if (strcmp(type, "subscribed") == 0) {
+        if (!it.ask_out) return;                /* nothing asked: ignore */
+        it.ask_out = 0;
+        it.sub |= STORE_SUB_TO;
+        store_roster_put(r->st, &it);
+        roster_push(r, &it, 0);
+    } else if (strcmp(type, "unsubscribe") == 0) {
+        if (!(it.sub & STORE_SUB_FROM) && !it.pending_in) return;
+        it.sub &= ~STORE_SUB_FROM;
+        it.pending_in = 0;
+        store_roster_put(r->st, &it);
+        roster_push(r, &it, 0);
+    } else {                                    /* unsubscribed */
+        if (!(it.sub & STORE_SUB_TO) && !it.ask_out) return;
+        it.sub &= ~STORE_SUB_TO;
+        it.ask_out = 0;
+        store_roster_put(r->st, &it);
+        roster_push(r, &it, 0);
+    }
+    sub_deliver(c, type, user);
+}
+
 static void handle_subscription(struct conn *c, xs_node *p, const char *type, const char *contact)
 {
     struct relay *r = c->r;
     struct store_roster_item mine, theirs;
+    if (remote_domain(r, contact) && r->cfg->s2s) {
+        sub_out_remote(c, type, contact);
+        return;
+    }
     if (!is_local_user(r, contact)) {
         /* RFC 6121 3.1.3: no such contact; answer as it would */
         if (strcmp(type, "subscribe") == 0) {
@@ -423,21 +586,49 @@ static void handle_presence(struct conn *c, xs_node *p)
     if (bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, p, "modify", "jid-malformed"); return; }
     if (type && (strcmp(type, "subscribe") == 0 || strcmp(type, "subscribed") == 0 ||
                  strcmp(type, "unsubscribe") == 0 || strcmp(type, "unsubscribed") == 0)) {
-        if (strcmp(j.domain, c->r->cfg->domain) != 0) { conn_stanza_error(c, p, "cancel", "remote-server-not-found"); return; }
+        if (strcmp(j.domain, c->r->cfg->domain) != 0 && !c->r->cfg->s2s) {
+            conn_stanza_error(c, p, "cancel", "remote-server-not-found");
+            return;
+        }
         handle_subscription(c, p, type, bare);
         return;
     }
     if (type && strcmp(type, "probe") == 0) return;      /* the server probes, not clients */
     /* directed presence */
     size_t len;
-    char *xml = stamp(p, c->full, NULL, &len);
+    char *xml = stamp(p, c->full, remote_domain(c->r, bare) ? to : NULL, &len);
     if (!xml) return;
+    if (remote_domain(c->r, bare)) {
+        remote_out(c->r, j.domain, xml, len, p);
+        free(xml);
+        return;
+    }
     FOR_SESSIONS(c->r, bare, s)
         if (s->state == CS_BOUND && (!j.resource[0] || strcmp(s->full, to) == 0)) send_to(s, xml, len);
     free(xml);
 }
 
 /* ---- messages ------------------------------------------------------------------------- */
+
+/* into the offline store, with an XEP-0203 stamp of when the relay took it
+ * (inserted before the closing tag); the row id or a negative STORE_* */
+static int64_t offline_add(struct relay *r, const char *bare, const char *from, const char *xml, size_t len)
+{
+    sbuf b = { 0 };
+    const char *close = len ? memrchr(xml, '<', len) : NULL;
+    char ts[32];
+    time_t now = time(NULL);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    if (close && close > xml && close[1] == '/') {
+        sb_put(&b, xml, (size_t)(close - xml));
+        sb_printf(&b, "<delay xmlns='" NS_DELAY "' from='%s' stamp='%s'/>", r->cfg->domain, ts);
+        sb_put(&b, close, len - (size_t)(close - xml));
+    } else
+        sb_put(&b, xml, len);
+    int64_t id = b.oom ? -1 : store_offline_add(r->st, bare, from, b.p, b.n, (int64_t)now);
+    sb_free(&b);
+    return id;
+}
 
 static void store_offline(struct conn *c, xs_node *m, const char *bare, const char *xml, size_t len)
 {
@@ -459,20 +650,7 @@ static void store_offline(struct conn *c, xs_node *m, const char *bare, const ch
         conn_stanza_error(c, m, "wait", "resource-constraint");
         return;
     }
-    /* XEP-0203: say when the relay took it; inserted before the closing tag */
-    sbuf b = { 0 };
-    const char *close = strrchr(xml, '<');
-    char ts[32];
-    time_t now = time(NULL);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    if (close && close > xml && close[1] == '/') {
-        sb_put(&b, xml, (size_t)(close - xml));
-        sb_printf(&b, "<delay xmlns='" NS_DELAY "' from='%s' stamp='%s'/>", r->cfg->domain, ts);
-        sb_puts(&b, close);
-    } else
-        sb_put(&b, xml, len);
-    int64_t id = b.oom ? -1 : store_offline_add(r->st, bare, c->full, b.p, b.n, (int64_t)now);
-    sb_free(&b);
+    int64_t id = offline_add(r, bare, c->full, xml, len);
     if (id < 0) {
         relay_log(r, "offline-refused to=%s reason=%s", bare, store_errmsg(r->st));
         conn_stanza_error(c, m, "wait", id == STORE_FULL ? "resource-constraint" : "internal-server-error");
@@ -519,7 +697,30 @@ static void route_message(struct conn *c, xs_node *m)
     size_t len;
     if (!to) to = c->bare;
     if (bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, m, "modify", "jid-malformed"); return; }
-    if (strcmp(j.domain, r->cfg->domain) != 0) { conn_stanza_error(c, m, "cancel", "remote-server-not-found"); return; }
+    if (strcmp(j.domain, r->cfg->domain) != 0) {
+        /* another domain's user: over federation, judged by the level the
+         * operator gives that domain (the lowest unless said otherwise) */
+        int rl = route_domain_level(r, j.domain);
+        if (c->kind == K_REMOTE || !r->cfg->s2s) {      /* never a relay between two others */
+            conn_stanza_error(c, m, "cancel", "remote-server-not-found");
+            return;
+        }
+        if (!policy_allows(r, c->level, rl)) {
+            relay_log(r, "policy-refused from=%s level=%s to=%s level=%s", c->full, simpp_level_name(c->level),
+                      bare, simpp_level_name(rl));
+            conn_stanza_error(c, m, "auth", "forbidden");
+            return;
+        }
+        char *xml = stamp(m, c->full, to, &len);
+        if (!xml) { conn_stanza_error(c, m, "wait", "internal-server-error"); return; }
+        remote_out(r, j.domain, xml, len, m);
+        if (wants_carbons(m))
+            FOR_SESSIONS(r, c->bare, s)
+                if (s != c && s->carbons && s->state == CS_BOUND && policy_allows(r, c->level, s->level))
+                    carbon(s, "sent", xml, len);
+        free(xml);
+        return;
+    }
     if (!j.local[0]) { conn_stanza_error(c, m, "cancel", "service-unavailable"); return; }
     /* a bound session proves the account exists and carries its level: the
      * store is asked only when nobody is there (this is the hot path) */
@@ -602,6 +803,15 @@ static void iq_pubkey(struct conn *c, xs_node *iq, const xs_node *q)
     struct jid j;
     struct store_user u;
     if (!jid || bare_of(jid, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, iq, "modify", "jid-malformed"); return; }
+    if (remote_domain(c->r, bare) && c->kind != K_REMOTE && c->r->cfg->s2s) {
+        /* another domain's user: that domain's server answers for them (the
+         * answer comes back to this session; the client pins what it gets) */
+        size_t len;
+        char *xml = stamp(iq, c->full, j.domain, &len);
+        if (xml) remote_out(c->r, j.domain, xml, len, iq);
+        free(xml);
+        return;
+    }
     if (store_user_get(c->r->st, bare, &u) != STORE_OK || u.publen == 0) {
         sc_zero(&u, sizeof u);
         conn_stanza_error(c, iq, "cancel", "item-not-found");
@@ -688,6 +898,18 @@ static void handle_iq(struct conn *c, xs_node *iq)
     struct jid j;
     if (to && bare_of(to, bare, sizeof bare, &j) < 0) { conn_stanza_error(c, iq, "modify", "jid-malformed"); return; }
     int for_server = !to || strcmp(to, r->cfg->domain) == 0 || (!j.resource[0] && c->bare && strcmp(bare, c->bare) == 0);
+    if (!for_server && strcmp(j.domain, r->cfg->domain) != 0) {
+        /* to another domain: over federation (never between two others) */
+        size_t len;
+        char *xml;
+        if (c->kind == K_REMOTE || !r->cfg->s2s) {
+            if (request) conn_stanza_error(c, iq, "cancel", "remote-server-not-found");
+            return;
+        }
+        if ((xml = stamp(iq, c->full, to, &len))) remote_out(r, j.domain, xml, len, iq);
+        free(xml);
+        return;
+    }
     if (!for_server) {
         /* iq between users: to a full JID that is online */
         size_t len;
@@ -705,6 +927,14 @@ static void handle_iq(struct conn *c, xs_node *iq)
     }
     if (!request) return;                   /* results to the server: nothing waits */
     if (!q) { conn_stanza_error(c, iq, "modify", "bad-request"); return; }
+    /* another domain's user asks our server: only what is public */
+    if (c->kind == K_REMOTE && !((!strcmp(q->name, "ping") && q->ns && !strcmp(q->ns, NS_PING)) ||
+                                 (!strcmp(q->name, "query") && q->ns &&
+                                  (!strcmp(q->ns, NS_DISCO) || !strcmp(q->ns, NS_VERSION))) ||
+                                 (!strcmp(q->name, "pubkey") && q->ns && !strcmp(q->ns, SIMPP_NS)))) {
+        conn_stanza_error(c, iq, "cancel", "service-unavailable");
+        return;
+    }
     if (!strcmp(q->name, "bind") && q->ns && !strcmp(q->ns, NS_BIND) && !strcmp(type, "set"))
         iq_bind(c, iq, q);
     else if (c->state != CS_BOUND)
@@ -735,6 +965,93 @@ static void handle_iq(struct conn *c, xs_node *iq)
 
 /* ---- entry points ------------------------------------------------------------------- */
 
+/* ---- XEP-0198 resumption ------------------------------------------------------ */
+
+/* <resume previd h/> on a new stream of the same account, before binding:
+ * the new connection takes the session over, with what it held */
+static void sm_resume(struct conn *c, const xs_node *st)
+{
+    struct relay *r = c->r;
+    const char *prev = xs_getattr(st, "previd", NULL), *hs = xs_getattr(st, "h", NULL);
+    unsigned long h;
+    struct conn *o = NULL;
+    char msg[200];
+    if (c->state != CS_AUTHED || !c->bare || !prev || !hs || parse_ulong(hs, 0, UINT32_MAX, &h) < 0) {
+        const char *f = "<failed xmlns='" NS_SM "'><unexpected-request xmlns='" NS_STANZAS "'/></failed>";
+        conn_send(c, f, strlen(f));
+        return;
+    }
+    /* only a session of the same account, which this stream proved it is */
+    FOR_SESSIONS(r, c->bare, s)
+        if (s != c && s->sm_resume && strlen(prev) == strlen(s->sm_id) &&
+            sc_ct_eq(prev, s->sm_id, strlen(prev)))
+            o = s;
+    if (!o) {
+        relay_log(r, "resume-failed addr=%s jid=%s reason=unknown or expired", c->addr, c->bare);
+        const char *f = "<failed xmlns='" NS_SM "'><item-not-found xmlns='" NS_STANZAS "'/></failed>";
+        conn_send(c, f, strlen(f));
+        return;
+    }
+    /* the old connection's place: its full JID, presence, what it asked for */
+    sess_remove(o);
+    c->full = o->full;
+    o->full = NULL;
+    c->presence = o->presence;
+    o->presence = NULL;
+    c->available = o->available;
+    c->interested = o->interested;
+    c->carbons = o->carbons;
+    c->sm = 1;
+    c->sm_in = o->sm_in;
+    c->sm_resume = 1;
+    memcpy(c->sm_id, o->sm_id, sizeof c->sm_id);
+    c->sm_out = o->sm_out;
+    c->smq = o->smq;
+    c->smq_tail = o->smq_tail;
+    c->smq_n = o->smq_n;
+    o->smq = o->smq_tail = NULL;
+    o->smq_n = 0;
+    o->sm_resume = 0;
+    o->available = 0;
+    c->state = CS_BOUND;
+    route_bound(c);
+    /* the old connection goes without a word: nobody sees it leave */
+    o->detached = 0;
+    sb_reset(&o->out);
+    o->state = CS_CLOSING;
+    r->settle(o);
+    snprintf(msg, sizeof msg, "<resumed xmlns='" NS_SM "' previd='%s' h='%u'/>", c->sm_id, c->sm_in);
+    conn_send(c, msg, strlen(msg));
+    conn_sm_acked(c, (uint32_t)h);
+    relay_log(r, "resumed addr=%s jid=%s resent=%d", c->addr, c->full, c->smq_n);
+    conn_sm_resend(c);
+}
+
+static void held_to_store(struct conn *c, const char *xml, size_t len, void *arg)
+{
+    int *n = arg;
+    char from[512] = "";
+    /* messages only (RFC 6121 8.5.2.2): presence is sent afresh, iq results
+     * wait for nobody; the relay's own serialisation quotes with ' */
+    if (len < 9 || strncmp(xml, "<message", 8) != 0) return;
+    const char *gt = memchr(xml, '>', len), *f = memmem(xml, gt ? (size_t)(gt - xml) : len, " from='", 7);
+    if (f) {
+        const char *e = memchr(f + 7, '\'', (size_t)(xml + len - (f + 7)));
+        if (e && (size_t)(e - f - 7) < sizeof from) snprintf(from, sizeof from, "%.*s", (int)(e - f - 7), f + 7);
+    }
+    if (offline_add(c->r, c->bare, from, xml, len) >= 0) (*n)++;
+}
+
+void route_expire(struct conn *c)
+{
+    int n = 0;
+    if (!c->bare) return;
+    conn_sm_each(c, held_to_store, &n);
+    conn_sm_free(c);
+    c->sm_resume = 0;
+    if (n) relay_log(c->r, "offline-held jid=%s count=%d", c->bare, n);
+}
+
 void route_stanza(struct conn *c, xs_node *st)
 {
     if (!st->name) return;
@@ -747,13 +1064,33 @@ void route_stanza(struct conn *c, xs_node *st)
                 conn_send(c, f, strlen(f));
                 return;
             }
+            const char *res = xs_getattr(st, "resume", NULL);
             c->sm = 1;
             c->sm_in = 0;
+            if (res && (!strcmp(res, "true") || !strcmp(res, "1")) && c->kind == K_C2S) {
+                uint8_t rnd[16];
+                char en[200];
+                if (sc_random(rnd, sizeof rnd) == 0) {
+                    sc_hex_encode(rnd, sizeof rnd, c->sm_id);
+                    c->sm_resume = 1;
+                    c->sm_out = 0;
+                    snprintf(en, sizeof en, "<enabled xmlns='" NS_SM "' id='%s' resume='true' max='%d'/>", c->sm_id,
+                             c->r->cfg->resume_timeout);
+                    conn_send(c, en, strlen(en));
+                    return;
+                }
+            }
             conn_send(c, "<enabled xmlns='" NS_SM "'/>", strlen("<enabled xmlns='" NS_SM "'/>"));
         } else if (!strcmp(st->name, "r") && c->sm) {
             char a[80];
             int n = snprintf(a, sizeof a, "<a xmlns='" NS_SM "' h='%u'/>", c->sm_in);
             conn_send(c, a, (size_t)n);
+        } else if (!strcmp(st->name, "a") && c->sm) {
+            unsigned long h;
+            const char *hs = xs_getattr(st, "h", NULL);
+            if (hs && parse_ulong(hs, 0, UINT32_MAX, &h) == 0) conn_sm_acked(c, (uint32_t)h);
+        } else if (!strcmp(st->name, "resume")) {
+            sm_resume(c, st);
         }
         return;
     }
@@ -770,6 +1107,45 @@ void route_stanza(struct conn *c, xs_node *st)
     else if (!strcmp(st->name, "message")) route_message(c, st);
     else handle_presence(c, st);
     c->sm_in++;
+}
+
+/* presence from another domain's user to ours */
+static void remote_presence(struct conn *c, xs_node *p)
+{
+    struct relay *r = c->r;
+    const char *type = xs_getattr(p, "type", NULL), *to = xs_getattr(p, "to", NULL);
+    char user[512];
+    struct jid j;
+    if (!to || bare_of(to, user, sizeof user, &j) < 0 || !j.local[0] || !is_local_user(r, user)) return;
+    if (type && (!strcmp(type, "subscribe") || !strcmp(type, "subscribed") || !strcmp(type, "unsubscribe") ||
+                 !strcmp(type, "unsubscribed"))) {
+        sub_in_remote(c, type, user);
+        return;
+    }
+    if (type && !strcmp(type, "probe")) {
+        /* answered for our user if the prober may see them (RFC 6121 4.3.2) */
+        struct store_roster_item it;
+        roster_load(r, user, c->bare, &it);
+        if (!(it.sub & STORE_SUB_FROM)) return;
+        FOR_SESSIONS(r, user, s)
+            if (s->state == CS_BOUND && s->available && s->presence) presence_remote(r, s->full, c->bare, s->presence);
+        return;
+    }
+    if (type && strcmp(type, "unavailable") != 0) return;   /* errors: nothing to do */
+    size_t len;
+    char *xml = stamp(p, c->full, NULL, &len);
+    if (!xml) return;
+    FOR_SESSIONS(r, user, s)
+        if (s->state == CS_BOUND && s->available && (!j.resource[0] || strcmp(s->full, to) == 0))
+            send_to(s, xml, len);
+    free(xml);
+}
+
+void route_remote(struct conn *c, xs_node *st)
+{
+    if (!strcmp(st->name, "iq")) handle_iq(c, st);
+    else if (!strcmp(st->name, "message")) route_message(c, st);
+    else remote_presence(c, st);
 }
 
 void route_bound(struct conn *c)

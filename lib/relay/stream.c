@@ -21,6 +21,7 @@
 #include "net.h"
 #include "relay/auth.h"
 #include "relay/route.h"
+#include "relay/s2s.h"
 #include "relay/work.h"
 #include "util.h"
 
@@ -41,6 +42,10 @@ void relay_config_defaults(struct relay_config *c)
     c->tls_required = 1;
     c->workers = 2;
     c->auth_per_min = 60;
+    c->s2s_queue = 1000;
+    c->s2s_streams = 4;
+    c->s2s_idle = 600;
+    c->s2s_rate = 2000;
     c->suites[0] = SC_SUITE_CHACHA20_POLY1305;
     c->suites[1] = SC_SUITE_AES128_GCM;
     c->suites[2] = SC_SUITE_AES128_CBC_HMAC;
@@ -54,6 +59,7 @@ void relay_config_defaults(struct relay_config *c)
     c->idle_timeout = 600;
     c->max_outbuf = 4u << 20;
     c->offline_quota = 1000;
+    c->resume_timeout = 300;
     c->ready_fd = -1;
 }
 
@@ -116,7 +122,8 @@ static void conn_free(struct conn *c)
 {
     struct relay *r = c->r;
     conn_unmark_dirty(c);
-    if (c->state >= CS_BOUND || c->bare) route_gone(c);
+    if (c->kind == K_C2S && (c->state >= CS_BOUND || c->bare)) route_gone(c);
+    if (c->kind == K_S2S_IN || c->kind == K_S2S_OUT) s2s_gone(c);
     auth_cancel(c);
     if (c->tls) {
         tls_close(c->tls);
@@ -127,6 +134,7 @@ static void conn_free(struct conn *c)
         close(c->fd);
     }
     if (c->timer > 0) ev_timer_del(r->loop, c->timer);
+    if (c->pause_timer > 0) ev_timer_del(r->loop, c->pause_timer);
     addr_put(r, c->addr);
     if (c->prev) c->prev->next = c->next; else r->conns = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -138,6 +146,7 @@ static void conn_free(struct conn *c)
     if (c->reg) { simpp_reg_wipe(c->reg); free(c->reg); }
     scram_server_free(c->scram);
     sb_free(&c->out);
+    conn_sm_free(c);
     free(c->pend);
     free(c->authuser);
     free(c->bare);
@@ -149,9 +158,48 @@ static void conn_free(struct conn *c)
 /* after any callback: a closing connection with nothing left to write goes */
 static void tls_up(struct conn *c);
 
+static long long conn_timer_cb(ev_loop *l, long long id, void *arg);
+
+/* XEP-0198: the connection broke under a resumable session: the session
+ * stays (presence, what is sent to it, held) until a resume or the end of
+ * the window; the socket goes */
+static int detach(struct conn *c)
+{
+    struct relay *r = c->r;
+    if (!c->sm_resume || !c->io_failed || !c->full || r->draining || c->kind != K_C2S) return 0;
+    conn_unmark_dirty(c);
+    if (c->tls) {
+        tls_free(c->tls);
+        c->tls = NULL;
+    }
+    if (c->fd >= 0) {
+        ev_del(r->loop, c->fd, EV_READ | EV_WRITE);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->pause_timer > 0) ev_timer_del(r->loop, c->pause_timer);
+    c->pause_timer = 0;
+    sb_free(&c->out);
+    xs_free(c->inner);
+    c->inner = NULL;
+    if (c->chan) {                          /* the next stream has its own channel */
+        simpp_chan_wipe(c->chan);
+        free(c->chan);
+        c->chan = NULL;
+    }
+    c->detached = 1;
+    c->io_failed = 0;
+    c->state = CS_BOUND;
+    if (c->timer > 0) ev_timer_del(r->loop, c->timer);
+    c->timer = ev_timer_add(r->loop, (long long)r->cfg->resume_timeout * 1000, conn_timer_cb, c);
+    relay_log(r, "detached jid=%s held=%d window=%ds", c->full, c->smq_n, r->cfg->resume_timeout);
+    return 1;
+}
+
 static void conn_settle(struct conn *c)
 {
     if (c->state == CS_TLS && tls_done(c->tls)) tls_up(c);
+    if (c->state == CS_CLOSING && c->out.n == 0 && detach(c)) return;
     if (c->state == CS_CLOSING && c->out.n == 0) {
         relay_log(c->r, "close addr=%s jid=%s", c->addr, c->full ? c->full : c->bare ? c->bare : "-");
         conn_free(c);
@@ -238,27 +286,9 @@ static void handle_frame(struct conn *c, xs_node *f)
 
 /* ---- TLS ------------------------------------------------------------------- */
 
-/* RFC 6120 5.4: <starttls/> is answered <proceed/> and the handshake starts
- * on the same socket.  Whatever the client sent after <starttls/> in clear
- * is dropped, never read as part of the protected stream (5.4.3.3): the
- * parser stops here and restarts once TLS is up. */
 static int starttls(struct conn *c, const xs_node *st)
 {
-    static const char proceed[] = "<proceed xmlns='" NS_TLS "'/>", failure[] = "<failure xmlns='" NS_TLS "'/>";
-    if (strcmp(st->name, "starttls") != 0 || !c->r->tls || c->tls) {
-        conn_raw(c, failure, sizeof failure - 1);       /* 5.4.2.2: then close */
-        conn_close(c);
-        return 1;
-    }
-    conn_raw(c, proceed, sizeof proceed - 1);
-    conn_flush(c);
-    if (c->state == CS_CLOSING) return 1;
-    if (c->out.n || !(c->tls = tls_accept(c->r->tls, c->fd))) {
-        conn_stream_error(c, "internal-server-error", "unable to start TLS");
-        return 1;
-    }
-    c->state = CS_TLS;
-    return 1;
+    return conn_starttls(c, st, c->r->tls);
 }
 
 /* the handshake is done: a new stream starts inside TLS (5.4.3.3) */
@@ -266,8 +296,9 @@ static void tls_up(struct conn *c)
 {
     if (c->r->cfg->verbose)
         relay_log(c->r, "tls addr=%s version=%s cipher=%s", c->addr, tls_version(c->tls), tls_cipher(c->tls));
-    c->state = CS_HEADER;
     xs_reset(c->xs);
+    if (c->kind == K_S2S_OUT) s2s_tls_up(c);
+    else c->state = CS_HEADER;
 }
 
 static int outer_stanza_cb(void *arg, xs_node *st)
@@ -367,6 +398,7 @@ static void conn_gone(struct conn *c, const char *tlserr)
         relay_log(c->r, "disconnect addr=%s jid=%s", c->addr, c->full ? c->full : c->bare ? c->bare : "-");
     sb_reset(&c->out);
     c->state = CS_CLOSING;
+    c->io_failed = 1;
     conn_settle(c);
 }
 
@@ -431,6 +463,15 @@ static long long conn_timer_cb(ev_loop *l, long long id, void *arg)
     struct conn *c = arg;
     int64_t now = ev_now_ms();
     (void)l; (void)id;
+    if (c->detached) {                      /* no resume in time: offline, as today */
+        c->timer = 0;
+        relay_log(c->r, "resume-expired jid=%s held=%d", c->full, c->smq_n);
+        route_expire(c);
+        c->detached = 0;
+        c->state = CS_CLOSING;
+        conn_settle(c);
+        return EV_NOMORE;
+    }
     if (c->state == CS_CLOSING) {           /* a peer that never reads its close */
         c->timer = 0;
         sb_reset(&c->out);
@@ -438,12 +479,13 @@ static long long conn_timer_cb(ev_loop *l, long long id, void *arg)
         return EV_NOMORE;
     }
     int64_t left;
-    if (c->state < CS_AUTHED)
+    int s2s = c->kind != K_C2S, up = s2s ? c->state == CS_BOUND : c->state >= CS_AUTHED;
+    if (!up)
         left = c->born + (int64_t)c->r->cfg->auth_timeout * 1000 - now;
     else
-        left = c->last + (int64_t)c->r->cfg->idle_timeout * 1000 - now;
+        left = c->last + (int64_t)(s2s ? c->r->cfg->s2s_idle : c->r->cfg->idle_timeout) * 1000 - now;
     if (left > 0) return left;
-    conn_stream_error(c, "connection-timeout", c->state < CS_AUTHED ? "no login in time" : "idle");
+    conn_stream_error(c, "connection-timeout", !up ? "no login in time" : "idle");
     conn_flush(c);
     return 2000;                            /* then give the close 2 s */
 }
@@ -491,6 +533,15 @@ static void accept_cb(ev_loop *l, int lfd, int mask, void *arg)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->r = r;
+        if (lfd == r->s2sfd && s2s_accepted(c) < 0) {
+            ev_del(l, fd, EV_READ);
+            xs_free(c->xs);
+            free(c->s2s);
+            free(c);
+            close(fd);
+            a->n--;
+            continue;
+        }
         c->fd = fd;
         c->state = c->tls ? CS_TLS : CS_HEADER;     /* direct TLS: XEP-0368 */
         c->tls_port = c->tls != NULL;
@@ -537,6 +588,22 @@ static void tls_reload(struct relay *r)
     relay_log(r, "tls-reload cert=%s", r->cfg->tls_cert);
 }
 
+/* a server stream we opened (s2s.c), connected: into the loop */
+static int adopt(struct conn *c)
+{
+    struct relay *r = c->r;
+    if (ev_add(r->loop, c->fd, EV_READ, conn_read_cb, c) < 0) return -1;
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->born = c->last = ev_now_ms();
+    c->timer = ev_timer_add(r->loop, (long long)r->cfg->auth_timeout * 1000, conn_timer_cb, c);
+    c->next = r->conns;
+    if (r->conns) r->conns->prev = c;
+    r->conns = c;
+    r->nconns++;
+    return 0;
+}
+
 static int bound_port(int fd, char *port, size_t cap)
 {
     struct sockaddr_storage ss;
@@ -569,8 +636,20 @@ static void signal_cb(ev_loop *l, int fd, int mask, void *arg)
             close(r->tlsfd);
             r->tlsfd = -1;
         }
+        if (r->s2sfd >= 0) {
+            ev_del(l, r->s2sfd, EV_READ);
+            close(r->s2sfd);
+            r->s2sfd = -1;
+        }
         for (struct conn *c = r->conns, *next; c; c = next) {
             next = c->next;
+            /* what resumable sessions hold goes to the offline store: after a
+             * restart there is nothing to resume */
+            if (c->sm_resume) route_expire(c);
+            if (c->detached) {
+                c->detached = 0;
+                c->state = CS_CLOSING;
+            }
             if (c->state != CS_CLOSING) conn_stream_error(c, "system-shutdown", NULL);
             conn_settle(c);
         }
@@ -583,10 +662,12 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
 {
     struct relay *r = calloc(1, sizeof *r);
     const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
-    char port[16] = "", tport[16] = "", err[512];
+    char port[16] = "", tport[16] = "", sport[16] = "", err[512];
     int rc = 0;
     if (!r) return -1;
-    r->lfd = r->sfd = r->tlsfd = -1;
+    r->lfd = r->sfd = r->tlsfd = r->s2sfd = -1;
+    r->adopt = adopt;
+    r->read_cb = conn_read_cb;
     r->cfg = cfg;
     r->st = st;
     r->key = server_key;
@@ -610,18 +691,28 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
         free(r);
         return -2;
     }
+    if (s2s_init(r) < 0) {
+        s2s_fini(r);
+        tls_ctx_free(r->tls);
+        free(r);
+        return -2;
+    }
     if ((r->lfd = net_listen(cfg->host, cfg->port, 1024)) < 0 ||
-        (cfg->tls_port && (r->tlsfd = net_listen(cfg->host, cfg->tls_port, 1024)) < 0)) {
-        relay_log(r, "unable to listen on %s port %s: %s", cfg->host, r->lfd < 0 ? cfg->port : cfg->tls_port,
+        (cfg->tls_port && (r->tlsfd = net_listen(cfg->host, cfg->tls_port, 1024)) < 0) ||
+        (cfg->s2s && cfg->s2s_port && (r->s2sfd = net_listen(cfg->host, cfg->s2s_port, 1024)) < 0)) {
+        relay_log(r, "unable to listen on %s port %s: %s", cfg->host,
+                  r->lfd < 0 ? cfg->port : r->tlsfd < 0 && cfg->tls_port ? cfg->tls_port : cfg->s2s_port,
                   strerror(errno));
         rc = -1;
         goto out;
     }
     bound_port(r->lfd, port, sizeof port);
     if (r->tlsfd >= 0) bound_port(r->tlsfd, tport, sizeof tport);
+    if (r->s2sfd >= 0) bound_port(r->s2sfd, sport, sizeof sport);
     r->loop = ev_new(cfg->max_conns + 64);
     if (!r->loop || ev_add(r->loop, r->lfd, EV_READ, accept_cb, r) < 0 ||
         (r->tlsfd >= 0 && ev_add(r->loop, r->tlsfd, EV_READ, accept_cb, r) < 0) ||
+        (r->s2sfd >= 0 && ev_add(r->loop, r->s2sfd, EV_READ, accept_cb, r) < 0) ||
         (r->sfd = ev_signal_fd(r->loop, sigs, 3, signal_cb, r)) < 0 ||
         !(r->workers = workers_new(r->loop, cfg->workers, 4 * cfg->max_conns))) {
         relay_log(r, "unable to start the event loop: %s", strerror(errno));
@@ -629,14 +720,16 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
         goto out;
     }
     ev_set_beforesleep(r->loop, before_sleep, r);
-    relay_log(r, "listening host=%s port=%s domain=%s tls=%s%s%s", cfg->host, port, cfg->domain,
-              r->tls ? "starttls" : "none", tport[0] ? " tls_port=" : "", tport);
+    relay_log(r, "listening host=%s port=%s domain=%s tls=%s%s%s%s%s", cfg->host, port, cfg->domain,
+              r->tls ? "starttls" : "none", tport[0] ? " tls_port=" : "", tport, sport[0] ? " s2s_port=" : "",
+              sport);
     if (!r->tls && cfg->tls_required && (cfg->allow_scram || cfg->allow_plain))
         relay_log(r, "no tls_cert: password logins are off until TLS is configured (SIMPP logins work)");
     if (cfg->ready_fd >= 0) {
         /* readiness for supervisors (s6 style: a line on an fd); the direct
          * TLS port follows the first when there is one */
-        if (tport[0]) dprintf(cfg->ready_fd, "%s %s\n", port, tport);
+        if (sport[0]) dprintf(cfg->ready_fd, "%s %s %s\n", port, tport[0] ? tport : "-", sport);
+        else if (tport[0]) dprintf(cfg->ready_fd, "%s %s\n", port, tport);
         else dprintf(cfg->ready_fd, "%s\n", port);
         close(cfg->ready_fd);
     }
@@ -649,9 +742,11 @@ out:
         sb_reset(&r->conns->out);
         conn_free(r->conns);
     }
+    s2s_fini(r);
     workers_free(r->workers);
     if (r->lfd >= 0) close(r->lfd);
     if (r->tlsfd >= 0) close(r->tlsfd);
+    if (r->s2sfd >= 0) close(r->s2sfd);
     if (r->sfd >= 0) close(r->sfd);
     tls_ctx_free(r->tls);
     for (int i = 0; i < ADDR_BUCKETS; i++)
