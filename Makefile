@@ -100,7 +100,7 @@ $(BINOUT)/simpp-relayd: LDLIBS += -lresolv
 # Only simpp-videnc (and its benchmark) links FFmpeg's libavcodec; lib/video.o
 # is the one object that includes its headers, and other programs never pull
 # it out of libsimpp.a.
-AVPKGS    = libavcodec libavutil
+AVPKGS    = libavcodec libavutil libavformat libavdevice libswscale libswresample opus
 AVCFLAGS := $(shell pkg-config --cflags $(AVPKGS) 2>/dev/null)
 AVLIBS   := $(shell pkg-config --libs $(AVPKGS) 2>/dev/null)
 $(OUT)/lib/video.o: CPPFLAGS += $(AVCFLAGS)

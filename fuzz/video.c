@@ -12,9 +12,16 @@
  *        bytes (idx, k, r, frame length, pts, key flag) and a payload
  *   4    a YUV4MPEG2 header line (simpp-videnc's input): what parses is
  *        written back by vid_y4m_header and parses to the same parameters
+ *   5    a call's other plaintexts: an audio header (what decodes encodes
+ *        back to the same bytes), a stream header's device tail against
+ *        an epoch of input bytes (what passes is NUL-free, as long as said),
+ *        a receiver's report
+ *   6/7/8 records into the audio / control / video track's receiver of a
+ *        call (the UDP window): nothing opens
  * Nothing here holds a valid key for the stream, so "opens" is the bug.
  */
 #include "fuzz.h"
+#include "media.h"
 #include "video.h"
 
 static struct vid_keys keys;
@@ -36,10 +43,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fz_in in = { data, size };
-    unsigned op = fz_u8(&in) % 5;
-    if (op <= 1) {
+    unsigned op = fz_u8(&in) % 9;
+    if (op <= 1 || op >= 6) {
         struct vid_rx rx;
-        FZ_CHECK(vid_rx_init(&rx, &keys, op == 0) == 0);
+        int track = op == 6 ? VID_TRACK_AUDIO : op == 7 ? VID_TRACK_CTRL : VID_TRACK_VIDEO;
+        FZ_CHECK(vid_rx_init_track(&rx, &keys, track, op == 0) == 0);
         while (in.n) {
             size_t want = fz_u16(&in), got;
             const uint8_t *rec = fz_take(&in, want, &got);
@@ -52,6 +60,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(pt);
         }
         vid_rx_free(&rx);
+    } else if (op == 5) {
+        struct vid_aparams a;
+        struct med_report r;
+        struct vid_hdr h;
+        uint8_t b[VID_APARAMS_LEN];
+        char id[VID_DEVID_MAX + 1];
+        size_t got;
+        const uint8_t *e = fz_take(&in, VID_EPOCH_LEN + VID_SID_LEN + VID_TAG_LEN, &got);
+        memset(&h, 0, sizeof h);
+        if (got == VID_EPOCH_LEN + VID_SID_LEN + VID_TAG_LEN) {
+            memcpy(h.epoch, e, VID_EPOCH_LEN);
+            memcpy(h.stream, e + VID_EPOCH_LEN, VID_SID_LEN);
+            memcpy(h.tag, e + VID_EPOCH_LEN + VID_SID_LEN, VID_TAG_LEN);
+        }
+        if (vid_aparams_decode(in.p, in.n, &a) == 0) {
+            FZ_CHECK(vid_aparams_encode(&a, b) == 0 && !memcmp(b, in.p, sizeof b));
+        }
+        if (vid_device_check(&h, in.p, in.n, id) == VID_OK)
+            FZ_CHECK(strlen(id) == in.n - VID_SALT_LEN - 1);
+        else
+            FZ_CHECK(id[0] == 0);
+        if (med_report_decode(in.p, (unsigned)in.n, &r) == 0) FZ_CHECK(r.loss_pm <= 1000 && in.n == MED_REPORT_LEN);
     } else if (op == 2) {
         struct vid_params p;
         (void)vid_params_decode(in.p, in.n, &p);

@@ -707,6 +707,20 @@ int store_user_get(store *s, const char *jid, struct store_user *u)
     return ret;
 }
 
+/* run a one-user UPDATE whose parameters are bound: STORE_NOTFOUND when
+ * there is no such user */
+static int update_user(store *s, sqlite3_stmt *q, int rc, const char *what)
+{
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    done(q);
+    if (rc != SQLITE_DONE) return sqlfail(s, rc, what);
+    if (sqlite3_changes(s->db) == 0) {
+        seterr(s, "%s: no such user", what);
+        return STORE_NOTFOUND;
+    }
+    return STORE_OK;
+}
+
 int store_user_set_scram(store *s, const char *jid, const uint8_t *salt, size_t saltlen,
                          unsigned long iter, const uint8_t stored[STORE_SCRAM_KEY],
                          const uint8_t server[STORE_SCRAM_KEY])
@@ -730,14 +744,7 @@ int store_user_set_scram(store *s, const char *jid, const uint8_t *salt, size_t 
         BIND(bind_blob(q, 4, stored, STORE_SCRAM_KEY));
         BIND(bind_blob(q, 5, server, STORE_SCRAM_KEY));
     }
-    if (rc == SQLITE_OK) rc = sqlite3_step(q);
-    done(q);
-    if (rc != SQLITE_DONE) return sqlfail(s, rc, what);
-    if (sqlite3_changes(s->db) == 0) {
-        seterr(s, "%s: no such user", what);
-        return STORE_NOTFOUND;
-    }
-    return STORE_OK;
+    return update_user(s, q, rc, what);
 }
 
 int store_user_set_scram1(store *s, const char *jid, const uint8_t stored[STORE_SCRAM1_KEY],
@@ -759,14 +766,7 @@ int store_user_set_scram1(store *s, const char *jid, const uint8_t stored[STORE_
         BIND(bind_blob(q, 2, stored, STORE_SCRAM1_KEY));
         BIND(bind_blob(q, 3, server, STORE_SCRAM1_KEY));
     }
-    if (rc == SQLITE_OK) rc = sqlite3_step(q);
-    done(q);
-    if (rc != SQLITE_DONE) return sqlfail(s, rc, what);
-    if (sqlite3_changes(s->db) == 0) {
-        seterr(s, "%s: no such user", what);
-        return STORE_NOTFOUND;
-    }
-    return STORE_OK;
+    return update_user(s, q, rc, what);
 }
 
 /* One-parameter DELETE: STORE_NOTFOUND when nothing matched. */

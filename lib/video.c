@@ -10,10 +10,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/videodev2.h>
+#include <sys/ioctl.h>
+
 #include <libavcodec/avcodec.h>
+#include <libavdevice/avdevice.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/log.h>
 #include <libavutil/opt.h>
+#include <libswresample/swresample.h>
+#include <libswscale/swscale.h>
+#include <opus.h>
 
 #include "bytes.h"
 #include "crypto.h"
@@ -376,7 +385,7 @@ static int hdr_read(const uint8_t *in, size_t n, struct vid_hdr *h)
     if (r.bad) return VID_EFORMAT;
     /* shape checks before any work: a fragment index inside k + r, at most
      * 255 fragments (the code length of GF(2^8)), a bounded frame */
-    if (h->type < VID_T_PARAMS || h->type > VID_T_END || h->k < 1 || h->k > VID_KMAX ||
+    if (h->type < VID_T_PARAMS || h->type > VID_T_BYE || h->k < 1 || h->k > VID_KMAX ||
         h->k + h->r > VID_NMAX || h->idx >= h->k + h->r || h->flen > VID_FRAME_MAX || (h->flags & ~VID_F_KEY))
         return VID_EFORMAT;
     return VID_OK;
@@ -393,31 +402,81 @@ static void nonce_of(uint64_t seq, uint8_t nonce[SC_NONCE_LEN])
  * stream id || device tag).  A key file may be used for more than one run
  * (a sender restarted after a crash): a fresh epoch keeps (key, nonce) from
  * ever repeating, which ChaCha20-Poly1305 cannot survive. */
-static int run_key(const uint8_t master[VID_KEY_LEN], const uint8_t epoch[VID_EPOCH_LEN],
+int vid_track_of(unsigned type)
+{
+    if (type >= VID_T_PARAMS && type <= VID_T_END) return VID_TRACK_VIDEO;
+    if (type >= VID_T_APARAMS && type <= VID_T_AEND) return VID_TRACK_AUDIO;
+    if (type == VID_T_REPORT || type == VID_T_BYE) return VID_TRACK_CTRL;
+    return -1;
+}
+
+static const char *const track_label[VID_TRACKS] = {
+    "simpp/1 video record", "simpp/1 audio record", "simpp/1 media control",
+};
+
+static int run_key(int track, const uint8_t master[VID_KEY_LEN], const uint8_t epoch[VID_EPOCH_LEN],
                    const uint8_t stream[VID_SID_LEN], const uint8_t tag[VID_TAG_LEN], uint8_t out[VID_KEY_LEN])
 {
-    static const char label[] = "simpp/1 video record";
-    uint8_t info[sizeof label + VID_SID_LEN + VID_TAG_LEN];
-    memcpy(info, label, sizeof label);
-    memcpy(info + sizeof label, stream, VID_SID_LEN);
-    memcpy(info + sizeof label + VID_SID_LEN, tag, VID_TAG_LEN);
-    return sc_hkdf_sha256(epoch, VID_EPOCH_LEN, master, VID_KEY_LEN, info, sizeof info, out, VID_KEY_LEN);
+    const char *label = track_label[track];
+    size_t ll = strlen(label) + 1;
+    uint8_t info[32 + VID_SID_LEN + VID_TAG_LEN];
+    memcpy(info, label, ll);
+    memcpy(info + ll, stream, VID_SID_LEN);
+    memcpy(info + ll + VID_SID_LEN, tag, VID_TAG_LEN);
+    return sc_hkdf_sha256(epoch, VID_EPOCH_LEN, master, VID_KEY_LEN, info, ll + VID_SID_LEN + VID_TAG_LEN,
+                          out, VID_KEY_LEN);
+}
+
+/* the epoch as a commitment to the capturing device (video.h) */
+static void device_epoch(const uint8_t stream[VID_SID_LEN], const uint8_t tag[VID_TAG_LEN],
+                         const uint8_t salt[VID_SALT_LEN], const char *id, size_t idlen,
+                         uint8_t epoch[VID_EPOCH_LEN])
+{
+    static const char label[] = "simpp/1 media device";
+    uint8_t h[SC_SHA256_LEN];
+    sc_sha256_parts(h, label, sizeof label, stream, (size_t)VID_SID_LEN, tag, (size_t)VID_TAG_LEN,
+                    salt, (size_t)VID_SALT_LEN, id, idlen, (void *)NULL);
+    memcpy(epoch, h, VID_EPOCH_LEN);
+}
+
+int vid_tx_init_track(struct vid_tx *tx, const struct vid_keys *k, int track, const char *device,
+                      size_t dgram, unsigned fec)
+{
+    memset(tx, 0, sizeof *tx);
+    if (dgram && (dgram < VID_OVERHEAD + 64 || dgram > VID_DGRAM_MAX)) return -1;
+    if (track < 0 || track >= VID_TRACKS || (device && strlen(device) > VID_DEVID_MAX)) return -1;
+    tx->track = track;
+    snprintf(tx->device, sizeof tx->device, "%s", device ? device : "");
+    memcpy(tx->stream, k->stream, VID_SID_LEN);
+    vid_device_tag(k->stream, k->me, tx->tag);
+    if (sc_random(tx->salt, VID_SALT_LEN) < 0) goto fail;
+    device_epoch(tx->stream, tx->tag, tx->salt, tx->device, strlen(tx->device), tx->epoch);
+    if (run_key(track, k->send, tx->epoch, tx->stream, tx->tag, tx->key) < 0) goto fail;
+    tx->dgram = dgram;
+    tx->fec = fec > 100 ? 100 : fec;
+    return 0;
+fail:
+    sc_zero(tx, sizeof *tx);
+    return -1;
 }
 
 int vid_tx_init(struct vid_tx *tx, const struct vid_keys *k, size_t dgram, unsigned fec)
 {
-    memset(tx, 0, sizeof *tx);
-    if (dgram && (dgram < VID_OVERHEAD + 64 || dgram > VID_DGRAM_MAX)) return -1;
-    memcpy(tx->stream, k->stream, VID_SID_LEN);
-    vid_device_tag(k->stream, k->me, tx->tag);
-    if (sc_random(tx->epoch, VID_EPOCH_LEN) < 0 ||
-        run_key(k->send, tx->epoch, tx->stream, tx->tag, tx->key) < 0) {
-        sc_zero(tx, sizeof *tx);
-        return -1;
-    }
-    tx->dgram = dgram;
-    tx->fec = fec > 100 ? 100 : fec;
-    return 0;
+    return vid_tx_init_track(tx, k, VID_TRACK_VIDEO, NULL, dgram, fec);
+}
+
+int vid_device_check(const struct vid_hdr *h, const uint8_t *tail, size_t n, char id[VID_DEVID_MAX + 1])
+{
+    uint8_t e[VID_EPOCH_LEN];
+    size_t l;
+    id[0] = 0;
+    if (n < VID_SALT_LEN + 1 || (l = tail[VID_SALT_LEN]) != n - VID_SALT_LEN - 1) return VID_EFORMAT;
+    if (memchr(tail + VID_SALT_LEN + 1, 0, l)) return VID_EFORMAT;
+    device_epoch(h->stream, h->tag, tail, (const char *)tail + VID_SALT_LEN + 1, l, e);
+    if (memcmp(e, h->epoch, VID_EPOCH_LEN) != 0) return VID_EDEVICE;
+    memcpy(id, tail + VID_SALT_LEN + 1, l);
+    id[l] = 0;
+    return VID_OK;
 }
 
 void vid_tx_free(struct vid_tx *tx)
@@ -458,20 +517,75 @@ static uint8_t *tx_scratch(struct vid_tx *tx, size_t need)
     return tx->buf;
 }
 
+#define ONE_MAX 1500               /* the largest record of one piece (an audio packet) */
+
+int vid_tx_record(struct vid_tx *tx, unsigned type, uint64_t pts, const void *pt, size_t n,
+                  vid_emit_fn emit, void *ctx)
+{
+    struct vid_hdr h = { .type = type, .k = 1, .flen = (uint32_t)n, .pts = pts };
+    uint8_t rec[VID_OVERHEAD + ONE_MAX];
+    size_t rl;
+    if (n > ONE_MAX || vid_track_of(type) != tx->track || !(rl = vid_seal(tx, &h, pt, n, rec))) return -1;
+    return emit(ctx, rec, rl);
+}
+
 static int tx_one(struct vid_tx *tx, unsigned type, const void *pt, size_t n, vid_emit_fn emit, void *ctx)
 {
-    struct vid_hdr h = { .type = type, .k = 1, .flen = (uint32_t)n };
-    uint8_t rec[VID_OVERHEAD + 32];
-    size_t rl;
-    if (n > 32 || !(rl = vid_seal(tx, &h, pt, n, rec))) return -1;
-    return emit(ctx, rec, rl);
+    return vid_tx_record(tx, type, 0, pt, n, emit, ctx);
+}
+
+/* a stream header: the fixed part, then salt || u8 n || device identity */
+static int tx_header(struct vid_tx *tx, unsigned type, const uint8_t *fixed, size_t fl, vid_emit_fn emit, void *ctx)
+{
+    uint8_t b[64 + VID_SALT_LEN + 1 + VID_DEVID_MAX];
+    size_t l = strlen(tx->device);
+    memcpy(b, fixed, fl);
+    memcpy(b + fl, tx->salt, VID_SALT_LEN);
+    b[fl + VID_SALT_LEN] = (uint8_t)l;
+    memcpy(b + fl + VID_SALT_LEN + 1, tx->device, l);
+    return tx_one(tx, type, b, fl + VID_SALT_LEN + 1 + l, emit, ctx);
 }
 
 int vid_tx_params(struct vid_tx *tx, const struct vid_params *p, vid_emit_fn emit, void *ctx)
 {
     uint8_t b[VID_PARAMS_LEN];
     if (vid_params_encode(p, b) < 0) return -1;
-    return tx_one(tx, VID_T_PARAMS, b, sizeof b, emit, ctx);
+    return tx_header(tx, VID_T_PARAMS, b, sizeof b, emit, ctx);
+}
+
+int vid_aparams_encode(const struct vid_aparams *a, uint8_t out[VID_APARAMS_LEN])
+{
+    struct wr w = { out, VID_APARAMS_LEN, 0, 0 };
+    if (a->codec != 1 || a->channels < 1 || a->channels > 2 || a->frame < 1 || a->frame > 5760 ||
+        (a->rate != 8000 && a->rate != 12000 && a->rate != 16000 && a->rate != 24000 && a->rate != 48000))
+        return -1;
+    put8(&w, a->codec);
+    put8(&w, a->channels);
+    put16(&w, a->frame);
+    put32(&w, a->rate);
+    put16(&w, a->preskip);
+    return w.bad || a->preskip > 4800 ? -1 : 0;
+}
+
+int vid_aparams_decode(const uint8_t *in, size_t n, struct vid_aparams *a)
+{
+    struct rd r = { in, n, 0 };
+    uint8_t chk[VID_APARAMS_LEN];
+    memset(a, 0, sizeof *a);
+    if (n != VID_APARAMS_LEN) return -1;
+    a->codec = take8(&r);
+    a->channels = take8(&r);
+    a->frame = take16(&r);
+    a->rate = take32(&r);
+    a->preskip = take16(&r);
+    return r.bad ? -1 : vid_aparams_encode(a, chk);
+}
+
+int vid_tx_aparams(struct vid_tx *tx, const struct vid_aparams *a, vid_emit_fn emit, void *ctx)
+{
+    uint8_t b[VID_APARAMS_LEN];
+    if (vid_aparams_encode(a, b) < 0) return -1;
+    return tx_header(tx, VID_T_APARAMS, b, sizeof b, emit, ctx);
 }
 
 int vid_tx_end(struct vid_tx *tx, uint64_t frames, vid_emit_fn emit, void *ctx)
@@ -542,7 +656,14 @@ int vid_tx_frame(struct vid_tx *tx, const uint8_t *pkt, size_t len, uint64_t pts
 
 int vid_rx_init(struct vid_rx *rx, const struct vid_keys *k, int strict)
 {
+    return vid_rx_init_track(rx, k, VID_TRACK_VIDEO, strict);
+}
+
+int vid_rx_init_track(struct vid_rx *rx, const struct vid_keys *k, int track, int strict)
+{
     memset(rx, 0, sizeof *rx);
+    if (track < 0 || track >= VID_TRACKS) return -1;
+    rx->track = track;
     memcpy(rx->master, k->recv, VID_KEY_LEN);
     memcpy(rx->stream, k->stream, VID_SID_LEN);
     /* the tag the invited peer's records must carry */
@@ -597,6 +718,7 @@ int vid_rx_open(struct vid_rx *rx, const uint8_t *rec, size_t n, struct vid_hdr 
     const uint8_t *use = rx->key;
     int r = hdr_read(rec, n, h);
     if (r != VID_OK) return r;
+    if (vid_track_of(h->type) != rx->track) return VID_EFORMAT;
     /* paper 002, IV: a stream whose tag is not the inviter's is not
      * decrypted at all */
     if (memcmp(h->stream, rx->stream, VID_SID_LEN) != 0) return VID_ESTREAM;
@@ -609,7 +731,7 @@ int vid_rx_open(struct vid_rx *rx, const uint8_t *rec, size_t n, struct vid_hdr 
     } else if (window_seen(rx, h->seq))
         return VID_EREPLAY;
     if (!rx->have_epoch) {
-        if (run_key(rx->master, h->epoch, rx->stream, h->tag, key) < 0) return VID_EINTERNAL;
+        if (run_key(rx->track, rx->master, h->epoch, rx->stream, h->tag, key) < 0) return VID_EINTERNAL;
         use = key;
     }
     nonce_of(h->seq, nonce);
@@ -879,7 +1001,13 @@ struct vid_enc {
     AVFrame *f;
     AVPacket *pkt;
     struct vid_params p;
+    int newq;                       /* a quality to switch to, -1 none */
 };
+
+void vid_enc_quality(vid_enc *e, int quality)
+{
+    e->newq = quality;
+}
 
 static int averr(char *err, size_t errlen, const char *what, int e)
 {
@@ -917,6 +1045,7 @@ vid_enc *vid_enc_open(const struct vid_params *p, int quality, int gop, char *er
         return NULL;
     }
     e->p = *p;
+    e->newq = -1;
     AVCodecContext *c = e->c;
     c->width = (int)p->w;
     c->height = (int)p->h;
@@ -978,6 +1107,12 @@ int vid_enc_send(vid_enc *e, const uint8_t *yuv, int64_t pts)
     av_image_copy_plane(e->f->data[2], e->f->linesize[2], yuv + (size_t)w * h + (size_t)(w / 2) * (h / 2),
                         w / 2, w / 2, h / 2);
     e->f->pts = pts;
+    if (e->newq >= 0) {
+        if (e->p.codec == VID_MJPEG) e->c->global_quality = FF_QP2LAMBDA * e->newq;
+        /* libx264 reconfigures itself when its crf option changes */
+        else if (av_opt_set_double(e->c->priv_data, "crf", e->newq, 0) < 0) return -1;
+        e->newq = -1;
+    }
     /* with a fixed quantiser the MPEG-video family reads it per picture */
     e->f->quality = e->c->global_quality;
     e->f->pict_type = AV_PICTURE_TYPE_NONE;
@@ -1075,4 +1210,384 @@ int vid_dec_frame(vid_dec *d, const uint8_t *plane[3], int stride[3])
         stride[i] = d->f->linesize[i];
     }
     return 1;
+}
+
+/* ---- capture ---------------------------------------------------------------- */
+
+struct vid_cap {
+    AVFormatContext *fmt;
+    AVCodecContext *dec;
+    AVPacket *pkt;
+    AVFrame *f;
+    AVRational tb;
+    int si, kind, eof, sent_eof;
+    struct SwsContext *sws;
+    SwrContext *swr;
+    unsigned w, h, rate, ch;
+    uint8_t *yuv;
+    int16_t *pcm;
+    size_t pcmcap;
+    int64_t first, last_us, frame_us;
+};
+
+void vid_cap_close(vid_cap *c)
+{
+    if (!c) return;
+    avcodec_free_context(&c->dec);
+    avformat_close_input(&c->fmt);
+    av_packet_free(&c->pkt);
+    av_frame_free(&c->f);
+    sws_freeContext(c->sws);
+    swr_free(&c->swr);
+    free(c->yuv);
+    free(c->pcm);
+    free(c);
+}
+
+/* what the device says it is: a V4L2 card and its bus, or the description
+ * libavdevice lists for the name */
+static void cap_identity(const AVInputFormat *ifmt, const char *fname, const char *url, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s %s", fname, url);
+    if (!strcmp(fname, "v4l2") || !strcmp(fname, "video4linux2")) {
+        struct v4l2_capability vc;
+        int fd = open(url, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        memset(&vc, 0, sizeof vc);
+        if (fd >= 0 && ioctl(fd, VIDIOC_QUERYCAP, &vc) == 0)
+            snprintf(out, cap, "%s %s: %.32s (%.16s, %.32s)", fname, url, (const char *)vc.card,
+                     (const char *)vc.driver, (const char *)vc.bus_info);
+        if (fd >= 0) close(fd);
+    } else if (strcmp(fname, "lavfi") != 0) {
+        AVDeviceInfoList *l = NULL;
+        if (avdevice_list_input_sources(ifmt, NULL, NULL, &l) >= 0 && l) {
+            for (int i = 0; i < l->nb_devices; i++)
+                if (l->devices[i]->device_name && !strcmp(l->devices[i]->device_name, url) &&
+                    l->devices[i]->device_description)
+                    snprintf(out, cap, "%s %s: %s", fname, url, l->devices[i]->device_description);
+        }
+        avdevice_free_list_devices(&l);
+    }
+}
+
+/* a capture device proper (not a file, not a filter graph): it keeps its
+ * own pace */
+static int is_device(const AVInputFormat *ifmt)
+{
+    const AVInputFormat *d = NULL;
+    if (!strcmp(ifmt->name, "lavfi")) return 0;
+    while ((d = av_input_video_device_next(d)))
+        if (d == ifmt) return 1;
+    while ((d = av_input_audio_device_next(d)))
+        if (d == ifmt) return 1;
+    return 0;
+}
+
+vid_cap *vid_cap_open(const char *spec, int kind, const struct vid_cap_want *want, struct vid_cap_info *info,
+                      char *err, size_t errlen)
+{
+    static int registered;
+    const char *colon = strchr(spec, ':');
+    char fname[32], b[64];
+    const AVInputFormat *ifmt;
+    const AVCodec *codec;
+    AVDictionary *o = NULL;
+    vid_cap *c;
+    int r;
+
+    memset(info, 0, sizeof *info);
+    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof fname || !colon[1]) {
+        kerr(err, errlen, -1, "%s: expected FORMAT:URL, such as v4l2:/dev/video0, alsa:default or lavfi:testsrc2", spec);
+        return NULL;
+    }
+    memcpy(fname, spec, (size_t)(colon - spec));
+    fname[colon - spec] = 0;
+    if (!registered) { avdevice_register_all(); registered = 1; }
+    if (!(ifmt = av_find_input_format(fname))) {
+        kerr(err, errlen, -1, "%s: this FFmpeg has no input format %s", spec, fname);
+        return NULL;
+    }
+    if (!(c = calloc(1, sizeof *c)) || !(c->pkt = av_packet_alloc()) || !(c->f = av_frame_alloc())) {
+        kerr(err, errlen, -1, "out of memory");
+        vid_cap_close(c);
+        return NULL;
+    }
+    c->kind = kind;
+    c->first = AV_NOPTS_VALUE;
+    if (kind == 'v' && want->w) {
+        snprintf(b, sizeof b, "%ux%u", want->w, want->h);
+        av_dict_set(&o, "video_size", b, 0);
+    }
+    if (kind == 'v' && want->fps_num) {
+        snprintf(b, sizeof b, "%u/%u", (unsigned)want->fps_num, (unsigned)want->fps_den);
+        av_dict_set(&o, "framerate", b, 0);
+    }
+    if (kind == 'a') {
+        av_dict_set_int(&o, "sample_rate", want->rate, 0);
+        av_dict_set_int(&o, "channels", want->channels, 0);
+    }
+    info->live = is_device(ifmt);
+    r = avformat_open_input(&c->fmt, colon + 1, ifmt, &o);
+    av_dict_free(&o);
+    if (r < 0) { averr(err, errlen, spec, r); vid_cap_close(c); return NULL; }
+    /* a device describes its stream in its header; probing would hold
+     * back frames it already captured */
+    if (!info->live && (r = avformat_find_stream_info(c->fmt, NULL)) < 0) {
+        averr(err, errlen, spec, r);
+        vid_cap_close(c);
+        return NULL;
+    }
+    c->si = av_find_best_stream(c->fmt, kind == 'v' ? AVMEDIA_TYPE_VIDEO : AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+    if (c->si < 0) {
+        kerr(err, errlen, -1, "%s: no %s stream", spec, kind == 'v' ? "video" : "audio");
+        vid_cap_close(c);
+        return NULL;
+    }
+    AVStream *st = c->fmt->streams[c->si];
+    c->tb = st->time_base;
+    if (!(codec = avcodec_find_decoder(st->codecpar->codec_id)) || !(c->dec = avcodec_alloc_context3(codec)) ||
+        avcodec_parameters_to_context(c->dec, st->codecpar) < 0) {
+        kerr(err, errlen, -1, "%s: no decoder for its %s", spec, avcodec_get_name(st->codecpar->codec_id));
+        vid_cap_close(c);
+        return NULL;
+    }
+    c->dec->thread_count = 1;
+    if ((r = avcodec_open2(c->dec, codec, NULL)) < 0) {
+        averr(err, errlen, spec, r);
+        vid_cap_close(c);
+        return NULL;
+    }
+    if (kind == 'v') {
+        AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+        c->w = (want->w ? want->w : (unsigned)st->codecpar->width) & ~1u;
+        c->h = (want->h ? want->h : (unsigned)st->codecpar->height) & ~1u;
+        if (c->w < 16 || c->h < 16 || c->w > 8192 || c->h > 8192) {
+            kerr(err, errlen, -1, "%s: a picture of %ux%u", spec, c->w, c->h);
+            vid_cap_close(c);
+            return NULL;
+        }
+        if (fr.num <= 0 || fr.den <= 0) fr = want->fps_num ? (AVRational){ (int)want->fps_num, (int)want->fps_den }
+                                                           : (AVRational){ 30, 1 };
+        info->w = c->w;
+        info->h = c->h;
+        info->fps_num = (uint32_t)fr.num;
+        info->fps_den = (uint32_t)fr.den;
+        c->frame_us = av_rescale(1000000, fr.den, fr.num);
+        if (!(c->yuv = malloc((size_t)c->w * c->h * 3 / 2))) { kerr(err, errlen, -1, "out of memory"); vid_cap_close(c); return NULL; }
+    } else {
+        c->rate = want->rate;
+        c->ch = want->channels;
+    }
+    cap_identity(ifmt, fname, colon + 1, info->device, sizeof info->device);
+    return c;
+}
+
+/* the next decoded frame of the stream: 1, 0 at the end, -1 on error */
+static int cap_next(vid_cap *c)
+{
+    for (;;) {
+        int r = avcodec_receive_frame(c->dec, c->f);
+        if (r == 0) return 1;
+        if (r == AVERROR_EOF) return 0;
+        if (r != AVERROR(EAGAIN)) return -1;
+        if (c->sent_eof) return 0;
+        r = av_read_frame(c->fmt, c->pkt);
+        if (r == AVERROR(EAGAIN)) { usleep(1000); continue; }
+        if (r < 0) {
+            c->sent_eof = 1;
+            if (avcodec_send_packet(c->dec, NULL) < 0) return 0;
+            continue;
+        }
+        if (c->pkt->stream_index == c->si && avcodec_send_packet(c->dec, c->pkt) < 0 && c->kind == 'v') {
+            /* a damaged picture from a camera: skip it */
+        }
+        av_packet_unref(c->pkt);
+    }
+}
+
+static int64_t cap_time(vid_cap *c)
+{
+    int64_t ts = c->f->best_effort_timestamp;
+    if (ts == AV_NOPTS_VALUE) return c->last_us + (c->kind == 'v' ? c->frame_us : 0);
+    ts = av_rescale_q(ts, c->tb, AV_TIME_BASE_Q);
+    if (c->first == AV_NOPTS_VALUE) c->first = ts;
+    return ts - c->first;
+}
+
+int vid_cap_video(vid_cap *c, const uint8_t **yuv, int64_t *us)
+{
+    int r = cap_next(c);
+    if (r <= 0) return r;
+    AVFrame *f = c->f;
+    uint8_t *dst[4] = { c->yuv, c->yuv + (size_t)c->w * c->h, c->yuv + (size_t)c->w * c->h * 5 / 4, NULL };
+    int ds[4] = { (int)c->w, (int)c->w / 2, (int)c->w / 2, 0 };
+    if (f->format == AV_PIX_FMT_YUV420P && f->width == (int)c->w && f->height == (int)c->h) {
+        for (int i = 0; i < 3; i++)
+            av_image_copy_plane(dst[i], ds[i], f->data[i], f->linesize[i], i ? (int)c->w / 2 : (int)c->w,
+                                i ? (int)c->h / 2 : (int)c->h);
+    } else {
+        c->sws = sws_getCachedContext(c->sws, f->width, f->height, f->format, (int)c->w, (int)c->h,
+                                      AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
+        if (!c->sws || sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, ds) < 0) {
+            av_frame_unref(f);
+            return -1;
+        }
+    }
+    *us = c->last_us = cap_time(c);
+    *yuv = c->yuv;
+    av_frame_unref(f);
+    return 1;
+}
+
+int vid_cap_audio(vid_cap *c, const int16_t **pcm, size_t *n, int64_t *us)
+{
+    int r = cap_next(c);
+    if (r <= 0) return r;
+    AVFrame *f = c->f;
+    if (!c->swr) {
+        AVChannelLayout in = { 0 }, out = { 0 };
+        if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || !f->ch_layout.nb_channels)
+            av_channel_layout_default(&in, f->ch_layout.nb_channels ? f->ch_layout.nb_channels : 1);
+        else if (av_channel_layout_copy(&in, &f->ch_layout) < 0) return -1;
+        av_channel_layout_default(&out, (int)c->ch);
+        r = swr_alloc_set_opts2(&c->swr, &out, AV_SAMPLE_FMT_S16, (int)c->rate, &in, f->format, f->sample_rate, 0, NULL);
+        av_channel_layout_uninit(&in);
+        av_channel_layout_uninit(&out);
+        if (r < 0 || swr_init(c->swr) < 0) { av_frame_unref(f); return -1; }
+    }
+    int want = swr_get_out_samples(c->swr, f->nb_samples);
+    if (want < 0) { av_frame_unref(f); return -1; }
+    if ((size_t)want * c->ch > c->pcmcap) {
+        int16_t *p = realloc(c->pcm, (size_t)want * c->ch * sizeof *p);
+        if (!p) { av_frame_unref(f); return -1; }
+        c->pcm = p;
+        c->pcmcap = (size_t)want * c->ch;
+    }
+    uint8_t *o = (uint8_t *)c->pcm;
+    int got = swr_convert(c->swr, &o, want, (const uint8_t **)f->extended_data, f->nb_samples);
+    *us = c->last_us = cap_time(c);
+    av_frame_unref(f);
+    if (got < 0) return -1;
+    *pcm = c->pcm;
+    *n = (size_t)got;
+    return 1;
+}
+
+/* ---- Opus ---------------------------------------------------------------------- */
+
+struct vid_aenc {
+    AVCodecContext *c;
+    AVFrame *f;
+    AVPacket *pkt;
+    int64_t n;
+};
+
+void vid_aenc_close(vid_aenc *e)
+{
+    if (!e) return;
+    avcodec_free_context(&e->c);
+    av_frame_free(&e->f);
+    av_packet_free(&e->pkt);
+    free(e);
+}
+
+vid_aenc *vid_aenc_open(unsigned channels, int bitrate, int loss, char *err, size_t errlen)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name("libopus");
+    vid_aenc *e;
+    int r;
+    if (!codec) { kerr(err, errlen, -1, "this libavcodec has no Opus encoder (libopus)"); return NULL; }
+    if (!(e = calloc(1, sizeof *e)) || !(e->c = avcodec_alloc_context3(codec)) || !(e->f = av_frame_alloc()) ||
+        !(e->pkt = av_packet_alloc())) {
+        kerr(err, errlen, -1, "out of memory");
+        vid_aenc_close(e);
+        return NULL;
+    }
+    AVCodecContext *c = e->c;
+    c->sample_rate = VID_AUDIO_RATE;
+    c->sample_fmt = AV_SAMPLE_FMT_S16;
+    c->bit_rate = bitrate;
+    c->time_base = (AVRational){ 1, VID_AUDIO_RATE };
+    av_channel_layout_default(&c->ch_layout, (int)channels);
+    /* 20 ms packets; speech first; in-band FEC sized for the loss expected */
+    if ((r = av_opt_set(c->priv_data, "application", "voip", 0)) < 0 ||
+        (r = av_opt_set_double(c->priv_data, "frame_duration", 20, 0)) < 0 ||
+        (r = av_opt_set_int(c->priv_data, "packet_loss", loss, 0)) < 0 ||
+        (r = av_opt_set_int(c->priv_data, "fec", loss > 0, 0)) < 0 ||
+        (r = avcodec_open2(c, codec, NULL)) < 0) {
+        averr(err, errlen, "unable to open the Opus encoder", r);
+        vid_aenc_close(e);
+        return NULL;
+    }
+    e->f->format = c->sample_fmt;
+    e->f->nb_samples = VID_AUDIO_FRAME;
+    if (c->frame_size != VID_AUDIO_FRAME || av_channel_layout_copy(&e->f->ch_layout, &c->ch_layout) < 0 ||
+        av_frame_get_buffer(e->f, 0) < 0) {
+        kerr(err, errlen, -1, "the Opus encoder: not 20 ms frames");
+        vid_aenc_close(e);
+        return NULL;
+    }
+    return e;
+}
+
+int vid_aenc_delay(const vid_aenc *e)
+{
+    return e->c->initial_padding;
+}
+
+int vid_aenc_frame(vid_aenc *e, const int16_t *pcm, const uint8_t **pkt, size_t *len)
+{
+    int r;
+    if (pcm) {
+        if (av_frame_make_writable(e->f) < 0) return -1;
+        memcpy(e->f->data[0], pcm, (size_t)VID_AUDIO_FRAME * (size_t)e->c->ch_layout.nb_channels * 2);
+        e->f->pts = e->n;
+        e->n += VID_AUDIO_FRAME;
+        if (avcodec_send_frame(e->c, e->f) < 0) return -1;
+    }
+    av_packet_unref(e->pkt);
+    r = avcodec_receive_packet(e->c, e->pkt);
+    if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return 0;
+    if (r < 0) return -1;
+    *pkt = e->pkt->data;
+    *len = (size_t)e->pkt->size;
+    return 1;
+}
+
+struct vid_adec {
+    OpusDecoder *d;
+    unsigned ch;
+};
+
+vid_adec *vid_adec_open(unsigned channels, char *err, size_t errlen)
+{
+    int e;
+    vid_adec *d = calloc(1, sizeof *d);
+    if (!d) { kerr(err, errlen, -1, "out of memory"); return NULL; }
+    d->ch = channels;
+    if (!(d->d = opus_decoder_create(VID_AUDIO_RATE, (int)channels, &e))) {
+        kerr(err, errlen, -1, "the Opus decoder: %s", opus_strerror(e));
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void vid_adec_close(vid_adec *d)
+{
+    if (!d) return;
+    opus_decoder_destroy(d->d);
+    free(d);
+}
+
+int vid_adec_frame(vid_adec *d, const uint8_t *pkt, size_t len, int fec, int16_t *out, int frame)
+{
+    int n;
+    if (len > VID_OPUS_MAX) n = -1;
+    else n = opus_decode(d->d, pkt, pkt ? (opus_int32)len : 0, out, frame, pkt ? fec : 0);
+    if (n < 0) {
+        memset(out, 0, (size_t)frame * d->ch * sizeof *out);
+        return -1;
+    }
+    if (n < frame) memset(out + (size_t)n * d->ch, 0, (size_t)(frame - n) * d->ch * sizeof *out);
+    return n;
 }

@@ -60,8 +60,24 @@ void vid_keys_wipe(struct vid_keys *k);
 #define VID_NMAX        255         /* data + parity: GF(2^8) code length */
 #define VID_WINDOW      1024        /* replay window, in sequence numbers */
 
-enum vid_type { VID_T_PARAMS = 1, VID_T_FRAME = 2, VID_T_END = 3 };
+/* Record types.  A call carries three tracks, each a run of its own (its
+ * own epoch, key and sequence space, so its own replay window): video
+ * (types 1-3), audio (4-6) and control (7, 8: the receiver's reports and
+ * the hang-up).  The type is in the AAD and picks the track's key, so a
+ * record moved from one track to another does not open. */
+enum vid_type {
+    VID_T_PARAMS = 1, VID_T_FRAME = 2, VID_T_END = 3,
+    VID_T_APARAMS = 4, VID_T_AUDIO = 5, VID_T_AEND = 6,
+    VID_T_REPORT = 7, VID_T_BYE = 8,
+};
+enum vid_track { VID_TRACK_VIDEO = 0, VID_TRACK_AUDIO = 1, VID_TRACK_CTRL = 2, VID_TRACKS = 3 };
+int vid_track_of(unsigned type);            /* -1 for an unknown type */
 enum { VID_F_KEY = 1 };
+
+/* The capturing device's identity ("v4l2 /dev/video0: <card> (<bus>)",
+ * "lavfi testsrc2=...", "yuv4mpeg2 stdin"), at most this many bytes. */
+#define VID_DEVID_MAX   255
+#define VID_SALT_LEN    16
 
 struct vid_hdr {
     unsigned type, flags;
@@ -108,7 +124,10 @@ int  vid_y4m_header(const struct vid_params *p, char *out, size_t cap);
 
 /* ---- sender ------------------------------------------------------------ */
 struct vid_tx {
+    int track;
     uint8_t key[VID_KEY_LEN];       /* this run's key, from the send key */
+    uint8_t salt[VID_SALT_LEN];     /* the device commitment's salt */
+    char device[VID_DEVID_MAX + 1]; /* the capturing device's identity */
     uint8_t stream[VID_SID_LEN], tag[VID_TAG_LEN], epoch[VID_EPOCH_LEN];
     uint64_t seq;
     size_t dgram;                   /* 0: stream (one record a frame); else datagram size */
@@ -119,9 +138,18 @@ struct vid_tx {
 };
 typedef int (*vid_emit_fn)(void *ctx, const uint8_t *rec, size_t len);
 
-/* A fresh random epoch; key = HKDF(epoch, send, "simpp/1 video record" ||
- * stream || tag).  dgram 0 for a byte stream, else the datagram size. */
+/* The run of one track.  The epoch commits to the capturing device:
+ *   epoch = SHA-256("simpp/1 media device" || 0 || stream || tag || salt ||
+ *                   device)[0..7], salt random,
+ * and key = HKDF(epoch, send, label || stream || tag), the label naming the
+ * track ("simpp/1 video record", "simpp/1 audio record", "simpp/1 media
+ * control").  The epoch is in every record's AAD, so every record is bound
+ * to the device named (salt and name travel encrypted in the track's
+ * stream header).  dgram 0 for a byte stream, else the datagram size.
+ * vid_tx_init: the video track of an unnamed device. */
 int  vid_tx_init(struct vid_tx *tx, const struct vid_keys *k, size_t dgram, unsigned fec);
+int  vid_tx_init_track(struct vid_tx *tx, const struct vid_keys *k, int track, const char *device,
+                       size_t dgram, unsigned fec);
 void vid_tx_free(struct vid_tx *tx);
 /* seal one record into out (capacity VID_OVERHEAD + n); returns its length */
 size_t vid_seal(struct vid_tx *tx, const struct vid_hdr *h, const void *pt, size_t n, uint8_t *out);
@@ -130,9 +158,13 @@ int  vid_tx_params(struct vid_tx *tx, const struct vid_params *p, vid_emit_fn em
 int  vid_tx_frame(struct vid_tx *tx, const uint8_t *pkt, size_t len, uint64_t pts, int key,
                   vid_emit_fn emit, void *ctx);
 int  vid_tx_end(struct vid_tx *tx, uint64_t frames, vid_emit_fn emit, void *ctx);
+/* one record of any type with k = 1: an audio packet, a report, a bye */
+int  vid_tx_record(struct vid_tx *tx, unsigned type, uint64_t pts, const void *pt, size_t n,
+                   vid_emit_fn emit, void *ctx);
 
 /* ---- receiver ---------------------------------------------------------- */
 struct vid_rx {
+    int track;
     uint8_t master[VID_KEY_LEN];    /* recv key: wiped once the epoch is known */
     uint8_t key[VID_KEY_LEN];
     uint8_t stream[VID_SID_LEN], tag[VID_TAG_LEN], epoch[VID_EPOCH_LEN];
@@ -143,12 +175,28 @@ struct vid_rx {
 /* strict for a reliable byte stream (any gap or reorder is refused), else
  * a sliding replay window of VID_WINDOW (RFC 4303 3.4.3, RFC 6479) */
 int  vid_rx_init(struct vid_rx *rx, const struct vid_keys *k, int strict);
+int  vid_rx_init_track(struct vid_rx *rx, const struct vid_keys *k, int track, int strict);
 void vid_rx_free(struct vid_rx *rx);
 /* Check, authenticate and decrypt one record; pt needs n bytes.  Returns
  * VID_OK with h and pt filled, or a vid_err (h holds the clear header
  * whenever the format was right). */
 int  vid_rx_open(struct vid_rx *rx, const uint8_t *rec, size_t n, struct vid_hdr *h,
                  uint8_t *pt, size_t *ptlen);
+
+/* A stream header's tail (after its fixed part): salt || u8 n || device
+ * identity (n bytes, UTF-8).  VID_OK with the identity in id (NUL-ended)
+ * when the record's epoch is the commitment to them, VID_EDEVICE when it is
+ * not, VID_EFORMAT when the tail is malformed. */
+int  vid_device_check(const struct vid_hdr *h, const uint8_t *tail, size_t n, char id[VID_DEVID_MAX + 1]);
+
+/* ---- audio stream header (type 4): u8 codec (1 Opus) || u8 channels ||
+ * u16 samples a packet || u32 sample rate || u16 pre-skip (samples the
+ * decoder's output lags the input), then the device tail */
+#define VID_APARAMS_LEN 10
+struct vid_aparams { unsigned codec, channels, frame, rate, preskip; };
+int  vid_aparams_encode(const struct vid_aparams *a, uint8_t out[VID_APARAMS_LEN]);
+int  vid_aparams_decode(const uint8_t *in, size_t n, struct vid_aparams *a);
+int  vid_tx_aparams(struct vid_tx *tx, const struct vid_aparams *a, vid_emit_fn emit, void *ctx);
 
 /* ---- reassembly of fragments into frames (datagrams) ------------------ */
 #define VID_SLOTS 6
@@ -189,6 +237,8 @@ typedef struct vid_enc vid_enc;
 vid_enc *vid_enc_open(const struct vid_params *p, int quality, int gop, char *err, size_t errlen);
 /* yuv: one planar 4:2:0 frame (Y, then U, then V, no padding); NULL drains */
 int  vid_enc_send(vid_enc *e, const uint8_t *yuv, int64_t pts);
+/* from the next frame on: quality as for vid_enc_open (congestion control) */
+void vid_enc_quality(vid_enc *e, int quality);
 /* 1: a packet (valid until the next call), 0: none ready, -1: error */
 int  vid_enc_packet(vid_enc *e, const uint8_t **data, size_t *len, int64_t *pts, int *key);
 void vid_enc_close(vid_enc *e);
@@ -202,5 +252,55 @@ int  vid_dec_send(vid_dec *d, const uint8_t *data, size_t len, int64_t pts);
  * wrong size or format (dropped) */
 int  vid_dec_frame(vid_dec *d, const uint8_t *plane[3], int stride[3]);
 void vid_dec_close(vid_dec *d);
+
+/* ---- capture through libavformat and libavdevice ---------------------- */
+/* spec: "FORMAT:URL", an FFmpeg input format and what it opens:
+ * "v4l2:/dev/video0", "alsa:default", "pulse:default", "lavfi:testsrc2",
+ * "lavfi:sine=frequency=440", "matroska:clip.mkv".  Video comes out as
+ * planar 4:2:0 of the size asked (0: the input's own), audio as signed
+ * 16-bit samples, interleaved, at the rate and channel count asked. */
+typedef struct vid_cap vid_cap;
+struct vid_cap_want {
+    unsigned w, h;                  /* video: 0 keeps the input's size */
+    uint32_t fps_num, fps_den;      /* video: asked of a device (0: its own) */
+    unsigned rate, channels;        /* audio */
+};
+struct vid_cap_info {
+    unsigned w, h;
+    uint32_t fps_num, fps_den;
+    int live;                       /* a capture device: frames come at their own pace */
+    char device[VID_DEVID_MAX + 1]; /* the device's identity */
+};
+/* kind 'v' or 'a' */
+vid_cap *vid_cap_open(const char *spec, int kind, const struct vid_cap_want *want, struct vid_cap_info *info,
+                      char *err, size_t errlen);
+/* 1: a picture (w x h, planar 4:2:0, no padding) and its time in
+ * microseconds from the first; 0: the input ended; -1: an error */
+int  vid_cap_video(vid_cap *c, const uint8_t **yuv, int64_t *us);
+/* 1: n samples (per channel) and the time of the first; 0 end; -1 error */
+int  vid_cap_audio(vid_cap *c, const int16_t **pcm, size_t *n, int64_t *us);
+void vid_cap_close(vid_cap *c);
+
+/* ---- Opus: libavcodec's libopus encoder, libopus's decoder (for its
+ * packet-loss concealment and in-band FEC) ----------------------------- */
+#define VID_AUDIO_RATE  48000
+#define VID_AUDIO_FRAME 960         /* 20 ms at 48 kHz */
+#define VID_OPUS_MAX    1275        /* the largest Opus packet */
+typedef struct vid_aenc vid_aenc;
+/* bitrate in bit/s; loss: expected percent (turns in-band FEC on) */
+vid_aenc *vid_aenc_open(unsigned channels, int bitrate, int loss, char *err, size_t errlen);
+/* one 20 ms frame in; 1 and a packet out, 0 none yet, -1 error */
+int  vid_aenc_frame(vid_aenc *e, const int16_t *pcm, const uint8_t **pkt, size_t *len);
+/* samples the encoder delays its output by (Opus pre-skip) */
+int  vid_aenc_delay(const vid_aenc *e);
+void vid_aenc_close(vid_aenc *e);
+
+typedef struct vid_adec vid_adec;
+vid_adec *vid_adec_open(unsigned channels, char *err, size_t errlen);
+/* frame samples (per channel) into out: pkt decoded; with fec, the FEC copy
+ * of the packet before pkt; pkt NULL: concealment.  Returns the samples
+ * written, or -1 for a packet that does not decode (out is then silence). */
+int  vid_adec_frame(vid_adec *d, const uint8_t *pkt, size_t len, int fec, int16_t *out, int frame);
+void vid_adec_close(vid_adec *d);
 
 #endif

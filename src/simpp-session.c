@@ -26,7 +26,7 @@
 #include "xmlstream.h"
 
 #define USAGE \
-"usage: simpp-session [-j] [-A] [-a] [-d statedir] [-o dir] [-C suites] [-w seconds] peer\n" \
+"usage: simpp-session [-j] [-A] [-a] [-m params] [-d statedir] [-o dir] [-C suites] [-w seconds] peer\n" \
 "       (run by simpp-login: simpp-login ... you@domain simpp-session peer@domain)\n" \
 "\n" \
 "  peer        the bare JID to talk to\n" \
@@ -37,6 +37,7 @@
 "  -C suites   suites to offer, comma-separated, in order (default: all, ChaCha20 first)\n" \
 "  -w seconds  at the end of input, wait this long for acknowledgements (default 10)\n" \
 "  -a          accept video invitations (default: refuse them)\n" \
+"  -m params   with -a: what the answer offers, e.g. addr=HOST:PORT for a call\n" \
 "stdin: a line is a message; /file PATH sends a file; /video [PARAMS] invites\n" \
 "the peer to a video stream; /safety, /transcript, /pending, /rekey, /quit.\n"
 
@@ -80,6 +81,7 @@ static struct {
     int failed;
     int c1_done;                    /* the relay answered the key request */
     int accept_video;
+    const char *answer;             /* -m: the parameters an answer offers */
     int video_wait;                 /* invitations not yet answered */
     uint8_t invited[8][16];         /* stream ids we invited (the last 8) */
     int ninvited;
@@ -584,7 +586,7 @@ static void video_invite(const char *params)
 static void on_video(const uint8_t *d, size_t n)
 {
     struct pl_video v;
-    uint8_t a[1 + PL_VSID];
+    uint8_t a[1 + PL_VSID + PL_VPARAMS];
     size_t al;
     char hex[2 * PL_VSID + 1];
     int e = pl_video_parse(d, n, &v);
@@ -596,7 +598,7 @@ static void on_video(const uint8_t *d, size_t n)
     if (v.kind == PL_VINVITE) {
         if (S.json) event("video-invite %s %s", hex, v.params);
         else note("%s invites you to video (%s): %s", S.peer, v.params, S.accept_video ? "accepted" : "refused (run with -a to accept)");
-        pl_video_make(S.accept_video ? PL_VACCEPT : PL_VREFUSE, v.sid, NULL, a, &al);
+        pl_video_make(S.accept_video ? PL_VACCEPT : PL_VREFUSE, v.sid, S.accept_video ? S.answer : NULL, a, &al);
         seal_send(E2E_VIDEO, ++S.next_id, a, al);
         if (S.accept_video) video_keys(v.sid, 0);
     } else if (v.kind == PL_VACCEPT) {
@@ -607,6 +609,9 @@ static void on_video(const uint8_t *d, size_t n)
             return;
         }
         if (S.video_wait) S.video_wait--;
+        /* a call's answer: where the peer receives */
+        if (v.params[0] && S.json) event("video-answer %s %s", hex, v.params);
+        else if (v.params[0]) note("%s answers the video invitation: %s", S.peer, v.params);
         video_keys(v.sid, 1);
     } else {
         if (S.video_wait) S.video_wait--;
@@ -972,13 +977,17 @@ int main(int argc, char **argv)
     }
     S.wait_s = 10;
     S.in.fd = -1;
-    while ((opt = getopt(argc, argv, "hVjAad:o:C:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "hVjAam:d:o:C:w:")) != -1) {
         switch (opt) {
         case 'h': fputs(USAGE, stdout); return 0;
         case 'V': print_version(); break;
         case 'j': S.json = 1; break;
         case 'A': S.accept_changed = 1; break;
         case 'a': S.accept_video = 1; break;
+        case 'm':
+            if (strlen(optarg) > PL_VPARAMS) die(EX_USAGE, "-m: at most %d bytes", PL_VPARAMS);
+            S.answer = optarg;
+            break;
         case 'd': S.statedir = optarg; break;
         case 'o': S.filedir = optarg; break;
         case 'C': {

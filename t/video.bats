@@ -10,7 +10,14 @@ setup_file() {
         -frames:v 60 -f yuv4mpegpipe "$BATS_FILE_TMPDIR/720.y4m"
     ffmpeg -nostdin -hide_banner -loglevel error -f lavfi -i testsrc2=size=320x240:rate=30 \
         -frames:v 20 -f yuv4mpegpipe "$BATS_FILE_TMPDIR/240.y4m"
+    # a call's camera and microphone, as files to compare with: test
+    # pictures, and a chirp through the speech band (300 Hz up, 300 Hz more
+    # every second: no two stretches alike, so the correlation has one peak)
+    ffmpeg -nostdin -hide_banner -loglevel error -f lavfi -i "$CAM" -t 10 -f yuv4mpegpipe "$BATS_FILE_TMPDIR/cam.y4m"
+    ffmpeg -nostdin -hide_banner -loglevel error -f lavfi -i "$MIC" -t 10 "$BATS_FILE_TMPDIR/mic.wav"
 }
+CAM="testsrc2=size=320x240:rate=30"
+MIC="aevalsrc=0.5*sin(2*PI*(300*t+150*t*t)):s=48000"
 
 setup() {
     common_setup
@@ -310,7 +317,7 @@ EOF
     simpp-videnc -e -k alice.vk -c h264 --plain plain.h264 < "$SMALL" > enc.sv
     run python3 "$SIMPP_TOP/t/tools/svread.py" bob.vk enc.sv frames.h264
     [ "$status" -eq 0 ]
-    [ "$output" = "records 22 frames 20 parity 0 codec h264 320x240" ]
+    [ "$output" = "records 22 frames 20 parity 0 codec h264 320x240 device yuv4mpeg2 stdin" ]
     cmp frames.h264 plain.h264
     # the datagrams as they crossed the network, in 600-byte datagrams so
     # that every frame has several fragments and parity
@@ -320,7 +327,7 @@ EOF
     wait "$udp_relay"
     run python3 "$SIMPP_TOP/t/tools/svread.py" bob.vk capture frames.mjpeg
     [ "$status" -eq 0 ]
-    [[ "$output" =~ ^records\ [0-9]+\ frames\ 20\ parity\ [1-9][0-9]+\ codec\ mjpeg\ 320x240$ ]]
+    [[ "$output" =~ ^records\ [0-9]+\ frames\ 20\ parity\ [1-9][0-9]+\ codec\ mjpeg\ 320x240\ device\ yuv4mpeg2\ stdin$ ]]
     cmp frames.mjpeg plain.mjpeg
 }
 
@@ -406,4 +413,219 @@ EOF
     run bash -c "simpp-videnc -e -k '$ka' < '$SMALL' | simpp-videnc -d -k '$ka'"
     [ "$status" -eq 65 ]
     [[ "$output" == *"foreign device"* ]]
+}
+
+# ---- calls (simpp-videnc -x) --------------------------------------------------
+
+udp_port() {
+    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# lossy LISTEN-PORT OPTIONS...: a udploss.py relay towards LISTEN-PORT; its port on stdout
+lossy() {
+    local to=$1 f; shift
+    f=$(mktemp -p .)
+    python3 "$SIMPP_TOP/t/tools/udploss.py" "$to" -w 3 "$@" > "$f" 2>> udploss.err &
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    for _ in $(seq 1 100); do [ -s "$f" ] && break; sleep 0.05; done
+    cat "$f"
+}
+# call SECONDS [A->B relay options] [B->A relay options]: alice (alice.vk)
+# and bob (bob.vk) in a call, each with the lavfi camera and microphone;
+# alice hangs up after SECONDS (-t).  What each received: NAME.y4m,
+# NAME.wav; stderr: NAME.err; exit codes: $a_rc $b_rc.  With relay options
+# the media cross udploss.py relays (one a direction).
+call() {
+    local secs=$1 ab=${2-} ba=${3-} pa pb ta tb
+    pa=$(udp_port) pb=$(udp_port)
+    ta=$pb tb=$pa
+    # shellcheck disable=SC2086
+    [ -z "$ab" ] || ta=$(lossy "$pb" $ab)
+    # shellcheck disable=SC2086
+    [ -z "$ba" ] || tb=$(lossy "$pa" $ba)
+    # shellcheck disable=SC2086
+    simpp-videnc -x -k bob.vk -l udp:127.0.0.1:"$pb" -p 127.0.0.1:"$tb" -I "lavfi:$CAM" -A "lavfi:$MIC" \
+        -o bob.y4m -a bob.wav ${B_OPTS:-} 2> bob.err &
+    local b=$!
+    SESSION_PIDS="${SESSION_PIDS:-} $b"
+    a_rc=0 b_rc=0
+    simpp-videnc -x -k alice.vk -l udp:127.0.0.1:"$pa" -p 127.0.0.1:"$ta" -I "lavfi:$CAM" -A "lavfi:$MIC" \
+        -o alice.y4m -a alice.wav -t "$secs" 2> alice.err || a_rc=$?
+    wait "$b" || b_rc=$?
+    sed 's/^/# alice: /' alice.err >&3
+    sed 's/^/# bob: /' bob.err >&3
+}
+# check NAME: callcheck.py on what NAME received; sets psnr vlag corr alag av
+# frozen shown, and ssim (ffmpeg) of the pictures shown against their matches
+check() {
+    local line
+    line=$(/usr/bin/python3 "$SIMPP_TOP/t/tools/callcheck.py" "$1.y4m" "$1.wav" \
+        "$BATS_FILE_TMPDIR/cam.y4m" "$BATS_FILE_TMPDIR/mic.wav" shown.y4m matched.y4m)
+    echo "# $1 received: $line" >&3
+    eval "$(tr ' ' '\n' <<<"$line" | grep -E '^(psnr|vlag|corr|alag|av|frozen|shown)=')"
+    read -r _ ssim <<<"$(quality shown.y4m matched.y4m)"
+    echo "# $1: ssim=$ssim" >&3
+}
+ge() { python3 -c "import sys; sys.exit(not (float('$1') >= float('$2')))"; }
+le() { python3 -c "import sys; sys.exit(not (abs(float('$1')) <= float('$2')))"; }
+
+@test "call: usage errors, a camera or microphone that cannot be opened, nobody answering" {
+    run simpp-videnc -x -k alice.vk
+    [ "$status" -eq 64 ]
+    [[ "$output" == *"-x needs -l udp:[host:]port (here) and -p host:port (the peer)"* ]]
+    run simpp-videnc -e -k alice.vk -A lavfi:sine
+    [ "$status" -eq 64 ]
+    [[ "$output" == *"are for -x"* ]]
+    run simpp-videnc -x -k alice.vk -l udp:127.0.0.1:0 -p 127.0.0.1:9 -I nosuchformat:x -A none -t 1
+    [ "$status" -eq 66 ]
+    [[ "$output" == "simpp-videnc: camera: nosuchformat:x: this FFmpeg has no input format nosuchformat" ]]
+    run simpp-videnc -x -k alice.vk -l udp:127.0.0.1:0 -p 127.0.0.1:9 -I none -A lavfi:nosuchfilter -t 1
+    [ "$status" -eq 66 ]
+    [[ "$output" == *"simpp-videnc: microphone: lavfi:nosuchfilter: "* ]]
+    run simpp-videnc -x -k alice.vk -l udp:127.0.0.1:0 -p 127.0.0.1:9 -I /dev/video0 -A none -t 1
+    [ "$status" -eq 66 ]
+    [[ "$output" == *"expected FORMAT:URL, such as v4l2:/dev/video0"* ]]
+    # nobody answers: a call that never starts ends with 69
+    run simpp-videnc -x -k alice.vk -l udp:127.0.0.1:0 -p 127.0.0.1:9 -I none -A none -w 1
+    [ "$status" -eq 69 ]
+    [[ "$output" == *"no answer from bob@localhost within 1 s"* ]]
+}
+
+@test "a camera through libavformat (-I lavfi:...): its identity bound to the stream, shown by the receiver" {
+    simpp-videnc -e -k alice.vk -I "lavfi:$CAM" -t 1 > cam.sv
+    simpp-videnc -d -k bob.vk -v < cam.sv > out.y4m 2> dec.err
+    grep -qF "simpp-videnc: video from alice@localhost, device: lavfi $CAM" dec.err
+    n=$(y4m_frames out.y4m)
+    [ "$n" -ge 25 ] && [ "$n" -le 32 ]
+    run python3 "$SIMPP_TOP/t/tools/svread.py" bob.vk cam.sv frames.mjpeg
+    [ "$status" -eq 0 ]
+    [[ "$output" == *" device lavfi $CAM" ]]
+    # another device's name in the stream header, sealed under the right
+    # key: the epoch of the run does not commit to it; refused
+    python3 - "$(awk '/^send/{print $2}' alice.vk)" <<'EOF'
+import struct, sys
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import hashes
+d = open('cam.sv', 'rb').read()
+n = struct.unpack('>I', d[:4])[0]
+rec, rest = d[4:4 + n], d[4 + n:]
+hdr = rec[:60]
+stream, tag, epoch, seq = hdr[12:28], hdr[28:36], hdr[36:44], hdr[44:52]
+key = HKDF(algorithm=hashes.SHA256(), length=32, salt=epoch,
+           info=b'simpp/1 video record\0' + stream + tag).derive(bytes.fromhex(sys.argv[1]))
+a = ChaCha20Poly1305(key)
+pt = a.decrypt(b'\0' * 4 + seq, rec[60:], hdr)
+fake = b'v4l2 /dev/video0: Trusted Camera'
+pt = pt[:40] + bytes([len(fake)]) + fake
+hdr = hdr[:8] + struct.pack('>I', len(pt)) + hdr[12:]
+rec = hdr + a.encrypt(b'\0' * 4 + seq, pt, hdr)
+open('fake.sv', 'wb').write(struct.pack('>I', len(rec)) + rec + rest)
+EOF
+    run simpp-videnc -d -k bob.vk -o out2.y4m < fake.sv
+    [ "$status" -eq 65 ]
+    [[ "$output" == "simpp-videnc: record 0 refused: the stream header names another device than its run commits to" ]]
+}
+
+@test "call through a relay: one /video invitation with both addresses, both directions decoded, in sync; hang-up ends both" {
+    start_relay
+    new_user alice
+    new_user bob
+    pa=$(udp_port) pb=$(udp_port)
+    e2e bob alice -a -m "addr=127.0.0.1:$pb"
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
+    say alice "/video call addr=127.0.0.1:$pa"
+    wait_for alice "^video-answer [0-9a-f]+ addr=127.0.0.1:$pb$" alice.out
+    wait_for alice "^video [0-9a-f]+ " alice.out
+    wait_for bob "^video-invite [0-9a-f]+ call addr=127.0.0.1:$pa$" bob.out
+    wait_for bob "^video [0-9a-f]+ " bob.out
+    ka=$(awk '/^video /{print $3}' alice.out)
+    kb=$(awk '/^video /{print $3}' bob.out)
+    simpp-videnc -x -k "$kb" -l udp:127.0.0.1:"$pb" -p "$(sed -n 's/^video-invite [0-9a-f]* call addr=//p' bob.out)" \
+        -I "lavfi:$CAM" -A "lavfi:$MIC" -o bob.y4m -a bob.wav 2> bob.err &
+    b=$!
+    a_rc=0 b_rc=0
+    simpp-videnc -x -k "$ka" -l udp:127.0.0.1:"$pa" -p "$(sed -n 's/^video-answer [0-9a-f]* addr=//p' alice.out)" \
+        -I "lavfi:$CAM" -A "lavfi:$MIC" -o alice.y4m -a alice.wav -t 5 2> alice.err || a_rc=$?
+    wait "$b" || b_rc=$?
+    sed 's/^/# alice: /' alice.err >&3
+    sed 's/^/# bob: /' bob.err >&3
+    [ "$a_rc" -eq 0 ] && [ "$b_rc" -eq 0 ]
+    grep -q "^simpp-videnc: alice@localhost hung up$" bob.err
+    grep -qF "simpp-videnc: video from alice@localhost, device: lavfi $CAM" bob.err
+    grep -qF "simpp-videnc: audio from bob@localhost, device: lavfi $MIC" alice.err
+    for who in alice bob; do
+        check "$who"
+        [ "$shown" -ge 60 ]
+        ge "$psnr" 37
+        ge "$ssim" 0.97
+        ge "$corr" 0.9
+        le "$av" 40
+        grep -Eq ' 0 datagrams refused$' "$who.err"
+    done
+}
+
+@test "call: bob hangs up (SIGTERM): both ends exit 0" {
+    call 30 &
+    c=$!
+    for _ in $(seq 1 100); do grep -q "video from alice" bob.err 2>/dev/null && break; sleep 0.1; done
+    sleep 1
+    pkill -TERM -f -- '-x -k bob.vk'
+    wait "$c"
+    grep -q "^simpp-videnc: bob@localhost hung up$" alice.err
+    run grep -c "hung up" bob.err
+    [ "$output" -eq 0 ]
+    grep -Eq '^simpp-videnc: call with alice@localhost, [0-9.]+ s:' bob.err
+    # alice's call did not run its 30 s
+    [ "$(sed -n 's/.*call with bob@localhost, \([0-9]*\)\..*/\1/p' alice.err)" -lt 15 ]
+}
+
+@test "call with 5% loss and 30 ms of jitter each way: the sound still correlates, no picture frozen for 0.5 s" {
+    call 6 "-l 0.05 -j 30 -s 5" "-l 0.05 -j 30 -s 6"
+    [ "$a_rc" -eq 0 ] && [ "$b_rc" -eq 0 ]
+    sed 's/^/# /' udploss.err >&3
+    for who in alice bob; do
+        check "$who"
+        ge "$corr" 0.8
+        python3 -c "import sys; sys.exit(not float('$frozen') < 500)"
+        le "$av" 40
+        # losses were made good: FEC, concealment, or parity fragments
+        grep -Eq 'rebuilt by FEC|concealed' "$who.err"
+    done
+}
+
+@test "call: replayed, changed and foreign audio packets are refused, the call goes on" {
+    # every datagram twice, every tenth changed, towards bob
+    call 3 "-d -x -s 2"
+    [ "$a_rc" -eq 0 ] && [ "$b_rc" -eq 0 ]
+    grep -q "^simpp-videnc: refused audio datagrams: replayed" bob.err
+    grep -q "^simpp-videnc: refused audio datagrams: fails authentication" bob.err
+    [ "$(grep -c 'refused audio datagrams: replayed' bob.err)" -eq 1 ]
+    check bob
+    ge "$corr" 0.9
+    # bob's own key file (a sender claiming to be alice), and another
+    # stream's: all refused, so for bob nobody answers
+    cp bob.vk alice.vk
+    B_OPTS="-w 2" call 2
+    [ "$b_rc" -eq 69 ]
+    grep -q "^simpp-videnc: refused audio datagrams: foreign device: not from the peer of this key file" bob.err
+    (umask 077; awk -v s="$(openssl rand -hex 16)" '/^stream/{$2=s} {print}' bob.vk > alice.vk)
+    B_OPTS="-w 2" call 2
+    [ "$b_rc" -eq 69 ]
+    grep -q "^simpp-videnc: refused audio datagrams: foreign stream: not the stream of this key file" bob.err
+}
+
+@test "call: nothing of the codecs on the wire (no JPEG marker, no Opus header)" {
+    pa=$(udp_port) pb=$(udp_port)
+    ta=$(lossy "$pb" -c wire)
+    simpp-videnc -x -k bob.vk -l udp:127.0.0.1:"$pb" -p 127.0.0.1:"$pa" -I none -A none -w 5 2> bob.err &
+    b=$!
+    simpp-videnc -x -k alice.vk -l udp:127.0.0.1:"$pa" -p 127.0.0.1:"$ta" -I "lavfi:$CAM" -A "lavfi:$MIC" -t 2 2> alice.err
+    wait "$b"
+    [ -s wire ]
+    [ "$(count ffd8ff wire)" -le 1 ]
+    [ "$(count 4f70757348656164 wire)" -eq 0 ]
+    # 2 s of a call went by: ~60 pictures and ~100 audio packets of ciphertext
+    [ "$(stat -c %s wire)" -gt 100000 ]
 }

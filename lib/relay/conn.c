@@ -379,6 +379,25 @@ void relay_flush_dirty(struct relay *r)
     }
 }
 
+int conn_header_ok(struct conn *c, const xs_header *h, const char *ns, const char *port_kind)
+{
+    if (!h->content_ns || strcmp(h->content_ns, ns) != 0) {
+        char why[80];
+        snprintf(why, sizeof why, "this is a %s port: %s", port_kind, ns);
+        xs_fail(c->xs, "invalid-namespace", why);
+        return -1;
+    }
+    if (!h->version || strncmp(h->version, "1.", 2) != 0) {
+        conn_stream_error(c, "unsupported-version", NULL);
+        return -1;
+    }
+    if (!h->to || strcasecmp(h->to, c->r->cfg->domain) != 0) {
+        conn_stream_error(c, "host-unknown", h->to ? h->to : "no 'to'");
+        return -1;
+    }
+    return 0;
+}
+
 /* RFC 6120 5.4: <starttls/> is answered <proceed/> and the handshake starts
  * on the same socket.  Whatever the client sent after <starttls/> in clear
  * is dropped, never read as part of the protected stream (5.4.3.3): the

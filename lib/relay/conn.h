@@ -188,5 +188,9 @@ void relay_flush_dirty(struct relay *r);    /* every connection with output */
  * (CS_TLS); else <failure/> and the close.  Returns 1: the parser stops,
  * nothing after <starttls/> is read in clear. */
 int conn_starttls(struct conn *c, const xs_node *st, tls_ctx *ctx);
+/* the checks every stream header gets (RFC 6120 4.7, 4.9.3): its content
+ * namespace ns (jabber:client, jabber:server), version 1.x, to our domain;
+ * 0, or -1 with the stream error on its way */
+int conn_header_ok(struct conn *c, const xs_header *h, const char *ns, const char *port_kind);
 
 #endif

@@ -114,18 +114,7 @@ static int in_open_cb(void *arg, const xs_header *h)
     struct s2s *s = c->s2s;
     struct jid j;
     uint8_t rnd[16];
-    if (!h->content_ns || strcmp(h->content_ns, XS_NS_SERVER) != 0) {
-        xs_fail(c->xs, "invalid-namespace", "this is a server port: jabber:server");
-        return XS_STOP;
-    }
-    if (!h->version || strncmp(h->version, "1.", 2) != 0) {
-        conn_stream_error(c, "unsupported-version", NULL);
-        return XS_STOP;
-    }
-    if (!h->to || strcasecmp(h->to, r->cfg->domain) != 0) {
-        conn_stream_error(c, "host-unknown", h->to ? h->to : "no 'to'");
-        return XS_STOP;
-    }
+    if (conn_header_ok(c, h, XS_NS_SERVER, "server") < 0) return XS_STOP;
     /* which domain the peer says it is: it proves it with its certificate */
     if (!h->from || jid_parse(h->from, &j) < 0 || j.local[0] || j.resource[0] ||
         strcmp(j.domain, r->cfg->domain) == 0 || (s->domain[0] && strcmp(s->domain, j.domain) != 0)) {

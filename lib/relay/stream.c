@@ -344,18 +344,7 @@ static int outer_open_cb(void *arg, const xs_header *h)
     uint8_t rnd[16];
     size_t n;
     char *hdr;
-    if (!h->content_ns || strcmp(h->content_ns, XS_NS_CLIENT) != 0) {
-        xs_fail(c->xs, "invalid-namespace", "this is a client port: jabber:client");
-        return XS_STOP;
-    }
-    if (!h->version || strncmp(h->version, "1.", 2) != 0) {
-        conn_stream_error(c, "unsupported-version", NULL);
-        return XS_STOP;
-    }
-    if (!h->to || strcasecmp(h->to, r->cfg->domain) != 0) {
-        conn_stream_error(c, "host-unknown", h->to ? h->to : "no 'to'");
-        return XS_STOP;
-    }
+    if (conn_header_ok(c, h, XS_NS_CLIENT, "client") < 0) return XS_STOP;
     /* a fresh stream id every stream: SIMPP binds its handshakes to it */
     if (sc_random(rnd, sizeof rnd) < 0) return XS_STOP;
     sc_hex_encode(rnd, sizeof rnd, c->stream_id);

@@ -4,10 +4,11 @@ simpp-videnc records, written from doc/simpp-videnc.1 (STREAM FORMAT) with
 python3-cryptography, to show that the page describes what the program
 does.  CAPTURE holds records each preceded by a 32-bit big-endian length:
 a byte stream from simpp-videnc -e, or datagrams captured by udploss.py -c.
-Every record is authenticated under the key file's recv key; every parity
+Every record is authenticated under the key file's recv key, the stream
+header's device identity checked against the epoch it commits to; every parity
 fragment is recomputed from the data fragments (the Cauchy Reed-Solomon
 code of the page) and compared; the frames' plaintext is written to OUT,
-one after another.  Prints "records R frames F parity P codec C WxH"."""
+one after another.  Prints "records R frames F parity P codec C WxH device D"."""
 import struct, sys, hashlib
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -36,6 +37,7 @@ out = open(sys.argv[3], 'wb')
 keys, frames, done = {}, {}, set()
 nrec = nframes = nparity = 0
 params = None
+devices = set()
 i = 0
 while i < len(data):
     n = struct.unpack('>I', data[i:i + 4])[0]
@@ -54,8 +56,15 @@ while i < len(data):
     pt = ChaCha20Poly1305(keys[epoch]).decrypt(b'\0' * 4 + struct.pack('>Q', seq), rec[60:], hdr)
     nrec += 1
     if typ == 1:
-        codec, ci, rng, il, w, h, fn, fd, sn, sd = struct.unpack('>BBBcHHIIII', pt)
+        codec, ci, rng, il, w, h, fn, fd, sn, sd = struct.unpack('>BBBcHHIIII', pt[:24])
         params = ('mjpeg' if codec == 1 else 'h264', w, h)
+        # the epoch commits to the capturing device named after the salt
+        salt, n = pt[24:40], pt[40]
+        device = pt[41:]
+        assert len(device) == n, 'device identity length'
+        assert hashlib.sha256(b'simpp/1 media device\0' + stream + tag + salt + device).digest()[:8] == epoch, \
+            'the epoch does not commit to the device'
+        devices.add(device.decode())
     elif typ == 2 and pts not in done:
         S = -(-flen // k)
         f = frames.setdefault(pts, {})
@@ -75,4 +84,4 @@ while i < len(data):
             nframes += 1
             done.add(pts)
             del frames[pts]
-print('records %d frames %d parity %d codec %s %dx%d' % ((nrec, nframes, nparity) + params))
+print('records %d frames %d parity %d codec %s %dx%d device %s' % ((nrec, nframes, nparity) + params + ('|'.join(sorted(devices)),)))

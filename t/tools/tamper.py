@@ -11,6 +11,7 @@ ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", lport))
 ls.listen(1)
+print("listening", flush=True)         # the test waits for this, not a guess
 c, _ = ls.accept()
 s = socket.create_connection(("127.0.0.1", tport))
 buf, done = b"", False

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "media.h"
 #include "tap.h"
 #include "video.h"
 
@@ -381,6 +382,135 @@ static void t_keyfile(void)
     rmdir(dir);
 }
 
+/* tracks: an audio packet opens only with the audio track's key and
+ * window; a record moved to another track, or another run, is refused */
+static void t_tracks(void)
+{
+    struct vid_tx ta, tv;
+    struct vid_rx ra, rv, rc;
+    struct vid_hdr h;
+    uint8_t pt[2048], pkt[80];
+    size_t pl;
+    memset(pkt, 0x5a, sizeof pkt);
+    ok(vid_tx_init_track(&ta, &ka, VID_TRACK_AUDIO, "alsa hw:0: USB mic", 1400, 0) == 0, "an audio track");
+    vid_tx_init_track(&tv, &ka, VID_TRACK_VIDEO, "v4l2 /dev/video0: cam", 1400, 20);
+    vid_rx_init_track(&ra, &kb, VID_TRACK_AUDIO, 0);
+    vid_rx_init_track(&rv, &kb, VID_TRACK_VIDEO, 0);
+    vid_rx_init_track(&rc, &kb, VID_TRACK_CTRL, 0);
+    R.n = 0;
+    ok(vid_tx_record(&ta, VID_T_AUDIO, 960, pkt, sizeof pkt, grab, NULL) == 0 && R.n == 1, "one packet, one record");
+    ok(vid_tx_record(&ta, VID_T_FRAME, 0, pkt, sizeof pkt, grab, NULL) < 0, "a video type on the audio track: not sealed");
+    ok(vid_tx_record(&ta, VID_T_AUDIO, 0, pkt, 1501, grab, NULL) < 0, "a packet larger than a record of one piece");
+    ok(open1(&ra, 0, &h, pt, &pl) == VID_OK && h.type == VID_T_AUDIO && h.pts == 960 && pl == sizeof pkt &&
+       !memcmp(pt, pkt, pl), "the audio track opens it");
+    ok(open1(&ra, 0, &h, pt, &pl) == VID_EREPLAY, "again: replayed");
+    ok(open1(&rv, 0, &h, pt, &pl) == VID_EFORMAT, "the video track's receiver does not take it");
+    /* the type changed to a video one: the header is AAD, and the key is
+     * the audio track's, so the video receiver cannot open it */
+    R.b[0][3] = VID_T_FRAME;
+    ok(open1(&rv, 0, &h, pt, &pl) == VID_EAUTH, "relabelled as video: fails authentication");
+    R.b[0][3] = VID_T_REPORT;
+    ok(open1(&rc, 0, &h, pt, &pl) == VID_EAUTH, "relabelled as a report: fails authentication");
+    ok(vid_track_of(VID_T_AEND) == VID_TRACK_AUDIO && vid_track_of(VID_T_BYE) == VID_TRACK_CTRL &&
+       vid_track_of(0) < 0 && vid_track_of(9) < 0, "types map to tracks");
+    /* both tracks of one sender: separate epochs, keys, sequence numbers */
+    ok(memcmp(ta.epoch, tv.epoch, VID_EPOCH_LEN) && memcmp(ta.key, tv.key, VID_KEY_LEN) && tv.seq == 0,
+       "each track its own run");
+    vid_tx_free(&ta);
+    vid_tx_free(&tv);
+    vid_rx_free(&ra);
+    vid_rx_free(&rv);
+    vid_rx_free(&rc);
+}
+
+/* the stream header's device identity against the epoch it commits to */
+static void t_device(void)
+{
+    struct vid_tx tx;
+    struct vid_rx rx;
+    struct vid_hdr h;
+    struct vid_params p = { .codec = VID_MJPEG, .w = 64, .h = 48, .fps_num = 30, .fps_den = 1, .interlace = 'p' };
+    struct vid_aparams ap = { 1, 1, 960, 48000, 312 }, aq;
+    uint8_t pt[2048], b[VID_APARAMS_LEN];
+    char id[VID_DEVID_MAX + 1];
+    size_t pl;
+    vid_tx_init_track(&tx, &ka, VID_TRACK_VIDEO, "v4l2 /dev/video0: Integrated Camera (uvcvideo, usb-1)", 0, 0);
+    vid_rx_init(&rx, &kb, 1);
+    R.n = 0;
+    vid_tx_params(&tx, &p, grab, NULL);
+    ok(open1(&rx, 0, &h, pt, &pl) == VID_OK && pl > VID_PARAMS_LEN, "the stream header opens");
+    ok(vid_device_check(&h, pt + VID_PARAMS_LEN, pl - VID_PARAMS_LEN, id) == VID_OK &&
+       !strcmp(id, "v4l2 /dev/video0: Integrated Camera (uvcvideo, usb-1)"), "its device: %s", id);
+    uint8_t *tail = pt + VID_PARAMS_LEN;
+    size_t tl = pl - VID_PARAMS_LEN;
+    tail[VID_SALT_LEN + 1 + 5] ^= 1;
+    ok(vid_device_check(&h, tail, tl, id) == VID_EDEVICE && !id[0], "another name: not what the epoch commits to");
+    tail[VID_SALT_LEN + 1 + 5] ^= 1;
+    tail[0] ^= 1;
+    ok(vid_device_check(&h, tail, tl, id) == VID_EDEVICE, "another salt: likewise");
+    tail[0] ^= 1;
+    h.epoch[7] ^= 1;
+    ok(vid_device_check(&h, tail, tl, id) == VID_EDEVICE, "another epoch: likewise");
+    h.epoch[7] ^= 1;
+    ok(vid_device_check(&h, tail, tl - 1, id) == VID_EFORMAT, "a length that disagrees: malformed");
+    ok(vid_device_check(&h, tail, VID_SALT_LEN, id) == VID_EFORMAT, "no length byte: malformed");
+    tail[VID_SALT_LEN + 1] = 0;
+    ok(vid_device_check(&h, tail, tl, id) == VID_EFORMAT, "a NUL in the name: malformed");
+    char longname[VID_DEVID_MAX + 2];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    ok(vid_tx_init_track(&tx, &ka, VID_TRACK_VIDEO, longname, 0, 0) < 0, "a name over 255 bytes: refused");
+    ok(vid_aparams_encode(&ap, b) == 0 && vid_aparams_decode(b, sizeof b, &aq) == 0 && aq.rate == 48000 &&
+       aq.frame == 960 && aq.preskip == 312, "audio header round trip");
+    ap.rate = 44100;
+    ok(vid_aparams_encode(&ap, b) < 0, "44.1 kHz: not an Opus rate");
+    b[1] = 3;
+    ok(vid_aparams_decode(b, sizeof b, &aq) < 0 && vid_aparams_decode(b, sizeof b - 1, &aq) < 0,
+       "three channels, or short: refused");
+    vid_tx_free(&tx);
+    vid_rx_free(&rx);
+}
+
+/* the timing of a call (media.h) */
+static void t_media(void)
+{
+    struct med_late l;
+    med_late_init(&l);
+    ok(med_late_add(&l, 1000000, 0) == 0, "the first arrival is the base");
+    ok(med_late_add(&l, 1030000, 20000) == 10000, "10 ms later than the base");
+    ok(med_late_add(&l, 1035000, 40000) == 0 && l.base == 995000, "a faster one moves the base");
+    ok(med_late_max(&l, 1040000) == 15000, "the earlier one is now 15 ms late");
+    ok(med_late_max(&l, 1040000 + 2 * MED_BUCKETS * MED_BUCKET_US) == 0, "after the window: forgotten");
+    ok(med_target(30000, 50000, 10000, 20000, 400000) == 60000, "target: the later track plus the margin");
+    ok(med_target(0, 0, 10000, 20000, 400000) == 20000 && med_target(900000, 0, 10000, 20000, 400000) == 400000,
+       "within its bounds");
+    ok(med_follow(40000, 60000, 1000) == 60000 && med_follow(60000, 40000, 1000) == 59000 &&
+       med_follow(40500, 40000, 1000) == 40000, "up at once, down slowly");
+    ok(med_pick(-1, 100000, 0, 40000, 20000) == 3, "the first packet: the one due");
+    ok(med_pick(3, 120000, 0, 40000, 20000) == 4, "then the next");
+    ok(med_pick(4, 140000, 0, 60000, 20000) == 4, "delay up by a packet: the same index (a concealed block)");
+    ok(med_pick(4, 140000, 0, 0, 20000) == 6, "delay down by more than a packet: at most one skipped");
+    ok(med_pick(4, -100000, 0, 0, 20000) == 4, "never backwards");
+    struct med_cc c;
+    med_cc_init(&c, 0);
+    ok(med_cc_report(&c, 500000, 0, 100000) == 1, "a queue over 80 ms: one level up");
+    ok(med_cc_report(&c, 1000000, 0, 100000) == 1, "not again within a second");
+    ok(med_cc_report(&c, 1600000, 200, 0) == 2, "a loss of 200 per mille: up again");
+    ok(med_cc_report(&c, 2000000, 0, 0) == 2 && med_cc_report(&c, 4000000, 0, 0) == 2, "calm, but not for 3 s");
+    ok(med_cc_report(&c, 5100000, 0, 0) == 1, "3 s calm: one level down");
+    ok(med_cc_report(&c, 5600000, 50, 50000) == 1 && med_cc_report(&c, 8200000, 0, 0) == 1,
+       "a middling report restarts the calm");
+    ok(med_cc_quality(2, 3, 31) == 11 && med_cc_quality(9, 3, 31) == 31 && med_cc_divisor(1) == 1 &&
+       med_cc_divisor(3) == 3, "quality and frame divisor per level");
+    struct med_report r = { 12, 34000, 5600, 78000 }, q;
+    uint8_t b[MED_REPORT_LEN];
+    med_report_encode(&r, b);
+    ok(med_report_decode(b, sizeof b, &q) == 0 && q.loss_pm == 12 && q.queue_us == 34000 && q.jitter_us == 5600 &&
+       q.delay_us == 78000, "report round trip");
+    b[0] = 1;
+    ok(med_report_decode(b, sizeof b, &q) < 0 && med_report_decode(b, 15, &q) < 0, "loss over 1000, or short: refused");
+}
+
 int main(void)
 {
     if (sc_init() < 0) { ok(0, "sc_init"); return tap_done(); }
@@ -392,5 +522,8 @@ int main(void)
     t_asm();
     t_params();
     t_keyfile();
+    t_tracks();
+    t_device();
+    t_media();
     return tap_done();
 }
