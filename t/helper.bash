@@ -56,6 +56,15 @@ restart_relay() {
     for i in $(seq 1 100); do [ -s ready2 ] && return 0; sleep 0.1; done
     return 1
 }
+# stop_var NAME: TERM the background process whose pid NAME holds, wait
+# for it, and empty NAME
+stop_var() {
+    local pid=${!1:-}
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    printf -v "$1" '%s' ''
+}
 # running, and not a zombie waiting to be reaped
 alive() {
     local st
