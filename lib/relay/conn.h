@@ -52,6 +52,7 @@ struct conn {
     /* authentication under way */
     int mech;                   /* MECH_* */
     int auth_failures;
+    int s2_sent, r2_sent;       /* one S2 and one R2 a stream: never a second under K_A */
     struct simpp_login *login;
     struct simpp_reg *reg;
     scram_server *scram;
