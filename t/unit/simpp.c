@@ -184,6 +184,79 @@ static void test_worked_example(void)
     sc_key_free(a);
 }
 
+/* What a party holding the key would send: R2 or S2 (hdr = version, type,
+ * N_S; key HKDF(h(t || hdr), ikm, label)) or S3 (hdr = version, type; key
+ * HKDF(t, ikm, label)), sealed under nonce 0 with pt.  Returns the length. */
+static size_t seal_as(int type, int suite, const uint8_t t[32], const uint8_t ikm[32],
+                      const char *label, const uint8_t *pt, size_t ptlen, uint8_t *out)
+{
+    static const uint8_t zero[SC_NONCE_LEN];
+    uint8_t salt[32], k[SC_MAX_KEY];
+    size_t hl = type == SIMPP_S3 ? 2 : 2 + SIMPP_NONCE, cl = SIMPP_MSG_MAX - hl;
+    out[0] = SIMPP_V;
+    out[1] = (uint8_t)type;
+    if (type == SIMPP_S3) memcpy(salt, t, 32);
+    else {
+        sc_random(out + 2, SIMPP_NONCE);
+        sc_sha256_parts(salt, t, (size_t)32, out, hl, (void *)NULL);
+    }
+    sc_hkdf_sha256(salt, 32, ikm, 32, label, strlen(label), k, sc_suite_keylen(suite));
+    if (sc_seal(suite, k, zero, out, hl, pt, ptlen, out + hl, &cl) < 0) return 0;
+    return hl + cl;
+}
+
+/* R2, S2 and S3 that open (made with the right key) but do not carry the
+ * proof they exist for: R2 not echoing h(ID_A, KU_A), S2 not echoing
+ * h(ID_A, K_AS), S3 not carrying h(R_S).  Each refused; its twin with the
+ * right proof taken (so the forgery is otherwise right). */
+static void test_proofs(sc_key *a, sc_key *s, const uint8_t ka[SIMPP_KEY])
+{
+    struct simpp_ctx ctx = { "stream-p", all_suites, 3 };
+    uint8_t m[SIMPP_MSG_MAX], out[SIMPP_MSG_MAX], pt[64], idh[32];
+    size_t ml, ol;
+    const char *id = "alice@localhost";
+    for (int good = 0; good <= 1; good++) {
+        struct simpp_reg cr;
+        struct simpp_login cl, sl;
+        /* R2 */
+        ml = sizeof m;
+        simpp_r1_make(&cr, &ctx, id, a, s, 1, SIMPP_MODE_KEYFILE, m, &ml);
+        sc_random(pt, 32);
+        uint8_t l2[2] = { 0, (uint8_t)strlen(id) };
+        sc_sha256_parts(idh, l2, (size_t)2, id, strlen(id), cr.pub, good ? cr.publen : cr.publen - 1,
+                        (void *)NULL);
+        memcpy(pt + 32, idh, 32);
+        ml = seal_as(SIMPP_R2, 1, cr.t, cr.ka, "simpp/1 R2", pt, 64, m);
+        ol = sizeof out;
+        ok(simpp_r2_answer(&cr, a, m, ml, out, &ol) == (good ? SIMPP_OK : SIMPP_EAUTH),
+           good ? "(an R2 made with K_R and the right echo is taken)"
+                : "an R2 that opens but echoes another h(ID_A, KU_A) is refused");
+        /* S2 */
+        ml = sizeof m;
+        simpp_s1_make(&cl, &ctx, id, ka, 1, SIMPP_MODE_KEYFILE, m, &ml);
+        ol = sizeof out;
+        simpp_s1_accept(&sl, &ctx, ka, allow_all, m, ml, out, &ol);
+        sc_random(pt, 32);
+        sc_sha256_parts(idh, l2, (size_t)2, id, strlen(id), cl.kas, good ? sizeof cl.kas : sizeof cl.kas - 1,
+                        (void *)NULL);
+        memcpy(pt + 32, idh, 32);
+        ml = seal_as(SIMPP_S2, 1, cl.t, cl.ka, "simpp/1 S2", pt, 64, m);
+        ol = sizeof out;
+        ok(simpp_s2_answer(&cl, m, ml, out, &ol) == (good ? SIMPP_OK : SIMPP_EAUTH),
+           good ? "(an S2 made with K2 and the right echo is taken)"
+                : "an S2 that opens but echoes another h(ID_A, K_AS) is refused");
+        /* S3, to the relay that answered the S1 above */
+        uint8_t rs[SIMPP_NONCE];
+        memcpy(rs, sl.rs, sizeof rs);
+        if (!good) rs[0] ^= 1;
+        sc_sha256(rs, sizeof rs, pt);
+        ml = seal_as(SIMPP_S3, 1, sl.t, sl.kas, "simpp/1 S3", pt, 32, m);
+        ok(simpp_s3_verify(&sl, m, ml) == (good ? SIMPP_OK : SIMPP_EAUTH),
+           good ? "(an S3 made with K3 and h(R_S) is taken)"
+                : "an S3 that opens but carries another h(R_S) is refused");
+    }
+}
+
 int main(void)
 {
     struct simpp_ctx ctx = { "stream-1", all_suites, 3 }, other = { "stream-2", all_suites, 3 };
@@ -362,6 +435,7 @@ int main(void)
     ok(simpp_s1_id((const uint8_t *)"\x01\x11", 2, (char[8]){0}, 8) == SIMPP_EFORMAT, "short S1 refused");
 
     test_worked_example();
+    test_proofs(a, s, ka);
 
     /* ---- channel ---- */
     do_login(&ctx, &ctx, ka, ka, 1, allow_all, &cl, &sl, &lm);
@@ -400,6 +474,18 @@ int main(void)
         c2.rseq = sq;
         pl = sizeof pt;
         ok(simpp_chan_open(&c2, sq, g, gl, pt, &pl) == SIMPP_EAUTH, "reflected frame refused (keys per direction)");
+    }
+    {   /* the last usable number is 2^64 - 2: after it the sender stops
+         * rather than wrap to 0 and use nonce 0 again under the same key */
+        uint8_t g[256];
+        size_t gl = sizeof g;
+        uint64_t sq = 0;
+        cc.sseq = UINT64_MAX - 1;
+        ok(simpp_chan_seal(&cc, "x", 1, g, &gl, &sq) == 0 && sq == UINT64_MAX - 1,
+           "frame 2^64 - 2 is sealed");
+        gl = sizeof g;
+        ok(simpp_chan_seal(&cc, "y", 1, g, &gl, &sq) == SIMPP_ESTATE && cc.sseq == UINT64_MAX,
+           "no frame after 2^64 - 2: the sequence number never wraps to a used nonce");
     }
 
     sc_key_free(a);
