@@ -156,6 +156,12 @@ int  sc_ecdh_hkdf(const sc_key *priv, const sc_key *pub, const void *salt, size_
 int  sc_sign(const sc_key *priv, const uint8_t *digest, size_t dlen, uint8_t *sig, size_t *siglen);
 /* 1 if valid, 0 otherwise (any error, wrong length, r/s out of range) */
 int  sc_verify(const sc_key *pub, const uint8_t *digest, size_t dlen, const uint8_t *sig, size_t siglen);
+/* The same verdict computed without Shamir's trick: u1.G and u2.Q apart,
+ * summed in affine coordinates (about three times slower).  sc_verify uses
+ * it where libtomcrypt's own verification fails on a signature's edge case;
+ * the tests run every vector through both. */
+int  sc_verify_stepwise(const sc_key *pub, const uint8_t *digest, size_t dlen, const uint8_t *sig,
+                        size_t siglen);
 /* convenience: sign/verify SHA-256(msg) */
 int  sc_sign_msg(const sc_key *priv, const void *msg, size_t mlen, uint8_t *sig, size_t *siglen);
 int  sc_verify_msg(const sc_key *pub, const void *msg, size_t mlen, const uint8_t *sig, size_t siglen);

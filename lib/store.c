@@ -139,6 +139,7 @@ struct store {
     int           ro;
     int           busy_ms;
     int64_t       max_pages;        /* SQLite's own cap, restored by a size limit of 0 */
+    int           wipe_due;         /* deleted rows may still be in the WAL (wipe_wal) */
     char          path[PATH_MAX];
     char          err[512];
 };
@@ -790,6 +791,30 @@ int store_user_set_scram1(store *s, const char *jid, const uint8_t stored[STORE_
     return update_user(s, q, rc, what);
 }
 
+/*
+ * What is deleted must not stay readable on disk.  secure_delete (set at
+ * open) overwrites a deleted row's bytes in its page, but the WAL still holds
+ * the frames that wrote the row until a checkpoint copies the pages back and
+ * the log starts over.  So after a deletion the WAL is checkpointed and
+ * truncated to nothing.  Not while a statement of ours still reads (the
+ * offline fetch whose callback deletes: that commits when the fetch ends,
+ * which then calls this), and without waiting for another connection's
+ * reader or writer: the relay does not stall on it; the next deletion or
+ * fetch tries again.
+ */
+static void wipe_wal(store *s)
+{
+    for (sqlite3_stmt *q = sqlite3_next_stmt(s->db, NULL); q; q = sqlite3_next_stmt(s->db, q))
+        if (sqlite3_stmt_busy(q)) {
+            s->wipe_due = 1;
+            return;
+        }
+    sqlite3_busy_timeout(s->db, 0);
+    s->wipe_due = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                                            NULL) != SQLITE_OK;
+    sqlite3_busy_timeout(s->db, s->busy_ms);
+}
+
 /* One-parameter DELETE: STORE_NOTFOUND when nothing matched. */
 static int delete_one(store *s, sqlite3_stmt *q, int rc, const char *what, const char *none)
 {
@@ -800,6 +825,7 @@ static int delete_one(store *s, sqlite3_stmt *q, int rc, const char *what, const
         seterr(s, "%s: %s", what, none);
         return STORE_NOTFOUND;
     }
+    wipe_wal(s);
     return STORE_OK;
 }
 
@@ -1150,6 +1176,7 @@ int64_t store_offline_fetch(store *s, const char *to_bare, store_offline_cb cb, 
         rc = SQLITE_OK;
     }
     done(q);
+    if (s->wipe_due) wipe_wal(s);           /* what the callback deleted */
     return rc == SQLITE_DONE ? calls : sqlfail(s, rc, what);
 }
 

@@ -153,6 +153,18 @@ readme_block() {
     [ -z "$(ls -A)" ]
 }
 
+@test "examples/call.sh --demo: a two-way call with camera and microphone (lavfi), run from another directory" {
+    mkdir elsewhere && cd elsewhere
+    run "$EX/call.sh" --demo 3 "$TMP/call"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"video from alice@localhost, device: lavfi testsrc2"* ]]
+    [[ "$output" == *"audio from bob@localhost, device: lavfi sine"* ]]
+    [[ "$output" == *"alice@localhost hung up"* ]]
+    [ -s "$TMP/call/alice.y4m" ] && [ -s "$TMP/call/bob.wav" ]
+    [ -z "$(ls -A)" ]
+}
+
 # the cron line of examples/provision-cards.cron for a card type, made to run
 # here: this relay, files under etc/, a quick key derivation for MIFARE
 cron_line() {  # TYPE

@@ -56,9 +56,34 @@ restart_relay() {
     for i in $(seq 1 100); do [ -s ready2 ] && return 0; sleep 0.1; done
     return 1
 }
+# stop_var NAME: TERM the background process whose pid NAME holds, wait
+# for it, and empty NAME
+stop_var() {
+    local pid=${!1:-}
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    printf -v "$1" '%s' ''
+}
+# running, and not a zombie waiting to be reaped
+alive() {
+    local st
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ]
+}
+# SIGTERM, and SIGKILL if the relay has not gone 10 s later: a relay stuck
+# in a loop must not hang the test run
 stop_relay() {
     [ -n "${RELAY_PID:-}" ] || return 0
     kill -TERM "$RELAY_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do
+        alive "$RELAY_PID" || break
+        sleep 0.1
+    done
+    if alive "$RELAY_PID"; then
+        echo "simpp-relayd (pid $RELAY_PID) still running 10 s after SIGTERM: killed" >&2
+        kill -KILL "$RELAY_PID" 2>/dev/null || true
+    fi
     wait "$RELAY_PID" 2>/dev/null || true
     RELAY_PID=
 }
@@ -112,6 +137,17 @@ wait_for() {
 raw_stream() {
     output=$( { printf "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>%s" "$1"; sleep "${2:-1}"; } |
               timeout 10 nc -q 2 127.0.0.1 "$PORT")
+}
+# wait_listen PORT: until something listens on the loopback PORT (10 s),
+# without connecting to it (the test proxies take one connection only)
+wait_listen() {
+    local i
+    for i in $(seq 1 100); do
+        [ -n "$(ss -Hltn "sport = :$1")" ] && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
 }
 # a free loopback port (the kernel's choice)
 free_port() {

@@ -758,16 +758,19 @@ static void kat_sigver(void)
             uint8_t pub[SC_MAX_PUB], sig[SC_MAX_SIG], h[SC_SHA256_LEN], *msg = NULL;
             size_t pl = 0, sl = 0, ml = 0;
             sc_key *k = NULL;
-            int got = 0;
+            int got = 0, got2 = 0;
             if (rec_bytes(r, "Msg", &msg, &ml) == 0) {
                 sc_sha256(msg, ml, h);
                 if (build_point(curve, r, "Qx", "Qy", pub, &pl) == 0)
                     k = sc_key_from_public(curve, pub, pl);
-                if (k && build_sig(curve, r, sig, &sl) == 0)
+                if (k && build_sig(curve, r, sig, &sl) == 0) {
                     got = sc_verify(k, h, sizeof h, sig, sl);
+                    got2 = sc_verify_stepwise(k, h, sizeof h, sig, sl);
+                }
             }
-            ok(res && got == expect, "SigVer [%s] %s: sc_verify gives %d (line %d)", sects[si],
-               res ? res : "?", got, r->line);
+            ok(res && got == expect && got2 == expect,
+               "SigVer [%s] %s: sc_verify gives %d, sc_verify_stepwise %d (line %d)", sects[si],
+               res ? res : "?", got, got2, r->line);
             sc_key_free(k);
             free(msg);
             n++;
@@ -867,9 +870,10 @@ static void kat_rfc6979(void)
             digest = dg;
         }
         readable = readable && digest && sl == 64 && pk;
-        ok(readable && sc_verify(pk, digest, dgl, sig, sl) == 1,
-           "RFC 6979 A.2.5 %s, message \"%.*s\": signature verifies (line %d)", hash ? hash : "?",
-           (int)ml, msg ? (const char *)msg : "", r->line);
+        ok(readable && sc_verify(pk, digest, dgl, sig, sl) == 1 &&
+           sc_verify_stepwise(pk, digest, dgl, sig, sl) == 1,
+           "RFC 6979 A.2.5 %s, message \"%.*s\": signature verifies (both ways) (line %d)",
+           hash ? hash : "?", (int)ml, msg ? (const char *)msg : "", r->line);
         if (sha256)
             ok(readable && sc_verify_msg(pk, msg, ml, sig, sl) == 1,
                "RFC 6979 A.2.5 %s \"%.*s\": sc_verify_msg agrees (line %d)", hash, (int)ml,
@@ -882,7 +886,9 @@ static void kat_rfc6979(void)
             d2[0] ^= 0x01;
             memcpy(s2, sig, sl);
             s2[sl - 1] ^= 0x01;
-            ok(sc_verify(pk, d2, dgl, sig, sl) == 0 && sc_verify(pk, digest, dgl, s2, sl) == 0,
+            ok(sc_verify(pk, d2, dgl, sig, sl) == 0 && sc_verify(pk, digest, dgl, s2, sl) == 0 &&
+               sc_verify_stepwise(pk, d2, dgl, sig, sl) == 0 &&
+               sc_verify_stepwise(pk, digest, dgl, s2, sl) == 0,
                "RFC 6979 A.2.5 %s: flipped digest bit / flipped s bit refused (line %d)", hash ? hash : "?",
                r->line);
             free(d2);

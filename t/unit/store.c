@@ -345,6 +345,84 @@ static void t_cascade(store *s)
        "deleting a user removed their roster and offline messages");
 }
 
+/* is text in any of the store's files (database, WAL, shared memory)? */
+static int on_disk(const char *dir, const char *text)
+{
+    static const char *const names[] = { "simpp.db", "simpp.db-wal", "simpp.db-shm" };
+    int found = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !found; i++) {
+        char p[PATH_MAX], *buf;
+        struct stat st;
+        FILE *f;
+        pj(p, sizeof p, dir, names[i]);
+        if (stat(p, &st) != 0 || st.st_size == 0 || !(f = fopen(p, "rb"))) continue;
+        buf = malloc((size_t)st.st_size);
+        if (buf && fread(buf, 1, (size_t)st.st_size, f) == (size_t)st.st_size)
+            found = memmem(buf, (size_t)st.st_size, text, strlen(text)) != NULL;
+        free(buf);
+        fclose(f);
+    }
+    return found;
+}
+
+static int64_t add_marked(store *s, const char *to, const char *marker)
+{
+    char m[256];
+    snprintf(m, sizeof m, "<message to='%s'><body>%s</body></message>", to, marker);
+    return store_offline_add(s, to, "bob@example.org/home", m, strlen(m), 1700000200);
+}
+
+/* a delivered and deleted message leaves nothing readable in the files */
+static void t_wipe(const char *dir)
+{
+    char err[512], dbp[PATH_MAX], walp[PATH_MAX + 8];
+    struct store_user u;
+    struct olist l;
+    struct stat st;
+    sqlite3 *h;
+    store *s = store_open(dir, err, sizeof err);
+
+    ok(s != NULL, "open for the wipe test (%s)", s ? "ok" : err);
+    if (!s) return;
+    pj(dbp, sizeof dbp, dir, "simpp.db");
+    snprintf(walp, sizeof walp, "%s-wal", dbp);
+    mkuser(&u, "wipe@example.org", 1);
+    ok(store_user_add(s, &u) == STORE_OK && add_marked(s, "wipe@example.org", "wipe-one") > 0,
+       "a stored message ...");
+    ok(on_disk(dir, "wipe-one"), "... is on disk in clear (twin: the search finds it)");
+    memset(&l, 0, sizeof l);
+    l.del = s;
+    ok(store_offline_fetch(s, "wipe@example.org", off_cb, &l) == 1 &&
+       store_offline_count(s, "wipe@example.org") == 0, "delivered and deleted from the fetch callback");
+    ok(!on_disk(dir, "wipe-one"), "after the fetch: in none of the files");
+    ok(stat(walp, &st) == 0 && st.st_size == 0, "the WAL is empty (%lld bytes)",
+       (long long)st.st_size);
+
+    /* another connection reads: the WAL cannot start over; the deletion
+     * neither waits for it nor fails, and the next fetch finishes the job */
+    int64_t id = add_marked(s, "wipe@example.org", "wipe-two");
+    h = raw_open(dbp);
+    ok(id > 0 && sqlite3_exec(h, "BEGIN; SELECT count(*) FROM offline;", NULL, NULL, NULL) == SQLITE_OK,
+       "a second connection holds a read transaction");
+    double t0 = now_s();
+    int rc = store_offline_delete(s, id);
+    double dt = now_s() - t0;
+    ok(rc == STORE_OK && dt < 1.0, "deleting meanwhile works at once (%.3f s; the busy timeout is 2 s)",
+       dt);
+    ok(on_disk(dir, "wipe-two"), "the reader keeps the WAL: still on disk (twin)");
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h);
+    memset(&l, 0, sizeof l);
+    ok(store_offline_fetch(s, "wipe@example.org", off_cb, &l) == 0 && !on_disk(dir, "wipe-two"),
+       "the reader gone, the next fetch wipes it");
+
+    /* with its user */
+    ok(add_marked(s, "wipe@example.org", "wipe-three") > 0 && on_disk(dir, "wipe-three") &&
+       store_user_del(s, "wipe@example.org") == STORE_OK && !on_disk(dir, "wipe-three"),
+       "a message deleted with its user: gone from the files too");
+    store_close(s);
+}
+
 static void t_reopen(const char *dir)
 {
     char err[512], dbp[PATH_MAX];
@@ -797,8 +875,8 @@ static void t_list_meta(store *s)
     ok(store_meta_set(s, "domain", "example.org") == STORE_OK, "(back to example.org)");
 }
 
-/* a store written before the settings table (schema 1) opens, keeps its
- * users, and gains the table */
+/* a store written before the settings table and SCRAM-SHA-1 (schema 1)
+ * opens, keeps its users, and gains both */
 static void t_schema1(void)
 {
     char dir[PATH_MAX], dbp[PATH_MAX], err[512], v[64];
@@ -812,7 +890,9 @@ static void t_schema1(void)
     store_close(s);
     pj(dbp, sizeof dbp, dir, "simpp.db");
     h = raw_open(dbp);
-    ok(sqlite3_exec(h, "DROP TABLE meta; PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK,
+    ok(sqlite3_exec(h, "DROP TABLE meta; ALTER TABLE users DROP COLUMN scram1_stored;"
+                       "ALTER TABLE users DROP COLUMN scram1_server; PRAGMA user_version = 1",
+                    NULL, NULL, NULL) == SQLITE_OK,
        "... turned back into a schema 1 store");
     sqlite3_close(h);
     s = store_open_ro(dir, err, sizeof err);
@@ -857,6 +937,7 @@ int main(void)
            "WAL file exists (WAL mode) and is 0600");
         ok(store_close(s) == STORE_OK, "close");
         t_reopen(dir);
+        t_wipe(dir);
         t_busy(dir);
         t_full(dir);
         t_readonly_api(dir);
