@@ -457,8 +457,8 @@ static void start_bob(void)
     spawn(&bob, "bob", C.bkey, C.bob, C.alice, "bench");
     /* bob tries C3 with the absent alice: the relay bounces it (no-store).
      * A server that stores it anyway (Prosody 0.12 keeps no-store
-     * messages offline) says nothing: then bob is given 3 s to log in. */
-    if (wait_count(ps, 1, &bob, &bob.offline, 1, C.cafile ? 3 : 15) < 0 && !C.cafile)
+     * messages offline) says nothing: then bob is given 8 s to log in. */
+    if (wait_count(ps, 1, &bob, &bob.offline, 1, C.cafile ? 8 : 15) < 0 && !C.cafile)
         fail("bob did not come up (see %s/bob.err)", C.dir);
 }
 
