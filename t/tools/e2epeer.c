@@ -2,7 +2,7 @@
  * e2epeer - the other end of a simpp-session, played by a peer that breaks
  * the protocol in one chosen way, for the tests.  It stands where the relay
  * stands (the session's fds 6 and 7, as fifos): it answers the session's key
- * request with its own public key, starts the key exchange (C3), takes the
+ * request with its own public key (a signed PEP item), starts the key exchange (C3), takes the
  * session's C4, and then sends the key confirmation (FIN) and one chat line.
  *
  *   e2epeer TO FROM MY.KEY PEER.KEY MYJID PEERJID MODE
@@ -26,6 +26,7 @@
 
 #include "e2e.h"
 #include "keyfile.h"
+#include "pepkey.h"
 #include "util.h"
 
 static int to_fd, from_fd;
@@ -113,15 +114,14 @@ int main(int argc, char **argv)
     /* the key directory: our key for the session to pin */
     size_t at = 0;
     if (!wait_for("id='simpp-c1'", &at, 10000)) die(EX_PROTOCOL, "no key request");
-    uint8_t pub[SC_MAX_PUB];
-    size_t pl = sizeof pub;
-    char b64[256], line[1024], full[1100];
-    size_t bl = sizeof b64;
-    if (sc_key_public(me, pub, &pl) < 0 || sc_b64_encode(pub, pl, b64, &bl) < 0)
-        die(EX_SOFTWARE, "public key");
-    snprintf(line, sizeof line, "<iq type='result' id='simpp-c1'><pubkey xmlns='urn:simpp:1' "
-             "jid='%.*s' curve='P-256' level='password'>%s</pubkey></iq>\n",
-             (int)strcspn(myjid, "/"), myjid, b64);
+    /* as the peer's PEP gives it: the item signed with our key */
+    char line[1024], full[1100], bare[256];
+    snprintf(bare, sizeof bare, "%.*s", (int)strcspn(myjid, "/"), myjid);
+    char *item = pk_item_make(me, bare, (int64_t)time(NULL));
+    if (!item) die(EX_SOFTWARE, "public key");
+    snprintf(line, sizeof line, "<iq type='result' id='simpp-c1' from='%s'><pubsub xmlns='" NS_PUBSUB "'>"
+             "<items node='" PK_NODE "'><item id='current'>%s</item></items></pubsub></iq>\n", bare, item);
+    free(item);
     put_line(line);
 
     /* C3 from us (the smaller JID stays initiator), C4 from the session */
