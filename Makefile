@@ -106,10 +106,13 @@ $(OUT)/card:
 	mkdir -p $@
 
 # TLS: lib/tls.o is the one object that includes OpenSSL's headers; the
-# programs that speak TLS (the relay, the clients) link libssl.
-TLSLIBS   = -lssl -lcrypto
+# programs that speak TLS (the relay, the clients) link libssl, and the
+# clients' DNS SRV look-ups (lib/srv.c) libresolv.
+TLSLIBS   = -lssl -lcrypto -lresolv
 TLSBINS   = simpp-relayd simpp-login simpp-register
 $(addprefix $(BINOUT)/,$(TLSBINS)) $(OUT)/bench/relay-load $(OUT)/tools/simpptool: LDLIBS += $(TLSLIBS)
+# the SRV look-ups (lib/srv.c) use libresolv
+$(OUT)/t/srv: LDLIBS += -lresolv
 LDLIBS  += -lpthread
 # federation looks up DNS SRV records (res_query)
 $(BINOUT)/simpp-relayd: LDLIBS += -lresolv
