@@ -7,6 +7,7 @@
 
 #include "clientopt.h"
 #include "keyfile.h"
+#include "p11.h"
 #include "util.h"
 
 void client_opts_init(struct client_opts *o)
@@ -47,6 +48,19 @@ int client_opt(struct client_opts *o, int opt, const char *arg)
     return 0;
 }
 
+/* the user's key: on a PKCS#11 token (its PIN from -E fd or the terminal;
+ * token failures end here with their own codes), else client_key's */
+static sc_key *user_key(struct client_opts *o, const char *jid, char *err, size_t errlen)
+{
+    if (o->keyfile && p11_is_uri(o->keyfile)) {
+        struct p11_status st;
+        sc_key *k = p11_key_open(o->keyfile, o->passfd, &st);
+        if (!k) die(st.code, "%s", st.msg);
+        return k;
+    }
+    return client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, errlen);
+}
+
 sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, int allow_stdio, int tofu)
 {
     char err[512];
@@ -64,7 +78,7 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
     if (o->mode < 0) o->mode = o->frompw ? SIMPP_MODE_PASSWORD : SIMPP_MODE_KEYFILE;
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
-    sc_key *kr = client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, sizeof err);
+    sc_key *kr = user_key(o, jid, err, sizeof err);
     if (!kr) die(strstr(err, "wrong passphrase") ? EX_NOPERM : strstr(err, "no terminal") ? EX_USAGE : EX_DATAERR,
                  "%s", err);
     /* the secrets are read: their descriptors go no further (not to a

@@ -17,13 +17,14 @@
 
 #define USAGE \
 "usage: simpp-register [-v] [-c host[:port]] -s relay.pub [-t tls] [-T cafile] [-C suite] [-m mode]\n" \
-"                      (-k keyfile [-E fd] | -p [-P fd] [-K rounds]) jid\n" \
+"                      (-k keyfile|pkcs11:URI [-E fd] | -p [-P fd] [-K rounds]) jid\n" \
 "\n" \
 "  jid          the account, user@domain\n" \
 "  -c addr      connect to the relay (else fds 6/7 under tcpclient, else stdin/stdout)\n" \
 "  -s file      the relay's public key: checked if the file exists, else saved (first use)\n" \
 "  -k keyfile   the account's private key (simpp-keygen)\n" \
-"  -E fd        the key file's passphrase from fd (else the terminal)\n" \
+"  -k pkcs11:.. the key on a PKCS#11 token (RFC 7512 URI, simpp-keygen makes it there)\n" \
+"  -E fd        the key file's passphrase, or the token's PIN, from fd (else the terminal)\n" \
 "  -p           derive the key from the account's password (as simpp-keygen -p -i jid)\n" \
 "  -P fd        the password from fd (else the terminal)\n" \
 "  -K rounds    PBKDF2 rounds for -p (default 600000; must match simpp-keygen's)\n" \

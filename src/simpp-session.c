@@ -19,6 +19,7 @@
 
 #include "e2e.h"
 #include "ev.h"
+#include "keyagent.h"
 #include "keyfile.h"
 #include "payload.h"
 #include "sbuf.h"
@@ -1028,16 +1029,11 @@ int main(int argc, char **argv)
     snprintf(S.mybare, sizeof S.mybare, "%.*s", (int)strcspn(jid, "/"), jid);
     if (!strcmp(S.mybare, S.peer)) die(EX_USAGE, "%s: that is you", S.peer);
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
-    /* the private key, read once from its descriptor, which is then closed */
+    /* the private key from its descriptor: read once (which closes it), or
+     * kept open to the agent when the key is on a token */
     if (parse_ulong(kfd, 0, 1023, &v) < 0) die(EX_USAGE, "SIMPP_KEYFD=%s: not a descriptor", kfd);
-    char kbuf[8192];
-    size_t kl = 0;
-    ssize_t r;
-    while (kl < sizeof kbuf && (r = read((int)v, kbuf + kl, sizeof kbuf - kl)) > 0) kl += (size_t)r;
-    close((int)v);
-    S.key = kf_parse(kbuf, kl, NULL, 0, 1);
-    sc_zero(kbuf, sizeof kbuf);
-    if (!S.key) die(EX_DATAERR, "the key on fd %lu: %s", v, kf_strerror(kf_errno));
+    char kerr[256];
+    if (!(S.key = key_receive((int)v, kerr, sizeof kerr))) die(EX_DATAERR, "%s", kerr);
     char *home = NULL;
     if (!S.statedir) {
         const char *h = getenv("SIMPP_HOME");
