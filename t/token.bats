@@ -10,6 +10,16 @@ setup() {
     make_token
 }
 
+# e2e_token NAME PEER: as helper.bash's e2e, with NAME's key on the token
+e2e_token() {
+    mkfifo "$1.in"
+    SIMPP_HOME="$TMP/$1.home" simpp-login -c 127.0.0.1:$PORT -s relay.pub -k "$(token_uri "$1")" -E 3 -r s \
+        "$1@localhost" simpp-session -j "$2@localhost" < "$1.in" > "$1.out" 2> "$1.err" 3< pin &
+    eval "pid_$1=$!"
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    eval "exec {fd_$1}>$1.in"
+}
+
 @test "simpp-keygen makes the key pair on the token: sensitive, never extractable, both halves there" {
     token_key alice
     grep -q '^SHA256:' alice.fpr
@@ -62,12 +72,7 @@ setup() {
     grep -q '^pager-sent' bob0.out
     e2e bob alice
     wait_for bob "offline alice@localhost" bob.out
-    mkfifo alice.in
-    SIMPP_HOME="$TMP/alice.home" simpp-login -c 127.0.0.1:$PORT -s relay.pub -k "$(token_uri alice)" -E 3 -r s \
-        alice@localhost simpp-session -j bob@localhost < alice.in > alice.out 2> alice.err 3< pin &
-    pid_alice=$!
-    SESSION_PIDS="$SESSION_PIDS $!"
-    exec {fd_alice}>alice.in
+    e2e_token alice bob
     wait_for alice "^pager bob@localhost [0-9T:-]*Z while you were away" alice.out
     wait_for alice "^session chacha20-poly1305 bob@localhost/s" alice.out
     wait_for bob "^session chacha20-poly1305 alice@localhost/s" bob.out
@@ -167,4 +172,32 @@ PY
     [[ "$output" == *"token 'simpp': the PIN is locked (too many wrong PINs)"* ]]
     run simpp-login -c 127.0.0.1:$PORT -s relay.pub -k "$(token_uri alice)" -E 3 alice@localhost 3< pin < /dev/null
     [ "$status" -eq 67 ]
+}
+
+@test "the private scalar is in neither process: their memory (a core dump) holds none" {
+    start_relay
+    token_key alice
+    simpp-keygen -q bob.key > /dev/null
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -k "$(token_uri alice)" -E 3 alice@localhost 3< pin > /dev/null
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -k bob.key bob@localhost > /dev/null
+    e2e bob alice
+    wait_for bob "offline alice@localhost" bob.out
+    e2e_token alice bob
+    wait_for bob "^session chacha20-poly1305 alice@localhost/s" bob.out
+    say alice "signed and agreed on the token"
+    wait_for bob "^msg 1 alice@localhost signed and agreed on the token" bob.out
+    wait_for alice "^ack 1" alice.out
+    # both of alice's processes, mid-session, after every private-key use:
+    # their memory as a core dump would hold it
+    sp=$(pgrep -P "$pid_alice")
+    run python3 "$SIMPP_TOP/t/tools/scalarscan.py" alice.pub "pid:$sp" "pid:$pid_alice"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ candidates\ [1-9][0-9]{3,} ]]
+    # the same scan finds bob's scalar in his session (a key file's key is in
+    # memory): the scan would see alice's, were it there
+    run python3 "$SIMPP_TOP/t/tools/scalarscan.py" bob.key.pub "pid:$(pgrep -P "$pid_bob")"
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"FOUND at"* ]]
 }
