@@ -3,23 +3,39 @@
 #   make            build every program into bin/
 #   make check      -Wall -Wextra -Werror + ASan/UBSan build, then every test
 #   make demo       the main job on an embedded default
+#   make try-cards  a card login on emulated readers (Java Card as root; MIFARE)
 #   make bench      benchmarks (bench/)
 #   make soak       the long robustness runs (t/soak/: 10,000 connections, login cycles, valgrind)
 #   make fuzz       every libFuzzer target in fuzz/ for FUZZ_SECONDS (300) each
 #   make fuzz-seeds rewrite the seed corpora fuzz/corpus/<target>/
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make uninstall  remove what make install put there (same PREFIX, DESTDIR)
 #   make deps       install the Debian packages (as root) or print the sudo line
+#
+# check, demo, bench, soak and fuzz run deps first, then build in a new
+# $(MAKE): pkg-config and the -dev packages may only just have arrived, and
+# the flags must be read after that (see "pkg-config" below).
+#   make check CHECKV=rel          the tests against the release build (no sanitizers)
+#   make check TESTS="t/relay.bats" only these BATS files (the unit tests always run)
 
 VERSION  = 0.1.0
 PREFIX  ?= /usr/local
 BINDIR   = $(PREFIX)/bin
 MAN1DIR  = $(PREFIX)/share/man/man1
 MAN8DIR  = $(PREFIX)/share/man/man8
+# the man pages name the documents and examples by their place here
+# (/usr/local/share/doc/simpp in the sources; make install writes DOCDIR in)
+DOCDIR   = $(PREFIX)/share/doc/simpp
 
 CC      ?= cc
+# pkg-config: asked the first time a recipe needs the flags, once, and not
+# when make reads this file.  On a fresh machine pkg-config itself and the
+# -dev packages come with the deps step, which runs after make has read it.
+# $(call pkgconfig,VAR,args): VAR becomes (:=) what pkg-config args prints.
+pkgconfig = $(eval $(1) := $$(shell pkg-config $(2) 2>/dev/null))$($(1))
 PKGS     = libtomcrypt libxml-2.0 sqlite3
-PKGCFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKGLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKGCFLAGS = $(call pkgconfig,PKGCFLAGS,--cflags $(PKGS))
+PKGLIBS   = $(call pkgconfig,PKGLIBS,--libs $(PKGS))
 # libtomcrypt's math descriptors are declared only with LTM_DESC (crypto.md trap 1)
 CPPFLAGS += -D_GNU_SOURCE -DLTM_DESC -DSIMPP_VERSION='"$(VERSION)"' -Ilib $(PKGCFLAGS)
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
@@ -55,13 +71,13 @@ BENCHBIN = $(patsubst bench/%.c,$(OUT)/bench/%,$(BENCHSRC))
 # drivers live in lib/card/, which the lib/*.c wildcard (libsimpp.a) does not
 # reach, and are linked into these two alone (doc/CARDS.md).
 CARDPKGS   = libpcsclite libnfc
-CARDCFLAGS := $(shell pkg-config --cflags $(CARDPKGS) 2>/dev/null)
-CARDLIBS   := $(shell pkg-config --libs $(CARDPKGS) 2>/dev/null)
+CARDCFLAGS = $(call pkgconfig,CARDCFLAGS,--cflags $(CARDPKGS))
+CARDLIBS   = $(call pkgconfig,CARDLIBS,--libs $(CARDPKGS))
 CARDOBJ    = $(patsubst lib/card/%.c,$(OUT)/card/%.o,$(wildcard lib/card/*.c))
 CARDPROGS  = $(BINOUT)/simpp-cardwrite $(BINOUT)/simpp-cardread
 
 
-.PHONY: all check unit units test demo bench soak install uninstall deps clean progs \
+.PHONY: all check unit units test demo try-cards bench soak install uninstall deps clean progs \
         fuzz fuzz-build fuzz-seeds fuzz-check
 all: progs
 progs: $(addprefix $(BINOUT)/,$(PROGS))
@@ -110,25 +126,32 @@ $(addprefix $(BINOUT)/,$(P11BINS)): LDLIBS += $(P11LIBS)
 # is the one object that includes its headers, and other programs never pull
 # it out of libsimpp.a.
 AVPKGS    = libavcodec libavutil libavformat libavdevice libswscale libswresample opus
-AVCFLAGS := $(shell pkg-config --cflags $(AVPKGS) 2>/dev/null)
-AVLIBS   := $(shell pkg-config --libs $(AVPKGS) 2>/dev/null)
+AVCFLAGS = $(call pkgconfig,AVCFLAGS,--cflags $(AVPKGS))
+AVLIBS   = $(call pkgconfig,AVLIBS,--libs $(AVPKGS))
 $(OUT)/lib/video.o: CPPFLAGS += $(AVCFLAGS)
 $(BINOUT)/simpp-videnc $(OUT)/bench/video-bench $(OUT)/t/video: LDLIBS += $(AVLIBS)
 
 # The sanitizer build and every test.  Unit tests are C programs printing TAP;
 # BATS tests run the sanitized programs from build/check/bin.
+CHECKV ?= check
 check: deps
-	$(MAKE) V=check progs units
+	$(MAKE) V=$(CHECKV) progs units
 	$(MAKE) fuzz-build
-	t/run build/check
+	t/run build/$(CHECKV) $(TESTS)
 units: $(UNITBIN) $(TOOLBIN)
 unit: units
 	@set -e; for t in $(UNITBIN); do echo "# $$t"; SIMPP_DATA=t/data $$t; done
 test: all units
 	t/run build/rel
 
-demo: deps all
+demo: deps
+	$(MAKE) V=rel all
 	scripts/demo
+
+# a card login without card hardware, on the emulated readers of t/cards
+try-cards: deps
+	$(MAKE) V=rel all
+	scripts/try-cards
 
 # Benchmarks are the executable scripts in bench/ (no .c suffix); each one
 # runs its C helpers from build/rel/bench, which the first recipe line builds.
@@ -140,13 +163,27 @@ bench: deps
 	    echo "# $$b"; $$b; \
 	done
 
+MAN1     = $(notdir $(wildcard doc/*.1))
+MAN8     = $(notdir $(wildcard doc/*.8))
+DOCS     = README $(wildcard doc/*.md)
+EXAMPLES = $(notdir $(wildcard examples/*))
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(MAN8DIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(addprefix bin/,$(PROGS)) $(DESTDIR)$(BINDIR)
-	for m in doc/*.1; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MAN1DIR); done; true
-	for m in doc/*.8; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MAN8DIR); done; true
+	set -e; for m in $(MAN1) $(MAN8); do \
+	    case $$m in *.1) d=$(DESTDIR)$(MAN1DIR);; *) d=$(DESTDIR)$(MAN8DIR);; esac; \
+	    sed 's|/usr/local/share/doc/simpp|$(DOCDIR)|g' doc/$$m > $$d/$$m; chmod 0644 $$d/$$m; \
+	done
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)
+	set -e; for e in $(EXAMPLES); do \
+	    if [ -x examples/$$e ]; then m=0755; else m=0644; fi; \
+	    install -m $$m examples/$$e $(DESTDIR)$(DOCDIR)/examples; \
+	done
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS)) $(addprefix $(DESTDIR)$(MAN1DIR)/,$(MAN1)) \
+	      $(addprefix $(DESTDIR)$(MAN8DIR)/,$(MAN8)) $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS))) \
+	      $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(EXAMPLES))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # the long runs, on the release build: minutes each (make check has the short ones)
 soak: deps
@@ -200,7 +237,8 @@ fuzz-build: $(FUZZBIN)
 # libFuzzer writes), seeds are read from fuzz/corpus/<target>; crashes are
 # kept in build/fuzz/crashes/<target>/.  Every target runs even if one
 # fails; the last line of each says what it did, and make fails at the end.
-fuzz: deps fuzz-build
+fuzz: deps
+	$(MAKE) fuzz-build
 	@fail=""; for t in $(FUZZNAMES); do \
 	    mkdir -p $(FUZZOUT)/corpus/$$t $(FUZZOUT)/crashes/$$t; \
 	    echo "# fuzz: $$t for $(FUZZ_SECONDS) s or $(FUZZ_RUNS) inputs"; \
@@ -221,8 +259,10 @@ fuzz-seeds: $(FUZZOUT)/tools/mkseeds
 	for d in fuzz/corpus.new/*/; do t=$$(basename $$d); rm -rf fuzz/corpus/$$t; mv $$d fuzz/corpus/$$t; done
 	rmdir fuzz/corpus.new
 
+# the package step; a test of a fresh machine puts its own in its place
+DEPS = scripts/deps
 deps:
-	@scripts/deps
+	@$(DEPS)
 
 clean:
 	rm -rf build bin/simpp-*

@@ -217,14 +217,14 @@ static void e2e_seeds(void)
         size_t l3 = sizeof c3, l4 = sizeof c4, bl = sizeof buf;
         FZ_SETUP(e2e_c3_make(&hs, FZ_ID_A, FZ_ID_B, a, fz_suites, 3, c3, &l3) == E2E_OK);
         snprintf(name, sizeof name, "c3-p%d", fz_curves[ci]);
-        seed_op("e2e", name, FZ_E2E_C3_ACCEPT, (unsigned)ci, c3, l3);
+        seed_op("e2e_sig", name, FZ_E2ES_C3_ACCEPT, (unsigned)ci, c3, l3);
         if (ci == 1) seed_op("e2e", "c3-parties", FZ_E2E_C3_PARTIES, 0xff, c3, l3);
         FZ_SETUP(e2e_c3_accept(FZ_ID_B, FZ_ID_A, b, a, ~0u, c3, l3, c4, &l4, &sb) == E2E_OK);
         if (ci == 1) {
-            seed_op("e2e", "c4", FZ_E2E_C4_ACCEPT, 0, c4, l4);
+            seed_op("e2e_sig", "c4", FZ_E2ES_C4_ACCEPT, 0, c4, l4);
             /* the C4 body without bob's signature (u8 length, r || s), for
              * the target to sign */
-            seed_op("e2e", "c4-body", FZ_E2E_C4_SIGNED, 0x80, c4,
+            seed_op("e2e_sig", "c4-body", FZ_E2ES_C4_SIGNED, 0x80, c4,
                     l4 - 1 - 2 * sc_curve_bytes(SC_P256));
         }
         FZ_SETUP(e2e_c4_accept(&hs, b, c4, l4, &sa) == E2E_OK);
@@ -241,7 +241,7 @@ static void e2e_seeds(void)
         FZ_SETUP(e2e_pager_seal(a, FZ_ID_A, b, FZ_ID_B, id, 1700000000, "offline hello", 13, buf,
                                 &bl) == E2E_OK);
         snprintf(name, sizeof name, "pager-p%d", fz_curves[ci]);
-        seed_op("e2e", name, FZ_E2E_PAGER_OPEN, 0x80u | (unsigned)ci, buf, bl);
+        seed_op("e2e_sig", name, FZ_E2ES_PAGER_OPEN, 0x80u | (unsigned)ci, buf, bl);
         if (ci == 1) seed_op("e2e", "pager-from", FZ_E2E_PAGER_FROM, 0xff, buf, bl);
         sc_key_free(a);
         sc_key_free(b);
@@ -251,6 +251,21 @@ static void e2e_seeds(void)
     seed_op("e2e", "sealed-text", FZ_E2E_OPEN_SEALED, 0, text, sizeof text);
     static const uint8_t ack[] = { E2E_ACK, 0, 0, 0, 0, 0, 0, 0, 2 };
     seed_op("e2e", "sealed-ack-gap", FZ_E2E_OPEN_SEALED, 0x0d, ack, sizeof ack);
+    /* scripts on one session (fuzz/e2e.c): alice seals two lines and bob
+     * one, each delivered in order, then a replay; and alice's second frame
+     * held back while her third is delivered (a gap), the second late (a
+     * replay), a fourth changed, under the wrong number, cut, reflected,
+     * far ahead, and then delivered; bob's BYE */
+    static const uint8_t chat[] = {
+        0x10, E2E_TEXT, 2, 'h', 'i', 0x04, 0,  0x20, E2E_TEXT, 2, 'o', 'k', 0x04, 1,
+        0x31, E2E_TEXT, 3, 'y', 'e', 's', 0x05, 0,  0x04, 1 };
+    seed_op("e2e", "script-in-order", FZ_E2E_SCRIPT, 0, chat, sizeof chat);
+    static const uint8_t gap[] = {
+        0x10, E2E_TEXT, 1, 'a', 0x04, 0,  0x20, E2E_TEXT, 1, 'b',  0x30, E2E_ACK, 0,
+        0x04, 2,  0x04, 1,  0x40, E2E_TEXT, 1, 'c',  0x06, 3, 5, 0x80,  0x18, 3,
+        0x0a, 3, 4,  0x0c, 3,  0x0e, 3,  0x04, 3,  0x11, E2E_BYE, 0,  0x05, 0 };
+    seed_op("e2e", "script-gap", FZ_E2E_SCRIPT, 0, gap, sizeof gap);
+    seed_op("e2e", "script-cbc", FZ_E2E_SCRIPT, 1, chat, sizeof chat);
 
     /* pager inner plaintexts: u32 len || text || u8 siglen || sig, signed
      * over the target's fixed header */
@@ -274,7 +289,7 @@ static void e2e_seeds(void)
         memcpy(buf + o, sig, sl);
         o += sl;
         snprintf(name, sizeof name, "pager-inner-suite%d", fz_suites[si]);
-        seed_op("e2e", name, FZ_E2E_PAGER_INNER, 0x80u | (unsigned)si, buf, o);
+        seed_op("e2e_sig", name, FZ_E2ES_PAGER_INNER, 0x80u | (unsigned)si, buf, o);
     }
     sc_key_free(a);
     sc_key_free(eph);

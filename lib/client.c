@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -413,16 +414,21 @@ int client_pin(struct client *c, const char *pubfile, int tofu, int *wrote)
     if (!strncmp(pubfile, "SHA256:", 7)) {
         kf_fingerprint(c->server_key, fb);
         if (strcmp(fb, pubfile) == 0) return 0;
-        return fail(c, "THE RELAY'S KEY HAS CHANGED: pinned %s, relay shows %s; refusing", pubfile, fb);
+        fail(c, "THE RELAY'S KEY HAS CHANGED: pinned %s, relay shows %s; refusing", pubfile, fb);
+        return EX_NOPERM;
     }
     if (!(pinned = kf_read(pubfile, NULL, 0, 0))) {
-        if (kf_errno == KF_ESYS && errno == ENOENT && tofu) {
-            if (kf_write_public(pubfile, c->server_key, 0) < 0)
-                return fail(c, "unable to write %s: %s", pubfile, strerror(errno));
+        int sys = kf_errno == KF_ESYS;
+        if (sys && errno == ENOENT && tofu) {
+            if (kf_write_public(pubfile, c->server_key, 0) < 0) {
+                fail(c, "unable to write %s: %s", pubfile, strerror(errno));
+                return EX_CANTCREAT;
+            }
             *wrote = 1;
             return 0;
         }
-        return fail(c, "%s: %s", pubfile, kf_strerror(kf_errno));
+        fail(c, "%s: %s", pubfile, kf_strerror(kf_errno));
+        return sys ? EX_NOINPUT : EX_DATAERR;
     }
     int same = sc_key_curve(pinned) == sc_key_curve(c->server_key) &&
                sc_key_public(pinned, a, &al) == 0 && sc_key_public(c->server_key, b, &bl) == 0 &&
@@ -433,7 +439,7 @@ int client_pin(struct client *c, const char *pubfile, int tofu, int *wrote)
         fail(c, "THE RELAY'S KEY HAS CHANGED: pinned %s, relay shows %s; refusing", fa, fb);
     }
     sc_key_free(pinned);
-    return same ? 0 : -1;
+    return same ? 0 : EX_NOPERM;
 }
 
 int client_pick_suite(const struct client *c, int want)
@@ -658,11 +664,14 @@ int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, ch
         return 0;
     }
     if (fcntl(6, F_GETFD) >= 0 && fcntl(7, F_GETFD) >= 0) {
+        /* tcpclient leaves Nagle on unless given -D */
+        net_nodelay(7);
         *rfd = 6;
         *wfd = 7;
         return 0;
     }
     if (allow_stdio) {
+        net_nodelay(1);                 /* under inetd or socat, a socket */
         *rfd = 0;
         *wfd = 1;
         return 0;
@@ -672,16 +681,18 @@ int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, ch
 }
 
 sc_key *client_key(const char *keyfile, int passfd, int frompw, int pwfd, const char *jid,
-                   unsigned long rounds, int curve, char *err, size_t errlen)
+                   unsigned long rounds, int curve, char *err, size_t errlen, int *code)
 {
     char secret[1024];
     size_t sl = 0;
     sc_key *k = NULL;
     if (frompw) {
         if (read_secret(pwfd, "password: ", secret, sizeof secret, &sl) < 0) {
+            *code = errno == ENOTTY ? EX_USAGE : EX_IOERR;
             snprintf(err, errlen, "password: %s", errno == ENOTTY ? "no terminal to ask on; give it on an fd" : strerror(errno));
             return NULL;
         }
+        *code = EX_DATAERR;
         if (sl == 0) snprintf(err, errlen, "password: empty");
         else if (!(k = sc_key_from_password(curve, secret, sl, jid, strlen(jid), rounds)))
             snprintf(err, errlen, "unable to derive the key from the password");
@@ -691,21 +702,27 @@ sc_key *client_key(const char *keyfile, int passfd, int frompw, int pwfd, const 
     char *text;
     size_t len;
     if (!keyfile) {
+        *code = EX_USAGE;
         snprintf(err, errlen, "no key: give -k keyfile or -p (password)");
         return NULL;
     }
     if (read_file(keyfile, 64 * 1024, &text, &len) < 0) {
+        *code = EX_NOINPUT;
         snprintf(err, errlen, "unable to read %s: %s", keyfile, strerror(errno));
         return NULL;
     }
     if (kf_is_encrypted(text) && read_secret(passfd, "passphrase: ", secret, sizeof secret, &sl) < 0) {
+        *code = errno == ENOTTY ? EX_USAGE : EX_IOERR;
         snprintf(err, errlen, "passphrase: %s", errno == ENOTTY ? "no terminal to ask on; give it on an fd" : strerror(errno));
         sc_zero(text, len);
         free(text);
         return NULL;
     }
     k = kf_parse(text, len, sl ? secret : NULL, sl, 1);
-    if (!k) snprintf(err, errlen, "%s: %s", keyfile, kf_strerror(kf_errno));
+    if (!k) {
+        *code = kf_errno == KF_EPASS ? EX_NOPERM : EX_DATAERR;
+        snprintf(err, errlen, "%s: %s", keyfile, kf_strerror(kf_errno));
+    }
     sc_zero(secret, sizeof secret);
     sc_zero(text, len);
     free(text);

@@ -54,7 +54,9 @@ int client_open(struct client *c);
 /* Compare the relay's announced key with a pinned public key file (or a
  * fingerprint "SHA256:..." given instead of a file name); if the file does
  * not exist and tofu is set, write it (trust on first use).
- * 0 ok, -1 mismatch or error. */
+ * 0 ok, else the exit code (sysexits.h) with c->err: EX_NOPERM the key
+ * differs, EX_NOINPUT the file cannot be read, EX_DATAERR it is not a
+ * public key, EX_CANTCREAT it cannot be written on first use. */
 int client_pin(struct client *c, const char *pubfile, int tofu, int *wrote);
 
 /* Send one stanza (serialised XML), sealed if the channel is up. */
@@ -84,7 +86,11 @@ int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, ch
  * or with frompw the paper's KR = h(pw) (simpp-keygen -p): the password
  * from pwfd or the terminal, the JID's bare form as the salt. */
 sc_key *client_key(const char *keyfile, int passfd, int frompw, int pwfd, const char *jid,
-                   unsigned long rounds, int curve, char *err, size_t errlen);
+                   unsigned long rounds, int curve, char *err, size_t errlen, int *code);
+/* (on failure *code is the exit code: EX_NOINPUT the key file cannot be
+ * read, EX_NOPERM a wrong passphrase, EX_USAGE no terminal to ask on,
+ * EX_IOERR the secret cannot be read, EX_DATAERR not a key, an empty
+ * password) */
 
 /* the first suite the relay offers that the caller accepts (0 = any) */
 int client_pick_suite(const struct client *c, int want);

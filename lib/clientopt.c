@@ -50,7 +50,7 @@ int client_opt(struct client_opts *o, int opt, const char *arg)
 
 /* the user's key: on a PKCS#11 token (its PIN from -E fd or the terminal;
  * token failures end here with their own codes), else client_key's */
-static sc_key *user_key(struct client_opts *o, const char *jid, char *err, size_t errlen)
+static sc_key *user_key(struct client_opts *o, const char *jid, char *err, size_t errlen, int *code)
 {
     if (o->keyfile && p11_is_uri(o->keyfile)) {
         struct p11_status st;
@@ -58,7 +58,7 @@ static sc_key *user_key(struct client_opts *o, const char *jid, char *err, size_
         if (!k) die(st.code, "%s", st.msg);
         return k;
     }
-    return client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, errlen);
+    return client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, errlen, code);
 }
 
 sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, int allow_stdio, int tofu)
@@ -78,9 +78,9 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
     if (o->mode < 0) o->mode = o->frompw ? SIMPP_MODE_PASSWORD : SIMPP_MODE_KEYFILE;
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
-    sc_key *kr = user_key(o, jid, err, sizeof err);
-    if (!kr) die(strstr(err, "wrong passphrase") ? EX_NOPERM : strstr(err, "no terminal") ? EX_USAGE : EX_DATAERR,
-                 "%s", err);
+    int code;
+    sc_key *kr = user_key(o, jid, err, sizeof err, &code);
+    if (!kr) die(code, "%s", err);
     /* the secrets are read: their descriptors go no further (not to a
      * chained program) */
     if (o->pwfd > 2) close(o->pwfd);
@@ -91,7 +91,7 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
     c->tls_mode = o->tls;
     c->tls_ca = o->cafile;
     if (client_open(c) < 0) die(c->tls_failed ? EX_NOPERM : EX_PROTOCOL, "%s", c->err);
-    if (client_pin(c, o->pin, tofu, &wrote) < 0) die(EX_NOPERM, "%s", c->err);
+    if ((code = client_pin(c, o->pin, tofu, &wrote))) die(code, "%s", c->err);
     if (wrote) {
         char fpr[KF_FPR_LEN];
         kf_fingerprint(c->server_key, fpr);

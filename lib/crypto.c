@@ -251,9 +251,78 @@ static int chacha_run(int enc, const uint8_t *key, const uint8_t *nonce, const v
     return ok ? 0 : -1;
 }
 
+/*
+ * AES-128-GCM comes in two forms that compute the same function (SP 800-38D).
+ * libtomcrypt's gcm_init builds a 64 KiB table from H before the first byte
+ * (about 60 us), which pays off only over long messages; but most keys here
+ * seal one short message (every e2e frame has its own key from the ratchet).
+ * Up to GCM_SHORT bytes, then, the same algorithm is run from libtomcrypt's
+ * parts without the table: GHASH by gcm_gf_mult, one multiplication per
+ * block, and the counter blocks by aes_ecb_encrypt.  Above it libtomcrypt's
+ * gcm_*: the table's speed per block (about 6 us a KiB against 16) wins its
+ * set-up back from about 6 KiB on.  Both forms are checked against NIST's
+ * vectors and OpenSSL's output on either side of the boundary
+ * (t/unit/crypto_kat.c).
+ */
+#define GCM_SHORT 4096
+
+/* Y = (Y ^ X_i) . H over the 16-byte blocks of p, the last one zero-padded */
+static void ghash(const uint8_t h[16], uint8_t y[16], const uint8_t *p, size_t n)
+{
+    uint8_t t[16];
+    while (n) {
+        size_t k = n < 16 ? n : 16;
+        for (size_t i = 0; i < k; i++) y[i] ^= p[i];
+        gcm_gf_mult(h, y, t);
+        memcpy(y, t, 16);
+        p += k;
+        n -= k;
+    }
+    sc_zero(t, sizeof t);
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+static int gcm_short(int enc, const uint8_t *key, const uint8_t *nonce, const void *aad,
+                     size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
+{
+    symmetric_key sk;
+    uint8_t h[16] = { 0 }, y[16] = { 0 }, cb[16], ks[16], lens[16];
+    int ok = aes_setup(key, 16, 0, &sk) == CRYPT_OK && aes_ecb_encrypt(h, h, &sk) == CRYPT_OK;
+    /* GHASH_H(A || 0^v || C || 0^u || [len(A)]64 || [len(C)]64); the
+     * ciphertext is hashed before decryption, so in may be out */
+    if (ok) ghash(h, y, aad, aadlen);
+    if (ok && !enc) ghash(h, y, in, len);
+    memcpy(cb, nonce, SC_NONCE_LEN);                 /* J0 = IV || 0^31 || 1 */
+    for (size_t off = 0; ok && off < len; off += 16) {
+        size_t k = len - off < 16 ? len - off : 16;
+        put_be(cb + 12, (uint32_t)(2 + off / 16), 4);  /* inc32 from J0 + 1 */
+        ok = aes_ecb_encrypt(cb, ks, &sk) == CRYPT_OK;
+        for (size_t i = 0; ok && i < k; i++) out[off + i] = in[off + i] ^ ks[i];
+    }
+    if (ok && enc) ghash(h, y, out, len);
+    put_be(lens, (uint64_t)aadlen * 8, 8);
+    put_be(lens + 8, (uint64_t)len * 8, 8);
+    if (ok) ghash(h, y, lens, 16);
+    put_be(cb + 12, 1, 4);
+    ok = ok && aes_ecb_encrypt(cb, ks, &sk) == CRYPT_OK;      /* T = E_K(J0) ^ S */
+    for (int i = 0; ok && i < 16; i++) tag[i] = ks[i] ^ y[i];
+    aes_done(&sk);
+    sc_zero(&sk, sizeof sk);
+    sc_zero(h, sizeof h);
+    sc_zero(y, sizeof y);
+    sc_zero(ks, sizeof ks);
+    return ok ? 0 : -1;
+}
+
 static int gcm_run(int enc, const uint8_t *key, const uint8_t *nonce, const void *aad,
                    size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
 {
+    if (len + aadlen <= GCM_SHORT)
+        return gcm_short(enc, key, nonce, aad, aadlen, in, len, out, tag);
     /* 64 KiB of key-dependent tables: heap, and wiped */
     gcm_state *g = malloc(sizeof *g);
     unsigned long tl = 16;
@@ -518,6 +587,35 @@ sc_key *sc_key_from_scalar(int curve, const uint8_t *d, size_t dlen)
     return k;
 }
 
+sc_key *sc_key_from_pair(int curve, const uint8_t *d, size_t dlen, const uint8_t *pub, size_t publen)
+{
+    int set;
+    void *order = NULL;
+    size_t nb = sc_curve_bytes(curve);
+    if (!d || dlen != nb || sc_point_check(curve, pub, publen) < 0) return NULL;
+    sc_key *k = key_new(curve, &set);
+    if (!k) return NULL;
+    k->k.type = PK_PRIVATE;
+    k->k.idx = set;
+    k->k.dp = &ltc_ecc_sets[set];
+    if (ltc_init_multi(&k->k.pubkey.x, &k->k.pubkey.y, &k->k.pubkey.z, &k->k.k, &order, NULL) != CRYPT_OK) {
+        free(k);
+        return NULL;
+    }
+    int ok = ltc_mp.unsigned_read(k->k.k, (unsigned char *)d, dlen) == CRYPT_OK &&
+             hexnum(order, k->k.dp->order) == 0 &&
+             ltc_mp.compare_d(k->k.k, 0) == LTC_MP_GT && ltc_mp.compare(k->k.k, order) == LTC_MP_LT &&
+             ltc_mp.unsigned_read(k->k.pubkey.x, (unsigned char *)pub + 1, nb) == CRYPT_OK &&
+             ltc_mp.unsigned_read(k->k.pubkey.y, (unsigned char *)pub + 1 + nb, nb) == CRYPT_OK &&
+             ltc_mp.set_int(k->k.pubkey.z, 1) == CRYPT_OK;
+    ltc_deinit_multi(order, NULL);
+    if (!ok) {
+        sc_key_free(k);
+        return NULL;
+    }
+    return k;
+}
+
 sc_key *sc_key_from_password(int curve, const void *pw, size_t pwlen,
                              const void *salt, size_t saltlen, unsigned long iterations)
 {
@@ -708,20 +806,128 @@ static int sig_range_ok(const sc_key *k, const uint8_t *sig, size_t nb)
     return ok;
 }
 
+/* R = k.P in affine coordinates (z = 1); k in [1, n-1] and P of prime order
+ * n, so no step of the ladder meets the point at infinity */
+static int mul_affine(void *k, void *px, void *py, void *prime, ecc_point *R)
+{
+    ecc_point *P = ltc_ecc_new_point();
+    int ok = P && ltc_mp.copy(px, P->x) == CRYPT_OK && ltc_mp.copy(py, P->y) == CRYPT_OK &&
+             ltc_mp.set_int(P->z, 1) == CRYPT_OK &&
+             ltc_ecc_mulmod(k, P, R, prime, 1) == CRYPT_OK;
+    if (P) ltc_ecc_del_point(P);
+    return ok ? 0 : -1;
+}
+
+/*
+ * x(A + B) in affine coordinates on y^2 = x^3 - 3x + b, the cases Shamir's
+ * trick gets wrong handled: A = B (a doubling), A = -B (infinity: returns
+ * 1 and x is not set).  A == NULL is the point at infinity.  0 on success.
+ */
+static int add_affine_x(const ecc_point *A, const ecc_point *B, void *prime, void *x)
+{
+    void *l, *t, *u;
+    int inf = 0, ok;
+    if (!A) return ltc_mp.copy(B->x, x) == CRYPT_OK ? 0 : -1;
+    if (ltc_init_multi(&l, &t, &u, NULL) != CRYPT_OK) return -1;
+    if (ltc_mp.compare(A->x, B->x) == LTC_MP_EQ) {
+        if (ltc_mp.compare(A->y, B->y) != LTC_MP_EQ || ltc_mp.compare_d(A->y, 0) == LTC_MP_EQ) {
+            inf = 1;                        /* B = -A */
+            ok = 1;
+        } else                              /* B = A: l = (3x^2 - 3) / 2y */
+            ok = ltc_mp.sqrmod(A->x, prime, t) == CRYPT_OK &&
+                 ltc_mp.set_int(u, 1) == CRYPT_OK &&
+                 ltc_mp.submod(t, u, prime, t) == CRYPT_OK &&
+                 ltc_mp.muli(t, 3, t) == CRYPT_OK &&
+                 ltc_mp.addmod(A->y, A->y, prime, u) == CRYPT_OK &&
+                 ltc_mp.invmod(u, prime, u) == CRYPT_OK &&
+                 ltc_mp.mulmod(t, u, prime, l) == CRYPT_OK;
+    } else                                  /* l = (yB - yA) / (xB - xA) */
+        ok = ltc_mp.submod(B->y, A->y, prime, t) == CRYPT_OK &&
+             ltc_mp.submod(B->x, A->x, prime, u) == CRYPT_OK &&
+             ltc_mp.invmod(u, prime, u) == CRYPT_OK &&
+             ltc_mp.mulmod(t, u, prime, l) == CRYPT_OK;
+    /* x = l^2 - xA - xB */
+    if (ok && !inf)
+        ok = ltc_mp.sqrmod(l, prime, t) == CRYPT_OK &&
+             ltc_mp.submod(t, A->x, prime, t) == CRYPT_OK &&
+             ltc_mp.submod(t, B->x, prime, x) == CRYPT_OK;
+    ltc_deinit_multi(l, t, u, NULL);
+    return !ok ? -1 : inf;
+}
+
+/*
+ * ECDSA verification (FIPS 186-4 6.4) one step at a time: u1.G and u2.Q each
+ * on its own, then their sum.  libtomcrypt 1.18's ecc_verify_hash adds with
+ * Shamir's trick in Jacobian coordinates, whose addition does not detect
+ * equal points given with different z: on some valid signatures an
+ * intermediate sum becomes the point at infinity and the call fails with
+ * CRYPT_INVALID_ARG (Wycheproof "EdgeCaseShamirMultiplication",
+ * "ArithmeticError").  The signature has already passed the length and
+ * range checks of sc_verify.
+ */
+static int verify_stepwise(const sc_key *pub, const uint8_t *digest, size_t dlen,
+                           const uint8_t *sig, size_t nb)
+{
+    void *r, *s, *e, *w, *u1, *u2, *n, *p, *gx, *gy, *x;
+    ecc_point *A = NULL, *B = NULL;
+    const ltc_ecc_set_type *dp = pub->k.dp;
+    int valid = 0;
+    if (ltc_init_multi(&r, &s, &e, &w, &u1, &u2, &n, &p, &gx, &gy, &x, NULL) != CRYPT_OK)
+        return 0;
+    /* e: the leftmost bits of the digest, as many as n has (every curve here
+     * has a whole number of bytes) */
+    int ok = ltc_mp.unsigned_read(r, (unsigned char *)sig, nb) == CRYPT_OK &&
+             ltc_mp.unsigned_read(s, (unsigned char *)sig + nb, nb) == CRYPT_OK &&
+             ltc_mp.unsigned_read(e, (unsigned char *)digest, dlen < nb ? dlen : nb) == CRYPT_OK &&
+             hexnum(n, dp->order) == 0 && hexnum(p, dp->prime) == 0 &&
+             hexnum(gx, dp->Gx) == 0 && hexnum(gy, dp->Gy) == 0 &&
+             ltc_mp.invmod(s, n, w) == CRYPT_OK &&
+             ltc_mp.mulmod(e, w, n, u1) == CRYPT_OK &&
+             ltc_mp.mulmod(r, w, n, u2) == CRYPT_OK &&
+             (B = ltc_ecc_new_point()) != NULL &&
+             mul_affine(u2, pub->k.pubkey.x, pub->k.pubkey.y, p, B) == 0;
+    /* u1 = 0 when e = 0 (mod n): u1.G is the point at infinity */
+    if (ok && ltc_mp.compare_d(u1, 0) != LTC_MP_EQ)
+        ok = (A = ltc_ecc_new_point()) != NULL && mul_affine(u1, gx, gy, p, A) == 0;
+    /* valid iff the sum is not infinity and x(sum) mod n == r */
+    if (ok && add_affine_x(A, B, p, x) == 0 &&
+        ltc_mp.mpdiv(x, n, NULL, x) == CRYPT_OK && ltc_mp.compare(x, r) == LTC_MP_EQ)
+        valid = 1;
+    if (A) ltc_ecc_del_point(A);
+    if (B) ltc_ecc_del_point(B);
+    ltc_deinit_multi(r, s, e, w, u1, u2, n, p, gx, gy, x, NULL);
+    return valid;
+}
+
+/* the length and range checks both verifiers start with */
+static int sig_shape_ok(const sc_key *pub, const uint8_t *digest, size_t dlen,
+                        const uint8_t *sig, size_t siglen)
+{
+    size_t nb;
+    if (!pub || !digest || dlen == 0 || !sig) return 0;
+    nb = sc_curve_bytes(pub->curve);
+    /* trap 6: 1.18 accepts wrong-size signatures */
+    return siglen == 2 * nb && sig_range_ok(pub, sig, nb);
+}
+
 int sc_verify(const sc_key *pub, const uint8_t *digest, size_t dlen, const uint8_t *sig,
               size_t siglen)
 {
     int stat = 0;
-    size_t nb;
-    if (!pub || !digest || dlen == 0 || !sig) return 0;
-    nb = sc_curve_bytes(pub->curve);
-    /* trap 6: 1.18 accepts wrong-size signatures; trap 7: success is stat==1,
-     * and any error at all counts as "invalid" */
-    if (siglen != 2 * nb || !sig_range_ok(pub, sig, nb)) return 0;
+    if (!sig_shape_ok(pub, digest, dlen, sig, siglen)) return 0;
+    /* trap 7: success is stat == 1.  An error is libtomcrypt's, not the
+     * signature's verdict: the stepwise computation then decides. */
     if (ecc_verify_hash_rfc7518(sig, siglen, digest, dlen, &stat, (ecc_key *)&pub->k)
         != CRYPT_OK)
-        return 0;
+        return verify_stepwise(pub, digest, dlen, sig, siglen / 2);
     return stat == 1;
+}
+
+int sc_verify_stepwise(const sc_key *pub, const uint8_t *digest, size_t dlen, const uint8_t *sig,
+                       size_t siglen)
+{
+    if (!sig_shape_ok(pub, digest, dlen, sig, siglen)) return 0;
+    return verify_stepwise(pub, digest, dlen, sig, siglen / 2);
 }
 
 int sc_sign_msg(const sc_key *priv, const void *msg, size_t mlen, uint8_t *sig, size_t *siglen)

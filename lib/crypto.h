@@ -120,6 +120,15 @@ sc_key *sc_key_from_scalar(int curve, const uint8_t *d, size_t dlen);
  */
 sc_key *sc_key_from_password(int curve, const void *pw, size_t pwlen,
                              const void *salt, size_t saltlen, unsigned long iterations);
+/*
+ * The two halves of a key pair as they are stored together (PKCS#8 keeps
+ * both): d must lie in [1, n-1] and pub is fully validated, but d.G is not
+ * computed, so nothing here proves that pub is d's.  Only for a key that
+ * another program has just read and checked, and hands over (simpp-login
+ * to simpp-session: kf_parse_handed); anything read from a file takes
+ * sc_key_from_scalar and compares.
+ */
+sc_key *sc_key_from_pair(int curve, const uint8_t *d, size_t dlen, const uint8_t *pub, size_t publen);
 /* public key from X9.63 uncompressed 04||X||Y, fully validated */
 sc_key *sc_key_from_public(int curve, const uint8_t *pub, size_t publen);
 void    sc_key_free(sc_key *k);                     /* wipes the scalar */
@@ -170,6 +179,12 @@ int  sc_ecdh_hkdf(const sc_key *priv, const sc_key *pub, const void *salt, size_
 int  sc_sign(const sc_key *priv, const uint8_t *digest, size_t dlen, uint8_t *sig, size_t *siglen);
 /* 1 if valid, 0 otherwise (any error, wrong length, r/s out of range) */
 int  sc_verify(const sc_key *pub, const uint8_t *digest, size_t dlen, const uint8_t *sig, size_t siglen);
+/* The same verdict computed without Shamir's trick: u1.G and u2.Q apart,
+ * summed in affine coordinates (about three times slower).  sc_verify uses
+ * it where libtomcrypt's own verification fails on a signature's edge case;
+ * the tests run every vector through both. */
+int  sc_verify_stepwise(const sc_key *pub, const uint8_t *digest, size_t dlen, const uint8_t *sig,
+                        size_t siglen);
 /* convenience: sign/verify SHA-256(msg) */
 int  sc_sign_msg(const sc_key *priv, const void *msg, size_t mlen, uint8_t *sig, size_t *siglen);
 int  sc_verify_msg(const sc_key *pub, const void *msg, size_t mlen, const uint8_t *sig, size_t siglen);

@@ -75,8 +75,27 @@ static int verify_parts(const sc_key *k, const char *label, const uint8_t *m, si
 
 /* ---- handshake ------------------------------------------------------------ */
 
+/* a key made ahead (e2e.h) if there is one on the curve, else a new one */
+static sc_key *ephemeral(sc_key **spare, int curve)
+{
+    sc_key *k;
+    if (spare && *spare && sc_key_curve(*spare) == curve && sc_key_is_private(*spare)) {
+        k = *spare;
+        *spare = NULL;
+        return k;
+    }
+    return sc_key_generate(curve);
+}
+
 int e2e_c3_make(struct e2e_hs *hs, const char *me, const char *peer, const sc_key *my_lt,
                 const uint8_t *suites, size_t nsuites, uint8_t *out, size_t *outlen)
+{
+    return e2e_c3_make_spare(hs, me, peer, my_lt, suites, nsuites, out, outlen, NULL);
+}
+
+int e2e_c3_make_spare(struct e2e_hs *hs, const char *me, const char *peer, const sc_key *my_lt,
+                      const uint8_t *suites, size_t nsuites, uint8_t *out, size_t *outlen,
+                      sc_key **spare)
 {
     uint8_t na[32], x[SC_MAX_PUB];
     size_t xl = sizeof x;
@@ -87,7 +106,7 @@ int e2e_c3_make(struct e2e_hs *hs, const char *me, const char *peer, const sc_ke
         !valid_id((const uint8_t *)peer, strlen(peer)) || nsuites == 0 || nsuites > 8)
         return E2E_EFORMAT;
     hs->curve = sc_key_curve(my_lt);
-    if (!(hs->eph = sc_key_generate(hs->curve)) || sc_key_public(hs->eph, x, &xl) < 0 ||
+    if (!(hs->eph = ephemeral(spare, hs->curve)) || sc_key_public(hs->eph, x, &xl) < 0 ||
         sc_random(na, sizeof na) < 0)
         return E2E_EINTERNAL;
     snprintf(hs->me, sizeof hs->me, "%s", me);
@@ -178,6 +197,13 @@ int e2e_c3_accept(const char *me, const char *peer, const sc_key *my_lt, const s
                   unsigned allowed, const uint8_t *c3, size_t len, uint8_t *c4, size_t *c4len,
                   struct e2e_sess *s)
 {
+    return e2e_c3_accept_spare(me, peer, my_lt, peer_lt, allowed, c3, len, c4, c4len, s, NULL);
+}
+
+int e2e_c3_accept_spare(const char *me, const char *peer, const sc_key *my_lt, const sc_key *peer_lt,
+                        unsigned allowed, const uint8_t *c3, size_t len, uint8_t *c4, size_t *c4len,
+                        struct e2e_sess *s, sc_key **spare)
+{
     struct c3 c;
     int e = c3_parse(c3, len, &c), suite = 0;
     uint8_t nb[32], y[SC_MAX_PUB], h3[SC_SHA256_LEN];
@@ -194,7 +220,8 @@ int e2e_c3_accept(const char *me, const char *peer, const sc_key *my_lt, const s
     if (!suite) return E2E_ESUITE;
     if (!(x = sc_key_from_public(c.curve, c.x, c.xl))) return E2E_EKEY;
     e = E2E_EINTERNAL;
-    if (!(eph = sc_key_generate(c.curve)) || sc_key_public(eph, y, &yl) < 0 || sc_random(nb, sizeof nb) < 0)
+    /* only a C3 that checked uses up the spare key */
+    if (!(eph = ephemeral(spare, c.curve)) || sc_key_public(eph, y, &yl) < 0 || sc_random(nb, sizeof nb) < 0)
         goto out;
     sc_sha256(c3, len, h3);
     /* C4: the chosen suite and h(C3) (the offered list with it) are signed:

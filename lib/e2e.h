@@ -87,6 +87,22 @@ int e2e_c3_accept(const char *me, const char *peer, const sc_key *my_lt, const s
 int e2e_c4_accept(struct e2e_hs *hs, const sc_key *peer_lt, const uint8_t *c4, size_t len,
                   struct e2e_sess *s);
 void e2e_hs_wipe(struct e2e_hs *hs);
+/*
+ * The same two steps with an ephemeral key pair made ahead of time
+ * (sc_key_generate while the program had nothing else to do), so that its
+ * generation is not on the path from C1/C2 to the session.  A spare on the
+ * handshake's curve is taken: *spare becomes NULL, and the key is erased
+ * after C5 exactly as one made inside would be.  Any other spare (NULL, a
+ * public key, another curve) is left where it is and a key is made here.
+ * e2e_c3_accept_spare takes it only once C3 has checked, so a forged C3
+ * cannot use it up.  A spare must never have been used for anything else.
+ */
+int e2e_c3_make_spare(struct e2e_hs *hs, const char *me, const char *peer, const sc_key *my_lt,
+                      const uint8_t *suites, size_t nsuites, uint8_t *out, size_t *outlen,
+                      sc_key **spare);
+int e2e_c3_accept_spare(const char *me, const char *peer, const sc_key *my_lt, const sc_key *peer_lt,
+                        unsigned allowed, const uint8_t *c3, size_t len, uint8_t *c4, size_t *c4len,
+                        struct e2e_sess *s, sc_key **spare);
 
 /* Frames: pt = type(1) || id(8) || data.  Seal advances the send ratchet. */
 int e2e_seal(struct e2e_sess *s, int type, uint64_t id, const void *data, size_t dlen,

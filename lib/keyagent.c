@@ -223,7 +223,8 @@ sc_key *key_receive(int fd, char *err, size_t errlen)
         n += (size_t)r;
     }
     close(fd);
-    if (!(k = kf_parse(buf, n, NULL, 0, 1))) snprintf(err, errlen, "the key on fd %d: %s", fd, kf_strerror(kf_errno));
+    /* simpp-login checked this key a moment ago: no second d.G */
+    if (!(k = kf_parse_handed(buf, n))) snprintf(err, errlen, "the key on fd %d: %s", fd, kf_strerror(kf_errno));
     sc_zero(buf, sizeof buf);
     return k;
 }

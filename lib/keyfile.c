@@ -138,8 +138,9 @@ static int put_ecpriv(uint8_t *out, size_t cap, size_t *pos, const sc_key *k, in
     return r;
 }
 
-/* curve: known from PKCS#8's AlgorithmIdentifier, or 0 for bare SEC1 */
-static sc_key *take_ecpriv(der_t *in, int curve)
+/* curve: known from PKCS#8's AlgorithmIdentifier, or 0 for bare SEC1;
+ * handed: the stored public key is taken as it is (kf_parse_handed) */
+static sc_key *take_ecpriv(der_t *in, int curve, int handed)
 {
     der_t s, d, ctx, o, bits = { NULL, 0 };
     unsigned long ver;
@@ -168,6 +169,13 @@ static sc_key *take_ecpriv(der_t *in, int curve)
     if (d.n == 0 || d.n > nb) return NULL;
     memset(scalar, 0, nb - d.n);
     memcpy(scalar + nb - d.n, d.p, d.n);
+    if (handed) {
+        if (!bits.p) { sc_zero(scalar, sizeof scalar); return NULL; }
+        k = sc_key_from_pair(curve, scalar, nb, bits.p, bits.n);
+        sc_zero(scalar, sizeof scalar);
+        kf_errno = k ? KF_OK : KF_EPOINT;
+        return k;
+    }
     k = sc_key_from_scalar(curve, scalar, nb);
     sc_zero(scalar, sizeof scalar);
     if (!k) return NULL;
@@ -200,7 +208,7 @@ int kf_pkcs8_der(const sc_key *k, uint8_t *out, size_t *len)
     return r;
 }
 
-sc_key *kf_pkcs8_parse(const uint8_t *der, size_t len)
+static sc_key *pkcs8_parse(const uint8_t *der, size_t len, int handed)
 {
     der_t in = { der, len }, s, oct, a;
     unsigned long ver;
@@ -217,9 +225,14 @@ sc_key *kf_pkcs8_parse(const uint8_t *der, size_t len)
     if (der_peek(&s) == DER_CTX0 && der_take(&s, DER_CTX0, &a) < 0) return NULL;
     if (der_peek(&s) == 0x81 && der_take(&s, 0x81, &a) < 0) return NULL;
     if (der_end(&s) < 0) return NULL;
-    if (!(k = take_ecpriv(&oct, curve))) return NULL;
+    if (!(k = take_ecpriv(&oct, curve, handed))) return NULL;
     if (der_end(&oct) < 0) { sc_key_free(k); kf_errno = KF_EFORMAT; return NULL; }
     return k;
+}
+
+sc_key *kf_pkcs8_parse(const uint8_t *der, size_t len)
+{
+    return pkcs8_parse(der, len, 0);
 }
 
 int kf_fingerprint(const sc_key *k, char out[KF_FPR_LEN])
@@ -468,9 +481,22 @@ sc_key *kf_parse(const char *text, size_t len, const char *pass, size_t passlen,
         k = pbes2_open(der, dl, pass, passlen);
     else {                                       /* SEC1 "EC PRIVATE KEY" */
         der_t in = { der, dl };
-        k = take_ecpriv(&in, 0);
+        k = take_ecpriv(&in, 0, 0);
         if (k && der_end(&in) < 0) { sc_key_free(k); k = NULL; kf_errno = KF_EFORMAT; }
     }
+    sc_zero(der, sizeof der);
+    return k;
+}
+
+sc_key *kf_parse_handed(const char *text, size_t len)
+{
+    uint8_t der[DERMAX];
+    size_t dl = sizeof der;
+    sc_key *k = NULL;
+    const char *label = kf_pem_decode(text, len, der, &dl);
+    kf_errno = KF_EFORMAT;
+    if (label && strcmp(label, "PRIVATE KEY") == 0) k = pkcs8_parse(der, dl, 1);
+    else if (label && strstr(label, "PUBLIC")) kf_errno = KF_ENOTPRIV;
     sc_zero(der, sizeof der);
     return k;
 }

@@ -62,6 +62,14 @@ int     kf_write_public(const char *path, const sc_key *k, int force);
  * public key. */
 sc_key *kf_parse(const char *text, size_t len, const char *pass, size_t passlen,
                  int want_private);
+/*
+ * A private key handed over by the program that read and checked it a
+ * moment before (simpp-login to simpp-session, on $SIMPP_KEYFD): an
+ * unencrypted PKCS#8 "PRIVATE KEY" with its public key, which is taken as
+ * it is once validated (on the curve), without the d.G that kf_parse
+ * spends to prove the two belong together.  Anything else is refused.
+ */
+sc_key *kf_parse_handed(const char *text, size_t len);
 /* Returns 1 if the PEM text is an encrypted private key. */
 int     kf_is_encrypted(const char *text);
 sc_key *kf_read(const char *path, const char *pass, size_t passlen, int want_private);

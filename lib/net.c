@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -234,11 +235,27 @@ static int try_connect(const struct addrinfo *ai, long long deadline)
         }
     }
     /* the caller asked for a plain blocking stream (fds 6/7) */
-    if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) goto bad;
+    if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+        net_nodelay(fd) < 0)
+        goto bad;
     return fd;
 bad:
     close_keep_errno(fd);
     return -1;
+}
+
+int net_nodelay(int fd)
+{
+    int one = 1, type;
+    socklen_t len = sizeof type;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    /* only a TCP socket has the option: a pipe or a local socket is fine as it is */
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+        return 0;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ? fail_sys() : 0;
 }
 
 int net_connect(const char *host, const char *port, int timeout_ms)

@@ -41,10 +41,20 @@ int net_listen(const char *host, const char *port, int backlog);
 /*
  * A connected TCP socket to host:port, trying each address in turn.  The
  * whole attempt gives up after timeout_ms (<= 0: only the kernel's own
- * timeouts) with ETIMEDOUT.  The fd is blocking and close-on-exec; the
- * error of the last address tried is reported.  The fd, or -1.
+ * timeouts) with ETIMEDOUT.  The fd is blocking, close-on-exec and
+ * TCP_NODELAY (net_nodelay); the error of the last address tried is
+ * reported.  The fd, or -1.
  */
 int net_connect(const char *host, const char *port, int timeout_ms);
+
+/*
+ * TCP_NODELAY on fd if it is a TCP socket; anything else (a pipe, a local
+ * socket, a file) is left alone and is not an error.  A SIMPP login is a
+ * row of small request/answer messages: with Nagle's algorithm on, each
+ * small write after the first waits for the peer's delayed ACK (about 40 ms
+ * on Linux) before it leaves.  0, or -1 with errno.
+ */
+int net_nodelay(int fd);
 
 /* Text for the last net_* failure in this thread (resolver or errno). */
 const char *net_strerror(void);

@@ -69,7 +69,12 @@ static const char *const migrations[] = {
     "  stamp   INTEGER NOT NULL"
     ") STRICT;"
     "CREATE INDEX offline_to ON offline (to_jid, id);",
-    /* 1 -> 2: SCRAM-SHA-1 (RFC 6120 13.8), same salt and count as SHA-256 */
+    /* 1 -> 2: facts about the store itself (the domain it serves) */
+    "CREATE TABLE meta ("
+    "  key   TEXT PRIMARY KEY NOT NULL,"
+    "  value TEXT NOT NULL"
+    ") STRICT, WITHOUT ROWID;",
+    /* 2 -> 3: SCRAM-SHA-1 (RFC 6120 13.8), same salt and count as SHA-256 */
     "ALTER TABLE users ADD COLUMN scram1_stored BLOB;"
     "ALTER TABLE users ADD COLUMN scram1_server BLOB;",
 };
@@ -77,7 +82,8 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
 enum {
-    Q_USER_ADD, Q_USER_GET, Q_USER_SCRAM, Q_USER_SCRAM1, Q_USER_DEL, Q_USER_COUNT,
+    Q_USER_ADD, Q_USER_GET, Q_USER_SCRAM, Q_USER_SCRAM1, Q_USER_DEL, Q_USER_COUNT, Q_USER_LIST,
+    Q_META_GET, Q_META_SET,
     Q_ROSTER_GET, Q_ROSTER_PUT, Q_ROSTER_DEL, Q_ROSTER_LIST,
     Q_OFF_ADD, Q_OFF_COUNT, Q_OFF_FETCH, Q_OFF_DEL,
     Q_COUNT
@@ -98,6 +104,14 @@ static const char *const queries[Q_COUNT] = {
         "UPDATE users SET scram1_stored = ?2, scram1_server = ?3 WHERE jid = ?1",
     [Q_USER_DEL] = "DELETE FROM users WHERE jid = ?1",
     [Q_USER_COUNT] = "SELECT count(*) FROM users",
+    /* the columns of Q_USER_GET after the jid */
+    [Q_USER_LIST] =
+        "SELECT jid, level, curve, pub, wka, scram_salt, scram_iter, scram_stored,"
+        " scram_server, created, scram1_stored, scram1_server FROM users ORDER BY jid",
+    [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [Q_META_SET] =
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [Q_ROSTER_GET] =
         "SELECT name, sub, ask_out, pending_in FROM roster"
         " WHERE owner = ?1 AND contact = ?2",
@@ -125,6 +139,7 @@ struct store {
     int           ro;
     int           busy_ms;
     int64_t       max_pages;        /* SQLite's own cap, restored by a size limit of 0 */
+    int           wipe_due;         /* deleted rows may still be in the WAL (wipe_wal) */
     char          path[PATH_MAX];
     char          err[512];
 };
@@ -652,6 +667,36 @@ int store_user_add(store *s, const struct store_user *u)
     return sqlfail(s, rc, what);
 }
 
+/* A user row: level and what follows from column col on (Q_USER_GET's
+ * order); 0, or -1 if it is malformed (*u is wiped then). */
+static int read_user(sqlite3_stmt *q, int col, struct store_user *u)
+{
+    size_t n1 = 0, n2 = 0;
+    int bad = 0;
+    u->level = sqlite3_column_int(q, col);
+    u->curve = sqlite3_column_int(q, col + 1);
+    bad |= copy_blob(u->pub, sizeof u->pub, &u->publen, q, col + 2);
+    bad |= copy_blob(u->wka, sizeof u->wka, &u->wkalen, q, col + 3);
+    if (sqlite3_column_type(q, col + 4) != SQLITE_NULL) {
+        u->has_scram = 1;
+        bad |= copy_blob(u->scram_salt, sizeof u->scram_salt, &u->saltlen, q, col + 4);
+        u->scram_iter = (unsigned long)sqlite3_column_int64(q, col + 5);
+        bad |= copy_blob(u->scram_stored, sizeof u->scram_stored, &n1, q, col + 6);
+        bad |= copy_blob(u->scram_server, sizeof u->scram_server, &n2, q, col + 7);
+        if (u->saltlen == 0 || u->scram_iter == 0 || n1 != STORE_SCRAM_KEY || n2 != STORE_SCRAM_KEY)
+            bad = -1;
+    }
+    u->created = sqlite3_column_int64(q, col + 8);
+    if (u->has_scram && sqlite3_column_type(q, col + 9) != SQLITE_NULL) {
+        u->has_scram1 = 1;
+        bad |= copy_blob(u->scram1_stored, sizeof u->scram1_stored, &n1, q, col + 9);
+        bad |= copy_blob(u->scram1_server, sizeof u->scram1_server, &n2, q, col + 10);
+        if (n1 != STORE_SCRAM1_KEY || n2 != STORE_SCRAM1_KEY) bad = -1;
+    }
+    if (bad) memset(u, 0, sizeof *u);
+    return bad ? -1 : 0;
+}
+
 int store_user_get(store *s, const char *jid, struct store_user *u)
 {
     const char *what = "looking up a user";
@@ -669,32 +714,9 @@ int store_user_get(store *s, const char *jid, struct store_user *u)
     BIND(bind_text(q, 1, jid));
     if (rc == SQLITE_OK) rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
-        size_t n1 = 0, n2 = 0;
-        int bad = 0;
-        memcpy(u->jid, jid, strlen(jid) + 1);
-        u->level = sqlite3_column_int(q, 0);
-        u->curve = sqlite3_column_int(q, 1);
-        bad |= copy_blob(u->pub, sizeof u->pub, &u->publen, q, 2);
-        bad |= copy_blob(u->wka, sizeof u->wka, &u->wkalen, q, 3);
-        if (sqlite3_column_type(q, 4) != SQLITE_NULL) {
-            u->has_scram = 1;
-            bad |= copy_blob(u->scram_salt, sizeof u->scram_salt, &u->saltlen, q, 4);
-            u->scram_iter = (unsigned long)sqlite3_column_int64(q, 5);
-            bad |= copy_blob(u->scram_stored, sizeof u->scram_stored, &n1, q, 6);
-            bad |= copy_blob(u->scram_server, sizeof u->scram_server, &n2, q, 7);
-            if (u->saltlen == 0 || u->scram_iter == 0 ||
-                n1 != STORE_SCRAM_KEY || n2 != STORE_SCRAM_KEY)
-                bad = -1;
-        }
-        u->created = sqlite3_column_int64(q, 8);
-        if (u->has_scram && sqlite3_column_type(q, 9) != SQLITE_NULL) {
-            u->has_scram1 = 1;
-            bad |= copy_blob(u->scram1_stored, sizeof u->scram1_stored, &n1, q, 9);
-            bad |= copy_blob(u->scram1_server, sizeof u->scram1_server, &n2, q, 10);
-            if (n1 != STORE_SCRAM1_KEY || n2 != STORE_SCRAM1_KEY) bad = -1;
-        }
-        if (bad) {
-            memset(u, 0, sizeof *u);
+        if (read_user(q, 0, u) == 0)
+            memcpy(u->jid, jid, strlen(jid) + 1);
+        else {
             seterr(s, "%s: the stored row is malformed", what);
             ret = STORE_ERROR;
         }
@@ -769,6 +791,30 @@ int store_user_set_scram1(store *s, const char *jid, const uint8_t stored[STORE_
     return update_user(s, q, rc, what);
 }
 
+/*
+ * What is deleted must not stay readable on disk.  secure_delete (set at
+ * open) overwrites a deleted row's bytes in its page, but the WAL still holds
+ * the frames that wrote the row until a checkpoint copies the pages back and
+ * the log starts over.  So after a deletion the WAL is checkpointed and
+ * truncated to nothing.  Not while a statement of ours still reads (the
+ * offline fetch whose callback deletes: that commits when the fetch ends,
+ * which then calls this), and without waiting for another connection's
+ * reader or writer: the relay does not stall on it; the next deletion or
+ * fetch tries again.
+ */
+static void wipe_wal(store *s)
+{
+    for (sqlite3_stmt *q = sqlite3_next_stmt(s->db, NULL); q; q = sqlite3_next_stmt(s->db, q))
+        if (sqlite3_stmt_busy(q)) {
+            s->wipe_due = 1;
+            return;
+        }
+    sqlite3_busy_timeout(s->db, 0);
+    s->wipe_due = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                                            NULL) != SQLITE_OK;
+    sqlite3_busy_timeout(s->db, s->busy_ms);
+}
+
 /* One-parameter DELETE: STORE_NOTFOUND when nothing matched. */
 static int delete_one(store *s, sqlite3_stmt *q, int rc, const char *what, const char *none)
 {
@@ -779,6 +825,7 @@ static int delete_one(store *s, sqlite3_stmt *q, int rc, const char *what, const
         seterr(s, "%s: %s", what, none);
         return STORE_NOTFOUND;
     }
+    wipe_wal(s);
     return STORE_OK;
 }
 
@@ -808,6 +855,107 @@ int64_t store_user_count(store *s)
 {
     if (!s) return STORE_ERROR;
     return count(s, s->q[Q_USER_COUNT], NULL, "counting users");
+}
+
+/* The statement of a listing that calls back, or NULL with the error set:
+ * no callback, or a call from inside its own callback (stepping the
+ * statement again would restart the outer loop). */
+static sqlite3_stmt *list_stmt(store *s, int qi, int has_cb, const char *what)
+{
+    if (!has_cb) {
+        seterr(s, "%s: no callback", what);
+        return NULL;
+    }
+    if (sqlite3_stmt_busy(s->q[qi])) {
+        seterr(s, "%s: called again from its own callback", what);
+        return NULL;
+    }
+    return s->q[qi];
+}
+
+int64_t store_user_list(store *s, store_user_cb cb, void *ctx)
+{
+    const char *what = "listing users";
+    sqlite3_stmt *q;
+    struct store_user u;
+    int64_t calls = 0;
+    int rc = SQLITE_OK;
+
+    if (!s) return STORE_ERROR;
+    if (!(q = list_stmt(s, Q_USER_LIST, cb != NULL, what))) return STORE_ERROR;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        memset(&u, 0, sizeof u);
+        if (copy_text(u.jid, sizeof u.jid, q, 0) || read_user(q, 1, &u)) {
+            done(q);
+            explicit_bzero(&u, sizeof u);
+            seterr(s, "%s: a stored row is malformed", what);
+            return STORE_ERROR;
+        }
+        calls++;
+        int stop = cb(&u, ctx);
+        explicit_bzero(&u, sizeof u);
+        if (stop) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    done(q);
+    return rc == SQLITE_DONE ? calls : sqlfail(s, rc, what);
+}
+
+/* ------------------------------------------------------------------------ */
+/* facts about the store                                                     */
+
+static int chk_meta(store *s, const char *what, const char *key, const char *val)
+{
+    if (key && *key && strlen(key) < STORE_META_MAX && (!val || strlen(val) < STORE_META_MAX))
+        return 0;
+    seterr(s, "%s: key or value missing, empty or longer than %d bytes", what, STORE_META_MAX - 1);
+    return -1;
+}
+
+int store_meta_get(store *s, const char *key, char *val, size_t cap)
+{
+    const char *what = "reading a store setting";
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK, ret = STORE_OK;
+
+    if (!s) return STORE_ERROR;
+    if (chk_meta(s, what, key, NULL)) return STORE_ERROR;
+    q = s->q[Q_META_GET];
+    BIND(bind_text(q, 1, key));
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        if (!val || copy_text(val, cap, q, 0)) {
+            seterr(s, "%s: %s does not fit", what, key);
+            ret = STORE_ERROR;
+        }
+    } else if (rc == SQLITE_DONE) {
+        seterr(s, "%s: %s is not set", what, key);
+        ret = STORE_NOTFOUND;
+    } else
+        ret = sqlfail(s, rc, what);
+    done(q);
+    return ret;
+}
+
+int store_meta_set(store *s, const char *key, const char *val)
+{
+    const char *what = "writing a store setting";
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK;
+
+    if (!s) return STORE_ERROR;
+    if (chk_meta(s, what, key, val) || !val) {
+        if (!val) seterr(s, "%s: no value", what);
+        return STORE_ERROR;
+    }
+    q = s->q[Q_META_SET];
+    BIND(bind_text(q, 1, key));
+    BIND(bind_text(q, 2, val));
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    done(q);
+    return rc == SQLITE_DONE ? STORE_OK : sqlfail(s, rc, what);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -925,16 +1073,8 @@ int64_t store_roster_list(store *s, const char *owner, store_roster_cb cb, void 
     int rc = SQLITE_OK;
 
     if (!s) return STORE_ERROR;
-    if (!cb) {
-        seterr(s, "%s: no callback", what);
+    if (!(q = list_stmt(s, Q_ROSTER_LIST, cb != NULL, what)) || chk_jid(s, what, "owner", owner))
         return STORE_ERROR;
-    }
-    if (chk_jid(s, what, "owner", owner)) return STORE_ERROR;
-    q = s->q[Q_ROSTER_LIST];
-    if (sqlite3_stmt_busy(q)) {      /* stepping it again would restart the outer loop */
-        seterr(s, "%s: called again from its own callback", what);
-        return STORE_ERROR;
-    }
     BIND(bind_text(q, 1, owner));
     while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         memset(&it, 0, sizeof it);
@@ -1012,16 +1152,8 @@ int64_t store_offline_fetch(store *s, const char *to_bare, store_offline_cb cb, 
     int rc = SQLITE_OK;
 
     if (!s) return STORE_ERROR;
-    if (!cb) {
-        seterr(s, "%s: no callback", what);
+    if (!(q = list_stmt(s, Q_OFF_FETCH, cb != NULL, what)) || chk_jid(s, what, "recipient", to_bare))
         return STORE_ERROR;
-    }
-    if (chk_jid(s, what, "recipient", to_bare)) return STORE_ERROR;
-    q = s->q[Q_OFF_FETCH];
-    if (sqlite3_stmt_busy(q)) {
-        seterr(s, "%s: called again from its own callback", what);
-        return STORE_ERROR;
-    }
     BIND(bind_text(q, 1, to_bare));
     while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(q, 0);
@@ -1044,6 +1176,7 @@ int64_t store_offline_fetch(store *s, const char *to_bare, store_offline_cb cb, 
         rc = SQLITE_OK;
     }
     done(q);
+    if (s->wipe_due) wipe_wal(s);           /* what the callback deleted */
     return rc == SQLITE_DONE ? calls : sqlfail(s, rc, what);
 }
 

@@ -38,7 +38,7 @@ enum {
     STORE_ERROR    = -6,    /* anything else (I/O, corruption, bad argument) */
 };
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_JID_MAX        256    /* bytes including the NUL: 255-byte bare JIDs */
 #define STORE_NAME_MAX       256    /* roster item name, including the NUL */
 #define STORE_PUB_MAX        97     /* X9.63 uncompressed P-384 point */
@@ -47,6 +47,7 @@ enum {
 #define STORE_SCRAM_KEY      32     /* SHA-256 StoredKey / ServerKey */
 #define STORE_SCRAM1_KEY     20     /* SHA-1 StoredKey / ServerKey */
 #define STORE_DEFAULT_BUSY_MS 2000
+#define STORE_META_MAX       1024   /* a setting's key or value, including the NUL */
 
 typedef struct store store;
 
@@ -126,6 +127,24 @@ int store_user_set_scram1(store *s, const char *jid, const uint8_t stored[STORE_
 int store_user_del(store *s, const char *jid);
 /* Number of users (>= 0) or a negative STORE_* code. */
 int64_t store_user_count(store *s);
+/*
+ * Call cb for each user, ordered by JID; cb returns non-zero to stop.  The
+ * user (keys and verifiers included) is valid during the call only and is
+ * wiped after it.  cb must not call store_user_list itself.  Returns the
+ * number of calls made, or a negative STORE_* code.
+ */
+typedef int (*store_user_cb)(const struct store_user *u, void *ctx);
+int64_t store_user_list(store *s, store_user_cb cb, void *ctx);
+
+/* ---- settings of the store itself ------------------------------------ */
+/*
+ * Facts that belong to the data rather than to one run, such as "domain":
+ * the XMPP domain whose accounts the store holds.  Keys and values are text
+ * of fewer than STORE_META_MAX bytes.  get: STORE_NOTFOUND if unset,
+ * STORE_ERROR if the value does not fit in cap.  set: insert or replace.
+ */
+int store_meta_get(store *s, const char *key, char *val, size_t cap);
+int store_meta_set(store *s, const char *key, const char *val);
 
 /* ---- roster (RFC 6121 sections 2 and 3) ------------------------------- */
 /* subscription: bit "to" = owner receives contact's presence, "from" = the

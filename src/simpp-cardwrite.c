@@ -24,7 +24,7 @@
 #include "util.h"
 
 #define USAGE \
-"usage: simpp-cardwrite [-fnuv] [-t javacard|mifare] [-r reader] [-P fd] [-K rounds]\n" \
+"usage: simpp-cardwrite [-fnquv] [-t javacard|mifare] [-r reader] [-P fd] [-K rounds]\n" \
 "                       [-w secs] [-F fd] (account | -b list) [prog [arg...]]\n" \
 "       simpp-cardwrite -C [-uv] [-t javacard|mifare] [-r reader] [-P fd] [-K rounds]\n" \
 "\n" \
@@ -43,6 +43,8 @@
 "  -C           change the PIN only; the record stays\n" \
 "  -f           overwrite a card that already holds a SIMPP record\n" \
 "  -b list      batch: the next account of list (one a line) not yet in list.done\n" \
+"  -q           nothing to do is said by the exit status alone: no card in the\n" \
+"               reader, another run at work (75); for cron, which mails all output\n" \
 "  -K rounds    mifare: PBKDF2 rounds of the key derivation (default 100000)\n" \
 "  -w secs      how long a card pulled out mid-write may take to come back (5)\n" \
 "  -F fd        pass the password on fd instead of 9\n" \
@@ -58,6 +60,10 @@ static void usage(int code)
 }
 
 /* Batch: lock LIST.done, pick the first account of LIST it does not name. */
+/* -q: no card, or another run holding the list, is "try again later" (75)
+ * and nothing else */
+static int quiet;
+
 static int next_account(const char *list, char *account, size_t cap, char **donepath)
 {
     char *text, *done;
@@ -67,7 +73,10 @@ static int next_account(const char *list, char *account, size_t cap, char **done
     if (fd < 0) die_sys(EX_CANTCREAT, "unable to open %s", *donepath);
     /* two cron runs must not hand one account to two cards */
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EWOULDBLOCK) die(EX_TEMPFAIL, "another simpp-cardwrite is provisioning from %s", list);
+        if (errno == EWOULDBLOCK) {
+            if (quiet) exit(EX_TEMPFAIL);
+            die(EX_TEMPFAIL, "another simpp-cardwrite is provisioning from %s", list);
+        }
         die_sys(EX_IOERR, "unable to lock %s", *donepath);
     }
     if (read_file(list, LIST_MAX, &text, &len) < 0) die_sys(EX_NOINPUT, "unable to read %s", list);
@@ -119,13 +128,14 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--help")) usage(0);
         if (!strcmp(argv[i], "--version")) print_version();
     }
-    while ((opt = getopt(argc, argv, "+hV" CARD_OPTS "fnuCb:")) != -1) {
+    while ((opt = getopt(argc, argv, "+hV" CARD_OPTS "fnquCb:")) != -1) {
         if (card_opt(&o, opt, optarg)) continue;
         switch (opt) {
         case 'h': usage(0); break;
         case 'V': print_version(); break;
         case 'f': force = 1; break;
         case 'n': keep = 1; break;
+        case 'q': quiet = 1; break;
         case 'u': unblock = 1; break;
         case 'C': pin_only = 1; break;
         case 'b': list = optarg; break;
@@ -154,12 +164,17 @@ int main(int argc, char **argv)
     struct mfc *m = NULL;
     int provisioned = 0;
     if (o.mifare) {
-        if ((st = mfc_open(&m, o.reader)) != CARD_OK || (st = mfc_provisioned(m, &provisioned)) != CARD_OK)
+        if ((st = mfc_open(&m, o.reader)) != CARD_OK || (st = mfc_provisioned(m, &provisioned)) != CARD_OK) {
+            if (st == CARD_ENOCARD && quiet) exit(st);
             die(st, "%s", card_errmsg);
+        }
         card = mfc_uid(m);
     } else {
         int tries;
-        if ((st = jc_open(&j, o.reader)) != CARD_OK) die(st, "%s", card_errmsg);
+        if ((st = jc_open(&j, o.reader)) != CARD_OK) {
+            if (st == CARD_ENOCARD && quiet) exit(st);
+            die(st, "%s", card_errmsg);
+        }
         card = jc_reader(j);
         provisioned = jc_provisioned(j);
         st = jc_tries(j, &tries);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,28 +16,35 @@
 #include "keyfile.h"
 #include "net.h"
 #include "relay/relay.h"
-#include "simpp.h"
 #include "sasl.h"
+#include "simpp.h"
 #include "store.h"
 #include "util.h"
 
 #define USAGE \
 "usage: simpp-relayd [-v] [-c config] [-d datadir] [-k keyfile] [-E fd] [-l host[:port]]\n" \
 "                    [-D domain] [-r fd] [-o key=value]...\n" \
-"       simpp-relayd [-c config] [-d datadir] [-k keyfile] passwd jid [-P fd]\n" \
+"       simpp-relayd [-c config] [-d datadir] [-D domain] passwd jid [-P fd]\n" \
+"       simpp-relayd [-c config] [-d datadir] [-D domain] list\n" \
+"       simpp-relayd [-c config] [-d datadir] [-D domain] delete jid\n" \
 "\n" \
 "  -c config    read settings (key = value lines) from config\n" \
 "  -d datadir   the store (simpp.db) lives here; default ./simpp-data\n" \
 "  -k keyfile   the relay's private key (simpp-keygen -t server); default datadir/relay.key\n" \
 "  -E fd        read the key file's passphrase from fd\n" \
 "  -l addr      listen on host[:port]; default 127.0.0.1:5222 (port 0: any free port)\n" \
-"  -D domain    the XMPP domain served; default localhost\n" \
+"  -D domain    the XMPP domain served; default: the one the store in datadir was\n" \
+"               first used with (it keeps it), else localhost\n" \
 "  -r fd        once listening, write the port and a newline to fd (readiness)\n" \
 "  -o key=val   any config setting (see simpp-relayd(8)); TLS: -o tls_cert=FILE\n" \
 "               -o tls_key=FILE (STARTTLS), -o tls_port=5223 (direct TLS as well)\n" \
 "  -v           log every stanza's kind and addresses (never its content)\n" \
+"  -h, --help   this text; -V, --version: the version\n" \
 "  passwd jid   set the SASL password of an ordinary XMPP account (made if new);\n" \
-"               the password is read from the terminal or -P fd\n"
+"               the password is read from the terminal or -P fd\n" \
+"  list         the accounts, one a line: JID, kind (simpp, password), level, creation\n" \
+"  delete jid   remove an account with its roster and offline messages\n" \
+"The accounts are those of the store's domain: a JID of another domain is refused.\n"
 
 static void usage(int code)
 {
@@ -211,7 +219,7 @@ static void read_config(struct opts *o, const char *path)
     char *text, *save = NULL;
     size_t len;
     int line = 0;
-    if (read_file(path, 1 << 20, &text, &len) < 0) die_sys(EX_CONFIG, "unable to read %s", path);
+    if (read_file(path, 1 << 20, &text, &len) < 0) die_sys(EX_NOINPUT, "unable to read %s", path);
     for (char *l = text, *nl; l && *l; l = nl) {
         nl = strchr(l, '\n');
         if (nl) *nl++ = 0;
@@ -247,23 +255,95 @@ static sc_key *load_key(const char *path, int passfd)
     return k;
 }
 
+/* ---- the store and its domain ------------------------------------------- */
+
+/* the one domain of the accounts in a store that never recorded its domain
+ * (made before it could): "" if none, or if they disagree */
+struct dominfer { char dom[STORE_META_MAX]; int n, mixed; };
+static int infer_cb(const struct store_user *u, void *ctx)
+{
+    struct dominfer *d = ctx;
+    const char *at = strrchr(u->jid, '@');
+    const char *dom = at ? at + 1 : u->jid;
+    if (!d->n++) snprintf(d->dom, sizeof d->dom, "%s", dom);
+    else if (strcmp(d->dom, dom)) d->mixed = 1;
+    return d->mixed;
+}
+
+/*
+ * The domain is the store's: recorded when a store is first used (by the
+ * relay or a command), and from then on -D or the configuration must agree
+ * with it, or nothing is done: accounts made under another domain could
+ * never log in.  Without -D, the store's own domain is served.
+ */
+static void store_domain(struct opts *o, store *st)
+{
+    char have[STORE_META_MAX];
+    int e = store_meta_get(st, "domain", have, sizeof have);
+    if (e == STORE_NOTFOUND) {
+        struct dominfer d = { .n = 0 };
+        if (store_user_list(st, infer_cb, &d) < 0) die(EX_UNAVAILABLE, "store: %s", store_errmsg(st));
+        const char *use = o->domain ? o->domain : d.n && !d.mixed ? d.dom : o->cfg.domain;
+        snprintf(have, sizeof have, "%s", use);
+        if (store_meta_set(st, "domain", have) != STORE_OK) die(EX_CANTCREAT, "store: %s", store_errmsg(st));
+    } else if (e != STORE_OK)
+        die(EX_UNAVAILABLE, "store: %s", store_errmsg(st));
+    if (o->domain && strcmp(o->domain, have))
+        die(EX_CONFIG, "%s: the store holds the accounts of %s, not %s (give -D %s, or another -d)",
+            o->datadir, have, o->domain, have);
+    if (!o->domain && !(o->domain = strdup(have))) die(EX_OSERR, "out of memory");
+    o->cfg.domain = o->domain;
+}
+
+/* is there a store in datadir (0: none yet, errno says why) */
+static int has_store(const struct opts *o)
+{
+    char *db;
+    struct stat sb;
+    if (asprintf(&db, "%s/simpp.db", o->datadir) < 0) die(EX_OSERR, "out of memory");
+    int r = stat(db, &sb) == 0;
+    free(db);
+    return r;
+}
+
+/* the store for a command; an existing one only unless create */
+static store *admin_store(struct opts *o, int create)
+{
+    char err[512];
+    if (!create && !has_store(o)) die_sys(EX_NOINPUT, "no store in %s", o->datadir);
+    store *st = store_open(o->datadir, err, sizeof err);
+    if (!st) die(EX_UNAVAILABLE, "store: %s", err);
+    store_domain(o, st);
+    return st;
+}
+
+/* a bare JID of the domain, lower-cased as the relay compares them; into
+ * bare (STORE_JID_MAX) */
+static void account_jid(const struct opts *o, const char *arg, char *bare)
+{
+    struct jid j;
+    if (jid_parse(arg, &j) < 0 || !j.local[0] || j.resource[0] || jid_bare(&j, bare, STORE_JID_MAX) < 0)
+        die(EX_USAGE, "%s: not a bare JID (user@domain)", arg);
+    if (strcmp(j.domain, o->cfg.domain) != 0)
+        die(EX_USAGE, "%s: not an account of %s, the domain of %s", arg, o->cfg.domain, o->datadir);
+}
+
 /* passwd: an ordinary XMPP account's SCRAM-SHA-256 and SCRAM-SHA-1 verifiers */
 static int cmd_passwd(struct opts *o, int argc, char **argv)
 {
-    char err[512];
     int pwfd = -1;
-    char pw[SASL_MAX_PW + 1], bare[512];
+    char pw[SASL_MAX_PW + 1], bare[STORE_JID_MAX];
     size_t pl;
-    struct jid j;
     struct scram_cred cred, cred1;
     struct store_user u;
     if (argc == 4 && !strcmp(argv[2], "-P"))
         pwfd = fd_arg(argv[3]);
     else if (argc != 2)
         usage(EX_USAGE);
-    if (jid_parse(argv[1], &j) < 0 || !j.local[0] || j.resource[0] || jid_bare(&j, bare, sizeof bare) < 0 ||
-        strcmp(j.domain, o->cfg.domain) != 0 || strlen(bare) >= STORE_JID_MAX)
-        die(EX_USAGE, "%s: not a bare JID of domain %s", argv[1], o->cfg.domain);
+    /* a JID of another domain is refused before the password is asked for
+     * (and before a new store is made) */
+    store *st = has_store(o) ? admin_store(o, 0) : NULL;
+    account_jid(o, argv[1], bare);
     if (read_secret(pwfd, "password: ", pw, sizeof pw, &pl) < 0) {
         if (errno == ENOTTY) die(EX_USAGE, "password: no terminal to ask on; give it with -P fd");
         die_sys(EX_IOERR, "unable to read the password");
@@ -274,13 +354,11 @@ static int cmd_passwd(struct opts *o, int argc, char **argv)
         scram_make_cred_hash(SC_HASH_SHA1, pw, pl, cred.salt, cred.iter, &cred1) != SASL_OK)
         die(EX_SOFTWARE, "SCRAM: internal error");
     sc_zero(pw, sizeof pw);
-    /* everything checked: only now the store */
-    store *st = store_open(o->datadir, err, sizeof err);
-    if (!st) die(EX_UNAVAILABLE, "store: %s", err);
+    if (!st) st = admin_store(o, 1);
     int e = store_user_get(st, bare, &u), code = 0;
     if (e == STORE_NOTFOUND) {
         memset(&u, 0, sizeof u);
-        memcpy(u.jid, bare, strlen(bare) + 1);    /* < STORE_JID_MAX, checked above */
+        memcpy(u.jid, bare, strlen(bare) + 1);
         u.level = 0;
         u.created = (int64_t)time(NULL);
         if ((e = store_user_add(st, &u)) != STORE_OK) code = EX_CANTCREAT;
@@ -294,13 +372,49 @@ static int cmd_passwd(struct opts *o, int argc, char **argv)
         code = EX_CANTCREAT;
     sc_zero(&cred, sizeof cred);
     sc_zero(&cred1, sizeof cred1);
-    if (code) {
-        snprintf(err, sizeof err, "%s", store_errmsg(st));
-        store_close(st);
-        die(code, "%s: %s", bare, err);
-    }
+    if (code) die(code, "%s: %s", bare, store_errmsg(st));
     store_close(st);
     printf("%s: password set\n", bare);
+    return 0;
+}
+
+static int list_cb(const struct store_user *u, void *ctx)
+{
+    char when[32];
+    time_t t = (time_t)u->created;
+    struct tm tm;
+    (void)ctx;
+    if (!gmtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm)) snprintf(when, sizeof when, "?");
+    printf("%s %s level=%s created=%s\n", u->jid,
+           u->publen && u->has_scram ? "simpp+password" : u->publen ? "simpp" : u->has_scram ? "password" : "none",
+           simpp_level_name(u->level), when);
+    return ferror(stdout);
+}
+
+/* list: one account a line, in JID order */
+static int cmd_list(struct opts *o, int argc)
+{
+    if (argc != 1) usage(EX_USAGE);
+    store *st = admin_store(o, 0);
+    if (store_user_list(st, list_cb, NULL) < 0) die(EX_UNAVAILABLE, "store: %s", store_errmsg(st));
+    store_close(st);
+    if (fflush(stdout) == EOF || ferror(stdout)) die_sys(EX_IOERR, "unable to write stdout");
+    return 0;
+}
+
+/* delete: the account, its roster and its offline messages (the store's
+ * foreign keys); a session it has open ends at its next login */
+static int cmd_delete(struct opts *o, int argc, char **argv)
+{
+    char bare[STORE_JID_MAX];
+    if (argc != 2) usage(EX_USAGE);
+    store *st = admin_store(o, 0);
+    account_jid(o, argv[1], bare);
+    int e = store_user_del(st, bare);
+    if (e == STORE_NOTFOUND) die(EX_NOUSER, "%s: no such account", bare);
+    if (e != STORE_OK) die(EX_CANTCREAT, "%s: %s", bare, store_errmsg(st));
+    store_close(st);
+    printf("%s: deleted\n", bare);
     return 0;
 }
 
@@ -363,9 +477,12 @@ int main(int argc, char **argv)
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
     if (optind < argc) {
-        int rc;
-        if (strcmp(argv[optind], "passwd") != 0) usage(EX_USAGE);
-        rc = cmd_passwd(&o, argc - optind, argv + optind);
+        const char *verb = argv[optind];
+        int rc, n = argc - optind;
+        if (!strcmp(verb, "passwd")) rc = cmd_passwd(&o, n, argv + optind);
+        else if (!strcmp(verb, "list")) rc = cmd_list(&o, n);
+        else if (!strcmp(verb, "delete")) rc = cmd_delete(&o, n, argv + optind);
+        else usage(EX_USAGE);
         free(o.datadir);
         free(o.keyfile);
         free(o.domain);
@@ -377,6 +494,7 @@ int main(int argc, char **argv)
         sc_key_free(key);
         die(EX_UNAVAILABLE, "store: %s", err);
     }
+    store_domain(&o, st);
     /* 10,000 connections need more than the usual 1024 descriptors */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -40,7 +40,8 @@
 "  -a          accept video invitations (default: refuse them)\n" \
 "  -m params   with -a: what the answer offers, e.g. addr=HOST:PORT for a call\n" \
 "stdin: a line is a message; /file PATH sends a file; /video [PARAMS] invites\n" \
-"the peer to a video stream; /safety, /transcript, /pending, /rekey, /quit.\n"
+"the peer to a video stream; /safety, /transcript, /pending, /rekey, /quit;\n" \
+"/help lists them.\n"
 
 #define NS_HINTS "urn:xmpp:hints"
 #define NOTICE "[SIMPP end-to-end encrypted message: use simpp-session to read it]"
@@ -51,10 +52,19 @@ static const char SYNTH[] =
 
 struct pending { uint64_t id; uint8_t t[SC_SHA256_LEN]; char *what; struct pending *next; };
 
+/* how far a file has gone: a bar on a terminal, events with -j */
+struct progress {
+    int send;                       /* 1 sending, 0 receiving */
+    uint64_t id, done, total;
+    int64_t t0, shown;              /* ms: start, last shown */
+    const char *name;
+};
+
 struct incoming_file {
     char *name, *tmp;               /* name: set while a file is open (or being refused) */
     int fd;
     struct pl_recv r;
+    struct progress pg;
 };
 
 static struct {
@@ -81,6 +91,7 @@ static struct {
     int wait_s;
     int failed;
     int c1_done;                    /* the relay answered the key request */
+    int presence_done;              /* what was stored for us while offline is in */
     int accept_video;
     const char *answer;             /* -m: the parameters an answer offers */
     int video_wait;                 /* invitations not yet answered */
@@ -88,6 +99,9 @@ static struct {
     int ninvited;
     int sync_done;                  /* the closing round trip (see main) */
     int pagers;                     /* pager messages sent */
+    /* the next handshake's ephemeral key, made while idle (e2e_c3_*_spare) */
+    sc_key *spare;
+    int want_spare;
 } S;
 
 /* ---- output ------------------------------------------------------------- */
@@ -159,6 +173,61 @@ static void send_e2e(const char *to, const char *t, const uint8_t *d, size_t n, 
     sb_printf(&b, "<e2e xmlns='" E2E_NS "' t='%s'%s>%s</e2e></message>", t, extra ? extra : "", e);
     free(e);
     if (send_stanza(&b) < 0) die_sys(EX_IOERR, "unable to write to the relay (fd 7)");
+}
+
+/* ---- progress of a file ----------------------------------------------- */
+
+#define PROGRESS_EVERY_MS 250
+
+/* 1234567 -> "1.2 MB" (powers of 1000, as rates are given) */
+static void human(char *b, size_t n, double v)
+{
+    static const char *u[] = { "B", "kB", "MB", "GB", "TB" };
+    int i = 0;
+    while (v >= 1000 && i < 4) { v /= 1000; i++; }
+    snprintf(b, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void progress_start(struct progress *p, int send, uint64_t id, uint64_t total, const char *name)
+{
+    *p = (struct progress){ .send = send, .id = id, .total = total, .name = name, .t0 = ev_now_ms(), .shown = -1 };
+}
+
+/*
+ * Show where a file is: with -j an event "progress send|recv id bytes total
+ * name"; on a terminal a bar on standard error, redrawn in place (bytes,
+ * rate, time left), ended with a newline when the file is complete.  At
+ * most every PROGRESS_EVERY_MS, and always at the start and the end.
+ */
+static void progress_show(struct progress *p)
+{
+    int64_t now = ev_now_ms();
+    int end = p->done >= p->total;
+    if (!end && p->shown >= 0 && now - p->shown < PROGRESS_EVERY_MS) return;
+    p->shown = now;
+    if (S.json) {
+        event("progress %s %llu %llu %llu %s", p->send ? "send" : "recv", (unsigned long long)p->id,
+              (unsigned long long)p->done, (unsigned long long)p->total, p->name);
+        return;
+    }
+    if (!isatty(2)) return;
+    char bar[21], d[16], t[16], r[16], left[48] = "";
+    double secs = (double)(now - p->t0) / 1000, rate = secs > 0 ? (double)p->done / secs : 0;
+    int pct = p->total ? (int)(p->done * 100 / p->total) : 100;
+    memset(bar, '-', 20);
+    memset(bar, '#', (size_t)pct / 5);
+    bar[20] = 0;
+    human(d, sizeof d, (double)p->done);
+    human(t, sizeof t, (double)p->total);
+    human(r, sizeof r, rate);
+    if (!end && rate > 0) {
+        unsigned long l = (unsigned long)((double)(p->total - p->done) / rate + 0.5);
+        snprintf(left, sizeof left, ", %lu:%02lu left", l / 60, l % 60);
+    } else if (end)
+        snprintf(left, sizeof left, ", %.1f s", secs);
+    fprintf(stderr, "\r%s: %s %s [%s] %3d%% %s of %s, %s/s%s\033[K%s", progname,
+            p->send ? "sending" : "receiving", p->name, bar, pct, d, t, r, left, end ? "\n" : "");
+    fflush(stderr);
 }
 
 /* ---- keys: C1/C2 and pinning ------------------------------------------- */
@@ -233,8 +302,9 @@ static void start_handshake(void)
     size_t l = sizeof c3;
     if (!S.peerkey) return;
     e2e_hs_wipe(&S.hs);
-    if (e2e_c3_make(&S.hs, S.mybare, S.peer, S.key, S.suites, S.nsuites, c3, &l) != E2E_OK)
+    if (e2e_c3_make_spare(&S.hs, S.mybare, S.peer, S.key, S.suites, S.nsuites, c3, &l, &S.spare) != E2E_OK)
         die(EX_SOFTWARE, "unable to start the key exchange");
+    S.want_spare = !S.spare;
     send_e2e(S.peer, "c3", c3, l, NULL, 0);
     S.hs_sent = 1;
 }
@@ -315,10 +385,13 @@ static void flush_queue(void)
 static void session_up(void)
 {
     char safety[80];
-    e2e_safety_number(S.key, S.peerkey, safety);
-    for (char *c = safety; *c; c++) if (*c == '\n') *c = ' ';
+    /* -j shows the safety number on /safety only: it costs a millisecond */
     if (S.json) event("session %s %s", sc_suite_name(S.s.suite), S.peerfull);
-    else note("end-to-end session with %s (%s); safety number %s", S.peerfull, sc_suite_name(S.s.suite), safety);
+    else {
+        e2e_safety_number(S.key, S.peerkey, safety);
+        for (char *c = safety; *c; c++) if (*c == '\n') *c = ' ';
+        note("end-to-end session with %s (%s); safety number %s", S.peerfull, sc_suite_name(S.s.suite), safety);
+    }
     S.peer_offline = 0;
     flush_queue();
 }
@@ -337,7 +410,8 @@ static void on_c3(const char *from, const uint8_t *d, size_t n)
     /* both sent C3 at once: the smaller JID stays initiator */
     if (S.hs.state == E2E_C3 && strcmp(S.mybare, S.peer) < 0) return;
     for (size_t i = 0; i < S.nsuites; i++) allowed |= 1u << S.suites[i];
-    int e = e2e_c3_accept(S.mybare, S.peer, S.key, S.peerkey, allowed, d, n, c4, &l, &ns);
+    int e = e2e_c3_accept_spare(S.mybare, S.peer, S.key, S.peerkey, allowed, d, n, c4, &l, &ns, &S.spare);
+    S.want_spare = !S.spare;
     if (e != E2E_OK) {
         alarmx("key exchange from %s refused: %s%s", from, e2e_strerror(e),
                e == E2E_EAUTH ? " (not signed by the pinned key: someone in the middle?)" : "");
@@ -432,6 +506,8 @@ static void on_file_offer(uint64_t id, const uint8_t *d, size_t n)
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (f->fd < 0) { file_done(0, strerror(errno)); return; }
     note("receiving file %s (%llu bytes)", nm, (unsigned long long)o.size);
+    progress_start(&f->pg, 0, id, o.size, f->name);
+    progress_show(&f->pg);
     int r = pl_recv_empty(&f->r);           /* nothing will follow an empty file */
     if (r < 0) file_done(0, pl_strerror(r));
     else if (r == 1) file_stored();
@@ -447,6 +523,8 @@ static void on_file_chunk(uint64_t id, const uint8_t *d, size_t n)
     if (r == PL_EFILE) { alarmx("a file chunk from %s for no file being received: ignored", S.peer); return; }
     if (r < 0) { file_done(0, pl_strerror(r)); return; }
     if (bl && write(f->fd, b, bl) != (ssize_t)bl) { file_done(0, strerror(errno)); return; }
+    f->pg.done = f->r.got;
+    progress_show(&f->pg);
     if (r == 1) file_stored();
 }
 
@@ -500,18 +578,20 @@ static void send_file(const char *path)
         free(buf);
         return;
     }
-    uint64_t size = o.size, id = ++S.next_id;
+    uint64_t id = ++S.next_id;
+    struct progress pg;
     seal_send(E2E_FILE_OFFER, id, offer, ol);
+    progress_start(&pg, 1, id, o.size, base);
+    progress_show(&pg);
     lseek(fd, 0, SEEK_SET);
     uint64_t off = 0;
     while ((r = read(fd, buf + 8, PL_CHUNK)) > 0) {
         size_t cl = pl_chunk_make(off, buf + 8, (size_t)r, buf);
         seal_send(E2E_FILE_CHUNK, id, buf, cl);
         off += (uint64_t)r;
-        if (!S.json) fprintf(stderr, "\r%s: sending %s: %llu%%", progname, base,
-                             size ? (unsigned long long)(off * 100 / size) : 100ULL);
+        pg.done = off < o.size ? off : o.size;
+        progress_show(&pg);
     }
-    if (!S.json) fputc('\n', stderr);
     close(fd);
     free(buf);
     struct pending *p = calloc(1, sizeof *p);
@@ -859,6 +939,7 @@ static int stanza_cb(void *arg, xs_node *n)
         const xs_node *pk = xs_child(n, "pubkey", "urn:simpp:1");
         const char *id = xs_getattr(n, "id", NULL);
         if (id && !strcmp(id, "simpp-sync")) S.sync_done = 1;
+        if (id && !strcmp(id, "simpp-presence")) S.presence_done = 1;
         if (id && !strcmp(id, "simpp-c1")) {
             S.c1_done = 1;
             if (!pk) {
@@ -911,6 +992,18 @@ static int stanza_cb(void *arg, xs_node *n)
 
 #define LINE_MAX_BYTES 32768   /* sealed, base64'd and wrapped it must fit a stanza */
 
+/* what /help shows (the man page's COMMANDS) */
+static const struct { const char *cmd, *what; } commands[] = {
+    { "/file PATH", "send a file (the peer keeps it if it runs with -o)" },
+    { "/video [PARAMS]", "invite the peer to a video stream" },
+    { "/safety", "the safety number: compare it with the peer's" },
+    { "/transcript", "this session's transcript hash" },
+    { "/pending", "what the peer has not acknowledged yet" },
+    { "/rekey", "a new key exchange now" },
+    { "/help", "this list" },
+    { "/quit", "end, as at the end of input (Ctrl-D)" },
+};
+
 static void on_line(char *line, size_t n)
 {
     if (n && line[n - 1] == '\r') n--;
@@ -921,6 +1014,12 @@ static void on_line(char *line, size_t n)
     }
     if (line[0] == '/') {
         if (!strncmp(line, "/quit", 5)) { S.input_done = 1; return; }
+        if (!strncmp(line, "/help", 5)) {
+            note("a line is a message to %s; a line starting with / is a command:", S.peer);
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                note("  %-16s %s", commands[i].cmd, commands[i].what);
+            return;
+        }
         if (!strncmp(line, "/safety", 7)) {
             char s[80];
             if (S.peerkey && e2e_safety_number(S.key, S.peerkey, s) == 0) {
@@ -1029,11 +1128,7 @@ int main(int argc, char **argv)
     snprintf(S.mybare, sizeof S.mybare, "%.*s", (int)strcspn(jid, "/"), jid);
     if (!strcmp(S.mybare, S.peer)) die(EX_USAGE, "%s: that is you", S.peer);
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
-    /* the private key from its descriptor: read once (which closes it), or
-     * kept open to the agent when the key is on a token */
     if (parse_ulong(kfd, 0, 1023, &v) < 0) die(EX_USAGE, "SIMPP_KEYFD=%s: not a descriptor", kfd);
-    char kerr[256];
-    if (!(S.key = key_receive((int)v, kerr, sizeof kerr))) die(EX_DATAERR, "%s", kerr);
     char *home = NULL;
     if (!S.statedir) {
         const char *h = getenv("SIMPP_HOME");
@@ -1055,13 +1150,24 @@ int main(int argc, char **argv)
     xs_limits lim = { 1u << 20, 0, 0, 0 };
     xs_stream *xs = xs_new(&lim, &cb, NULL);
     if (!xs || xs_feed(xs, SYNTH, sizeof SYNTH - 1) < 0) die(EX_OSERR, "out of memory");
-    /* initial presence (offline pager messages come with it), then C1/C2 */
+    /* C1/C2 first: while the relay answers, the key is taken in and the
+     * first handshake's key pair made */
     sbuf b = { 0 };
-    sb_puts(&b, "<presence/>");
-    send_stanza(&b);
     sb_puts(&b, "<iq type='get' id='simpp-c1'><pubkey xmlns='urn:simpp:1' jid='");
     sb_esc(&b, S.peer);
     sb_puts(&b, "'/></iq>");
+    send_stanza(&b);
+    /* the private key from its descriptor: read once (which closes it), or
+     * kept open to simpp-login, which holds it on a token (keyagent.h) */
+    char kerr[256];
+    if (!(S.key = key_receive((int)v, kerr, sizeof kerr))) die(EX_DATAERR, "%s", kerr);
+    S.spare = sc_key_generate(sc_key_curve(S.key));
+    /* then the initial presence, which brings the offline (pager) messages:
+     * only once the key is there to open them.  The relay answers in order,
+     * so once the ping after it comes back they are all in. */
+    sb_puts(&b, "<presence/>");
+    send_stanza(&b);
+    sb_puts(&b, "<iq type='get' id='simpp-presence'><ping xmlns='urn:xmpp:ping'/></iq>");
     send_stanza(&b);
 
     sbuf line = { 0 };
@@ -1071,10 +1177,19 @@ int main(int argc, char **argv)
         if (S.input_done && !S.drain_deadline)
             S.drain_deadline = ev_now_ms() + (int64_t)S.wait_s * 1000;
         if (S.drain_deadline) {
-            int settled = S.c1_done && S.queue.n == 0 && S.npend == 0 && !S.in.name && !S.video_wait;
+            int settled = S.c1_done && S.presence_done && S.queue.n == 0 && S.npend == 0 && !S.in.name && !S.video_wait;
             if (settled || ev_now_ms() >= S.drain_deadline) break;
         }
         struct pollfd pf[2] = { { S.in7, POLLIN, 0 }, { 0, POLLIN, 0 } };
+        /* the spare key pair was used: make the next one when nothing waits
+         * and no handshake is under way (on a busy machine, work done while
+         * the peer computes its answer delays that answer) */
+        if (S.want_spare && !S.input_done && S.have_sess && S.s.confirmed && S.hs.state != E2E_C3 &&
+            poll(pf, 2, 0) == 0) {
+            S.want_spare = 0;
+            S.spare = sc_key_generate(sc_key_curve(S.key));
+            continue;
+        }
         int wait = S.drain_deadline ? (int)(S.drain_deadline - ev_now_ms()) : -1;
         if (poll(pf, S.input_done ? 1 : 2, wait < 0 && S.drain_deadline ? 0 : wait) < 0) {
             if (errno == EINTR) continue;
@@ -1153,6 +1268,7 @@ int main(int argc, char **argv)
     e2e_sess_wipe(&S.s);
     e2e_sess_wipe(&S.old);
     e2e_hs_wipe(&S.hs);
+    sc_key_free(S.spare);
     sc_key_free(S.key);
     sc_key_free(S.peerkey);
     sb_free(&line);

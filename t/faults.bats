@@ -27,7 +27,9 @@ PY
     exec {fa}>a.in
     wait_for a "bound .*alice" "$RELAY_LOG"
     { head -c 6000 script.txt; } >&$fa
-    sleep 0.5
+    # part-way: once the relay has acknowledged at least 10 messages (h counts
+    # the presence too)
+    wait_for a "h='(1[1-9]|[2-9][0-9]|[0-9]{3,})'" a.out
     kill -9 "$RELAY_PID"
     wait "$RELAY_PID" 2>/dev/null || true
     tail -c +6001 script.txt >&$fa 2>/dev/null || true

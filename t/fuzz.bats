@@ -38,13 +38,14 @@ fuzz() {
         [ -n "$(ls "$SIMPP_TOP/fuzz/corpus/$t")" ]
         n=$((n + 1))
     done
-    [ "$n" -ge 11 ]
+    [ "$n" -ge 12 ]
 }
 
 @test "fuzz xmlstream: stream parser, serialise and parse again" { fuzz xmlstream; }
 @test "fuzz simpp_server: S1, R1, R3 and channel frames at the relay" { fuzz simpp_server; }
 @test "fuzz simpp_client: R2 and S2 at the client" { fuzz simpp_client; }
-@test "fuzz e2e: C3, C4, frames, pager messages" { fuzz e2e; }
+@test "fuzz e2e: C3 and pager headers, frames, scripts on a session against a model" { fuzz e2e; }
+@test "fuzz e2e_sig: C3, C4 and pager messages behind their signatures" { fuzz e2e_sig; }
 @test "fuzz keyfile: PEM key files with and without a passphrase" { fuzz keyfile; }
 @test "fuzz der: DER reader, SPKI, PKCS#8" { fuzz der; }
 @test "fuzz sasl: SCRAM server and client, PLAIN" { fuzz sasl; }

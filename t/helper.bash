@@ -56,9 +56,34 @@ restart_relay() {
     for i in $(seq 1 100); do [ -s ready2 ] && return 0; sleep 0.1; done
     return 1
 }
+# stop_var NAME: TERM the background process whose pid NAME holds, wait
+# for it, and empty NAME
+stop_var() {
+    local pid=${!1:-}
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    printf -v "$1" '%s' ''
+}
+# running, and not a zombie waiting to be reaped
+alive() {
+    local st
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ]
+}
+# SIGTERM, and SIGKILL if the relay has not gone 10 s later: a relay stuck
+# in a loop must not hang the test run
 stop_relay() {
     [ -n "${RELAY_PID:-}" ] || return 0
     kill -TERM "$RELAY_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do
+        alive "$RELAY_PID" || break
+        sleep 0.1
+    done
+    if alive "$RELAY_PID"; then
+        echo "simpp-relayd (pid $RELAY_PID) still running 10 s after SIGTERM: killed" >&2
+        kill -KILL "$RELAY_PID" 2>/dev/null || true
+    fi
     wait "$RELAY_PID" 2>/dev/null || true
     RELAY_PID=
 }
@@ -67,6 +92,15 @@ teardown() {
     for p in ${SESSION_PIDS:-}; do kill "$p" 2>/dev/null || true; done
     stop_relay
     common_teardown
+}
+
+# relay_with NAME...: a test's setup: a fresh directory, a relay, and a
+# registered user for each NAME
+relay_with() {
+    common_setup
+    start_relay
+    local u
+    for u in "$@"; do new_user "$u"; done
 }
 
 # new_user NAME [simpp-register options]: a key and a registration for NAME@localhost
@@ -104,6 +138,17 @@ raw_stream() {
     output=$( { printf "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>%s" "$1"; sleep "${2:-1}"; } |
               timeout 10 nc -q 2 127.0.0.1 "$PORT")
 }
+# wait_listen PORT: until something listens on the loopback PORT (10 s),
+# without connecting to it (the test proxies take one connection only)
+wait_listen() {
+    local i
+    for i in $(seq 1 100); do
+        [ -n "$(ss -Hltn "sport = :$1")" ] && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
 # a free loopback port (the kernel's choice)
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -120,4 +165,14 @@ e2e() {
     eval "pid_$name=$!"
     SESSION_PIDS="${SESSION_PIDS:-} $!"
     eval "exec {fd_$name}>$name.in"
+}
+
+# file_pair: bob takes files into inbox/ and waits for alice; once alice's
+# session with him is up.  Options go to bob's simpp-session.
+file_pair() {
+    mkdir -p inbox
+    e2e bob alice -o "$TMP/inbox" "$@"
+    wait_for bob "offline alice@localhost" bob.out
+    e2e alice bob
+    wait_for alice "^session" alice.out
 }

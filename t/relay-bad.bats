@@ -42,6 +42,9 @@ still_serving() {
     python3 - "$PORT" > out <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+# a relay that stops reading (a stanza limit that never trips, a parser
+# that spins) must fail this test in seconds, not hang it
+s.settimeout(10)
 s.sendall(b"<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><message><body>")
 chunk = b"A" * 65536
 sent = 0

@@ -144,6 +144,31 @@ setup() {
     [ "$(grep -c 'while you were out' bob.out)" -eq 0 ]
 }
 
+@test "a delivered offline message leaves no trace in the data directory (database, WAL) while the relay runs" {
+    local marker="lingers-$RANDOM$RANDOM-marker" i
+    session alice
+    say alice "<presence/>"
+    say alice "<enable xmlns='urn:xmpp:sm:3'/>"
+    say alice "<message to='bob@localhost' type='chat'><body>$marker</body></message>"
+    say alice "<r xmlns='urn:xmpp:sm:3'/>"
+    wait_for alice "<a xmlns='urn:xmpp:sm:3' h='1'/>" alice.out
+    # twin: while it waits for bob, the body is on disk, and grep finds it
+    grep -rqa -- "$marker" data
+    session bob
+    say bob "<presence/>"
+    wait_for bob "$marker" bob.out
+    # deleted once written to bob; nothing reads the database meanwhile
+    for i in $(seq 1 50); do
+        grep -rqa -- "$marker" data || break
+        sleep 0.1
+    done
+    run grep -rla -- "$marker" data
+    echo "still on disk in: $output" >&2
+    ls -la data >&2
+    [ "$status" -eq 1 ]
+    kill -0 "$RELAY_PID"
+}
+
 @test "message to an unknown user: service-unavailable, the session goes on" {
     session alice
     say alice "<message to='nobody@localhost' type='chat' id='x'><body>?</body></message>"
@@ -255,7 +280,7 @@ for i in range(3000):
     WPORT=$(free_port)
     socat -r alice.c2s -R alice.s2c TCP-LISTEN:$WPORT,bind=127.0.0.1,reuseaddr TCP:127.0.0.1:$PORT &
     SESSION_PIDS="$SESSION_PIDS $!"
-    sleep 0.3
+    wait_listen $WPORT
     echo "<message to='bob@localhost' type='chat'><body>CLEARTEXT-CANARY</body></message>" |
         simpp-login -c 127.0.0.1:$WPORT -s relay.pub -k alice.key alice@localhost
     wait_for bob CLEARTEXT-CANARY bob.out

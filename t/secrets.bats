@@ -12,7 +12,7 @@ load helper
             echo "not on the list: $hit" >&2
             bad=1
         fi
-    done < <(grep -n -E '\b(memcmp|bcmp|timingsafe_memcmp)\(' lib/*.c src/*.c | grep -v '^lib/xmlstream.c')
+    done < <(grep -n -E '\b(memcmp|bcmp|timingsafe_memcmp)\(' lib/*.c lib/*/*.c src/*.c | grep -v '^lib/xmlstream.c')
     [ "$bad" -eq 0 ]
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # simpp-session against the relay's end of its stanza pipe played by a
 # hostile or broken relay (t/tools/relayend.py): floods, lies and garbage
-# before any end-to-end session exists.  No relay process runs here.
+# before any end-to-end session exists; and by a peer that breaks the key
+# confirmation (t/tools/e2epeer.c).  No relay process runs here.
 load helper
 
 setup() {
@@ -134,4 +135,44 @@ EOF2
     # "recipient-unavailable": bob is treated as offline, the line goes as a pager message
     grep -q '^offline bob@localhost' out
     grep -q '^pager-sent' out
+}
+
+# bob MODE: simpp-session as bob; its other end is alice played by
+# t/tools/e2epeer, which starts the key exchange and then confirms it as MODE
+# says (good, bad-fin, short-fin) and sends the line "after fin"; sets
+# peer_status and status, and leaves out (bob's events) and peer.out
+bob_with_peer() {
+    mkfifo bob.in
+    "$SIMPP_TOOLS/e2epeer" to from alice.key bob.key alice@localhost/x bob@localhost "$1" \
+        > peer.out 2> peer.err &
+    local pp=$! sp fd
+    SIMPP_JID=bob@localhost/t SIMPP_KEYFD=5 SIMPP_HOME="$TMP/bobhome" \
+        timeout 60 simpp-session -j -w 1 alice@localhost 5< bob.key 6< to 7> from < bob.in > out 2> err &
+    sp=$!
+    exec {fd}>bob.in
+    peer_status=0 status=0
+    wait "$pp" || peer_status=$?
+    exec {fd}>&-
+    wait "$sp" || status=$?
+    cat err peer.err >&2
+}
+
+@test "a FIN with the right transcript hash confirms the session (twin of the next)" {
+    bob_with_peer good
+    [ "$peer_status" -eq 0 ]
+    grep -q '^session chacha20-poly1305 alice@localhost/x' out
+    grep -q '^msg 1 alice@localhost after fin' out
+    ! grep -q '^error' out || false
+}
+
+@test "a FIN with a wrong or cut transcript hash does not confirm the session: nothing is shown after it" {
+    local mode
+    for mode in bad-fin short-fin; do
+        rm -f bob.in out
+        bob_with_peer "$mode"
+        [ "$peer_status" -eq 0 ]
+        grep -q '^error key confirmation from alice@localhost/x does not match' out
+        ! grep -q '^session' out || false
+        ! grep -q 'after fin' out || false
+    done
 }

@@ -60,7 +60,7 @@ setup() {
     WPORT=$(free_port)
     socat -r wire.c2s -R wire.s2c TCP-LISTEN:$WPORT,bind=127.0.0.1,reuseaddr TCP:127.0.0.1:$PORT &
     SESSION_PIDS="$SESSION_PIDS $!"
-    sleep 0.3
+    wait_listen $WPORT
     mkfifo alice.in
     SIMPP_HOME=$TMP/alice.home simpp-login -v -c 127.0.0.1:$WPORT -s relay.pub -k alice.key -r s alice@localhost \
         simpp-session -j bob@localhost < alice.in > alice.out 2> alice.err &
@@ -227,17 +227,24 @@ setup() {
     [ -z "$(ls -A inbox)" ]
 }
 
-@test "a relay that withholds one message: both sides say the conversation was altered" {
-    # bob's relay drops alice's third frame (FIN, text 1, text 2: text 2)
+# bob_withheld NTH COUNT: bob's simpp-session behind a relay that drops
+# alice's NTH frame and the COUNT - 1 after it (t/tools/stanzafilter.py);
+# then alice's session (-w 2), as e2e starts it
+bob_withheld() {
     mkfifo bob.in
     SIMPP_HOME="$TMP/bob.home" simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k bob.key -r s bob@localhost \
-        python3 "$SIMPP_TOP/t/tools/stanzafilter.py" --drop "from='alice@localhost/s'.* t='f'" --nth 3 -- \
-        simpp-session -j -w 2 alice@localhost < bob.in > bob.out 2> bob.err &
+        python3 "$SIMPP_TOP/t/tools/stanzafilter.py" --drop "from='alice@localhost/s'.* t='f'" \
+        --nth "$1" --count "$2" -- simpp-session -j -w 2 alice@localhost < bob.in > bob.out 2> bob.err &
     pid_bob=$!
     SESSION_PIDS="${SESSION_PIDS:-} $!"
     exec {fd_bob}>bob.in
     wait_for bob "offline alice@localhost" bob.out
     e2e alice bob -w 2
+}
+
+@test "a relay that withholds one message: both sides say the conversation was altered" {
+    # bob's relay drops alice's third frame (FIN, text 1, text 2: text 2)
+    bob_withheld 3 1
     wait_for alice "^session" alice.out
     say alice "one"
     say alice "two"
@@ -256,6 +263,32 @@ setup() {
     # at alice's BYE, bob compares what alice says it sent with what arrived
     wait_for bob "^error alice@localhost's transcript of what it sent differs from what arrived: the conversation was altered" bob.out
     wait_for bob "^bye alice@localhost" bob.out
+    [ "$(grep '^transcript' alice.out | tail -1)" != "$(grep '^transcript' bob.out | tail -1)" ]
+}
+
+@test "a relay that withholds the last messages before the BYE: both sides report them" {
+    # bob's relay drops alice's third and fourth frames (FIN, one, two,
+    # three, BYE: two and three), the last ones before her BYE
+    bob_withheld 3 2
+    wait_for alice "^session" alice.out
+    say alice "one"
+    wait_for bob "^msg 1 alice@localhost one" bob.out
+    say alice "two"
+    say alice "three"
+    # alice ends at once: what she sent last is still on its way
+    end_session alice
+    local st=0
+    wait "$pid_alice" || st=$?
+    [ "$st" -ne 0 ]
+    grep -q '^pending 2$' alice.out
+    grep -q '^pending 3$' alice.out
+    ! grep -q '^pending 1$' alice.out || false
+    [ "$(grep -c 'stanzafilter: dropped' bob.err)" -eq 2 ]
+    # bob: the BYE says two frames are missing, and what alice sent is not what arrived
+    wait_for bob "^bye alice@localhost" bob.out
+    grep -q "^error 2 message(s) from alice@localhost/s are missing" bob.out
+    grep -q "^error alice@localhost's transcript of what it sent differs from what arrived: the conversation was altered" bob.out
+    ! grep -q "^msg [23] " bob.out || false
     [ "$(grep '^transcript' alice.out | tail -1)" != "$(grep '^transcript' bob.out | tail -1)" ]
 }
 

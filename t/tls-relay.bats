@@ -94,8 +94,19 @@ setup() {
     [ "$status" -eq 2 ]
     [[ "$output" == *"failure: invalid-authzid"* ]]
     ! grep -q 'login .*mechanism=PLAIN' "$RELAY_LOG" || false
+    # a localpart for an authzid, or carol of another domain: refused too
+    run X $PORT carol@localhost PLAIN --ca ca.pem --authzid dave <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"failure: invalid-authzid"* ]]
+    run X $PORT carol@localhost PLAIN --ca ca.pem --authzid carol@elsewhere <<< 'pass 1'
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"failure: not-authorized"* ]]
+    ! grep -q 'jid=dave@localhost' "$RELAY_LOG" || false
     run X $PORT carol@localhost PLAIN --ca ca.pem --authzid carol@localhost <<< 'pass 1'
     [ "$status" -eq 0 ]
+    run X $PORT carol@localhost PLAIN --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 0 ]
+    [ "$(grep -c 'login addr=127.0.0.1 jid=carol@localhost mechanism=PLAIN level=xmpp' "$RELAY_LOG")" -eq 2 ]
 }
 
 @test "white space after </auth> and an XML declaration on the restarted stream" {

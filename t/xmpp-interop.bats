@@ -56,3 +56,4 @@ setup() {
     kill "$CPID" 2>/dev/null || true
     ! grep -q 'down is not' carol.out || false
 }
+

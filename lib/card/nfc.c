@@ -189,6 +189,9 @@ int mfc_open(struct mfc **out, const char *connstring)
     int st, r;
     *out = NULL;
     if (!m) return card_fail(CARD_EINTERNAL, "out of memory");
+    /* libnfc prints its own errors on stderr, which would double ours ("no
+     * reader: ..."); LIBNFC_LOG_LEVEL set by the user still wins */
+    setenv("LIBNFC_LOG_LEVEL", "0", 0);
     nfc_init(&m->ctx);
     if (!m->ctx) {
         free(m);

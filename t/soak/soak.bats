@@ -82,6 +82,7 @@ rss() { awk '/VmRSS/{print $2}' /proc/$RELAY_PID/status; }
     python3 - "$PORT" > out <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(10)                # a relay that stops reading fails this, not hangs it
 s.sendall(b"<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><message><body>")
 chunk, sent = b"A" * (1 << 20), 0
 try:

@@ -49,7 +49,7 @@ int main(int argc, char **argv)
     if (client_connect(argv[2], 0, &rfd, &wfd, err, sizeof err) < 0) die(EX_UNAVAILABLE, "%s", err);
     struct client c;
     client_init(&c, rfd, wfd, "localhost");
-    if (client_open(&c) < 0 || client_pin(&c, argv[3], 0, &wrote) < 0) die(EX_PROTOCOL, "%s", c.err);
+    if (client_open(&c) < 0 || client_pin(&c, argv[3], 0, &wrote) != 0) die(EX_PROTOCOL, "%s", c.err);
     struct simpp_ctx ctx = { c.stream_id, c.suites, c.nsuites };
     struct simpp_reg reg;
     uint8_t m[SIMPP_MSG_MAX], in[SIMPP_MSG_MAX];

@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
-"""stanzafilter.py [--drop REGEX] [--nth N] -- PROGRAM ARGS... - a relay that
-withholds a message, for tests.  Chained after simpp-login in place of the
-program, it runs PROGRAM with its own pipes on fds 6 and 7 and passes
+"""stanzafilter.py [--drop REGEX] [--nth N] [--count K] -- PROGRAM ARGS... - a
+relay that withholds messages, for tests.  Chained after simpp-login in place
+of the program, it runs PROGRAM with its own pipes on fds 6 and 7 and passes
 stanzas through (simpp-login writes one a line), except the N-th stanza from
-the relay that matches REGEX, which it drops: what the program sees is what
-a relay that drops that message would deliver.  Everything PROGRAM writes
+the relay that matches REGEX and the K - 1 matching ones after it (K = 1 by
+default), which it drops: what the program sees is what a relay that drops
+those messages would deliver.  Everything PROGRAM writes
 goes to the relay unchanged.  The key descriptor ($SIMPP_KEYFD) and the
 environment are passed on.  Exits with PROGRAM's status.  Standard library
 only."""
 import os, re, select, subprocess, sys
 
 args = sys.argv[1:]
-drop, nth = None, 1
+drop, nth, count = None, 1, 1
 while args and args[0] != "--":
     if args[0] == "--drop":
         drop = re.compile(args[1].encode())
         args = args[2:]
     elif args[0] == "--nth":
         nth = int(args[1])
+        args = args[2:]
+    elif args[0] == "--count":
+        count = int(args[1])
         args = args[2:]
     else:
         sys.exit("stanzafilter: unknown option %s" % args[0])
@@ -63,7 +67,7 @@ while prog_open:
             line, buf = buf.split(b"\n", 1)
             if drop is not None and drop.search(line):
                 seen += 1
-                if seen == nth:
+                if nth <= seen < nth + count:
                     sys.stderr.write("stanzafilter: dropped %s\n" % line[:80].decode("utf-8", "replace"))
                     continue
             try:

@@ -14,6 +14,7 @@
  *   NIST CAVP SHAVS   SHA-256 Short/LongMsg        sc_sha256, incremental API
  *   RFC 8439          ChaCha20-Poly1305            sc_seal/sc_open suite 1
  *   NIST CAVP GCMVS   AES-128-GCM                  sc_seal/sc_open suite 2
+ *   OpenSSL           AES-128-GCM, long messages   either side of GCM_SHORT
  *   NIST CAVP AESAVS  AES-256-CBC                  sc_aes256_cbc
  *   NIST CAVP ECDSA2VS (FIPS 186-3) KeyPair, PKV, SigGen, SigVer (P-224/256/384)
  *   RFC 6979 A.2.5    ECDSA P-256 (verify side)
@@ -527,6 +528,62 @@ static void kat_gcm_file(const char *rel, size_t expect, size_t expect_fail)
     vec_free(&vf);
 }
 
+/* lib/crypto.c seals short AES-128-GCM messages without libtomcrypt's table
+ * and long ones with it (GCM_SHORT, 4096 bytes of AAD + plaintext).  NIST's
+ * vectors are all short, so these digests of OpenSSL's output (SHA-256 of
+ * ciphertext || tag; key 00..0f, nonce a0..ab, AAD[i] = 5i+1, PT[i] = 7i+3,
+ * bytes mod 256) pin both forms on either side of the boundary. */
+static void kat_gcm_long(void)
+{
+    static const struct { size_t al, pl; const char *sha; } v[] = {
+        {    13,     0, "a66716d5599753fd57e3bed834b4362e9e86b71ab9ded4cb6cdf5a5b80471345" },
+        {    13,     1, "c8cc80f94f13c70711efe8952ef843cd67f1bb2e75c87948361116227fd38506" },
+        {    13,    16, "f47e1e6d992f527052b0586b2e72465f0046fa8e0b93fa9a81a01ac55a2ba4fb" },
+        {    13,   100, "d23c2c3595d61864f68848f355e03204ba39b601c01152792898b4d0e2ab2860" },
+        {    13,  4083, "7cdbfcdd72a8e377a9c5559dd909dcebfa9cc5d61a4a8cdf0747127a100a7deb" },
+        {    13,  4084, "677a792d328ea77b0986b83a22d9ccd0f500efc91e446524dea94a694d7c7a0c" },
+        {     0,  4096, "93bd1f65c7a5d5b84e79a0109bfcb373aa930193d8d9abbb39d4e4bc34808a14" },
+        {     0,  4097, "8cba1b89b33a5cacaea19af474223dde19fdb530ff4a865c885504793fca05ea" },
+        {  5000,    10, "3aca003c590610fb4fd081a550e8bdec55e7da369fafe8ca1d61b4beebadbcbc" },
+        {    13, 16384, "7241c47e047ef6b0093701232e6eb1dd84e5e2c71b688c78af0baaceb7230013" },
+        {    13, 65539, "8ff199cd6dfae949a10a76844f222a3a9fef3ef061c5af21016522efaa80a280" },
+    };
+    uint8_t key[16], nonce[SC_NONCE_LEN], dg[SC_SHA256_LEN];
+    char hex[2 * SC_SHA256_LEN + 1];
+    for (size_t i = 0; i < sizeof key; i++) key[i] = (uint8_t)i;
+    for (size_t i = 0; i < sizeof nonce; i++) nonce[i] = (uint8_t)(0xa0 + i);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t al = v[i].al, pl = v[i].pl, cl = pl + 16, ol = pl;
+        uint8_t *a = xmalloc(al), *p = xmalloc(pl), *c = xmalloc(cl), *o = xmalloc(pl);
+        for (size_t j = 0; j < al; j++) a[j] = (uint8_t)(5 * j + 1);
+        for (size_t j = 0; j < pl; j++) p[j] = (uint8_t)(7 * j + 3);
+        int sealed = sc_seal(SC_SUITE_AES128_GCM, key, nonce, a, al, p, pl, c, &cl) == 0;
+        sc_sha256(c, cl, dg);
+        sc_hex_encode(dg, sizeof dg, hex);
+        ok(sealed && cl == pl + 16 && strcmp(hex, v[i].sha) == 0,
+           "AES-128-GCM, %zu bytes AAD, %zu plaintext: OpenSSL's ciphertext and tag", al, pl);
+        ok(sc_open(SC_SUITE_AES128_GCM, key, nonce, a, al, c, cl, o, &ol) == 0 && ol == pl &&
+           (pl == 0 || memcmp(o, p, pl) == 0),
+           "AES-128-GCM, %zu bytes AAD, %zu plaintext: opens", al, pl);
+        /* must-fail twins: the tag, the first ciphertext byte, the AAD */
+        int refused = 0, tries = 0;
+        for (int t = 0; t < 3; t++) {
+            uint8_t *flip = t == 0 ? c + cl - 1 : t == 1 ? (pl ? c : NULL) : (al ? a : NULL);
+            if (!flip) continue;
+            tries++;
+            *flip ^= 0x80;
+            ol = pl;
+            refused += sc_open(SC_SUITE_AES128_GCM, key, nonce, a, al, c, cl, o, &ol) != 0 &&
+                       all_zero(o, pl);
+            *flip ^= 0x80;
+        }
+        ok(tries && refused == tries, "AES-128-GCM, %zu bytes AAD, %zu plaintext: a flipped bit "
+           "in tag, ciphertext or AAD is refused and the output wiped (%d of %d)", al, pl,
+           refused, tries);
+        free(a); free(p); free(c); free(o);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* NIST CAVP AESAVS (SP 800-38A) AES-256-CBC: GFSbox, KeySbox, VarKey, VarTxt,
  * MMT; [ENCRYPT] records are encrypted, [DECRYPT] records decrypted */
@@ -701,16 +758,19 @@ static void kat_sigver(void)
             uint8_t pub[SC_MAX_PUB], sig[SC_MAX_SIG], h[SC_SHA256_LEN], *msg = NULL;
             size_t pl = 0, sl = 0, ml = 0;
             sc_key *k = NULL;
-            int got = 0;
+            int got = 0, got2 = 0;
             if (rec_bytes(r, "Msg", &msg, &ml) == 0) {
                 sc_sha256(msg, ml, h);
                 if (build_point(curve, r, "Qx", "Qy", pub, &pl) == 0)
                     k = sc_key_from_public(curve, pub, pl);
-                if (k && build_sig(curve, r, sig, &sl) == 0)
+                if (k && build_sig(curve, r, sig, &sl) == 0) {
                     got = sc_verify(k, h, sizeof h, sig, sl);
+                    got2 = sc_verify_stepwise(k, h, sizeof h, sig, sl);
+                }
             }
-            ok(res && got == expect, "SigVer [%s] %s: sc_verify gives %d (line %d)", sects[si],
-               res ? res : "?", got, r->line);
+            ok(res && got == expect && got2 == expect,
+               "SigVer [%s] %s: sc_verify gives %d, sc_verify_stepwise %d (line %d)", sects[si],
+               res ? res : "?", got, got2, r->line);
             sc_key_free(k);
             free(msg);
             n++;
@@ -810,9 +870,10 @@ static void kat_rfc6979(void)
             digest = dg;
         }
         readable = readable && digest && sl == 64 && pk;
-        ok(readable && sc_verify(pk, digest, dgl, sig, sl) == 1,
-           "RFC 6979 A.2.5 %s, message \"%.*s\": signature verifies (line %d)", hash ? hash : "?",
-           (int)ml, msg ? (const char *)msg : "", r->line);
+        ok(readable && sc_verify(pk, digest, dgl, sig, sl) == 1 &&
+           sc_verify_stepwise(pk, digest, dgl, sig, sl) == 1,
+           "RFC 6979 A.2.5 %s, message \"%.*s\": signature verifies (both ways) (line %d)",
+           hash ? hash : "?", (int)ml, msg ? (const char *)msg : "", r->line);
         if (sha256)
             ok(readable && sc_verify_msg(pk, msg, ml, sig, sl) == 1,
                "RFC 6979 A.2.5 %s \"%.*s\": sc_verify_msg agrees (line %d)", hash, (int)ml,
@@ -825,7 +886,9 @@ static void kat_rfc6979(void)
             d2[0] ^= 0x01;
             memcpy(s2, sig, sl);
             s2[sl - 1] ^= 0x01;
-            ok(sc_verify(pk, d2, dgl, sig, sl) == 0 && sc_verify(pk, digest, dgl, s2, sl) == 0,
+            ok(sc_verify(pk, d2, dgl, sig, sl) == 0 && sc_verify(pk, digest, dgl, s2, sl) == 0 &&
+               sc_verify_stepwise(pk, d2, dgl, sig, sl) == 0 &&
+               sc_verify_stepwise(pk, digest, dgl, s2, sl) == 0,
                "RFC 6979 A.2.5 %s: flipped digest bit / flipped s bit refused (line %d)", hash ? hash : "?",
                r->line);
             free(d2);
@@ -859,6 +922,7 @@ int main(void)
                     "Ciphertext", "Tag", 5, 1);
     kat_gcm_file("ciphers/AES/GCM/gcmEncryptExtIV128.rsp", 375, 0);
     kat_gcm_file("ciphers/AES/GCM/gcmDecrypt128.rsp", 375, 196);
+    kat_gcm_long();
     kat_aes256cbc_file("ciphers/AES/CBC/CBCGFSbox256.rsp", 10);
     kat_aes256cbc_file("ciphers/AES/CBC/CBCKeySbox256.rsp", 32);
     kat_aes256cbc_file("ciphers/AES/CBC/CBCVarKey256.rsp", 512);

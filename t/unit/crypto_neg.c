@@ -565,6 +565,33 @@ static void test_signatures(void)
            "signature whose verification sum is the point at infinity refused");
         ok(g && sc_sign(g, e, 32, s1, &l1) == 0 && verify_copy(g, e, 32, s1, l1) == 1,
            "... while a real signature by d = 1 over the same digest verifies (twin)");
+        /* u1.G = G and u2.Q = -G: r = x(2G), s = n - r, e = n - r give
+         * u1 = 1, u2 = -1.  The sum is infinity, so "invalid"; a verifier
+         * that took G + (-G) for a doubling would get 2G, whose x is r */
+        uint8_t g2[SC_MAX_PUB], order[32];
+        size_t gl = sizeof g2;
+        sc_key *two = NULL;
+        d1[31] = 2;
+        hx(order, sizeof order, P256_N);
+        if ((two = sc_key_from_scalar(SC_P256, d1, 32)) && sc_key_public(two, g2, &gl) == 0) {
+            memcpy(rs, g2 + 1, 32);                 /* r = x(2G) < n */
+            unsigned borrow = 0;
+            for (int i = 31; i >= 0; i--) {         /* s = e = n - r */
+                unsigned v = (unsigned)order[i] - rs[i] - borrow;
+                rs[32 + i] = e[i] = (uint8_t)v;
+                borrow = (v >> 8) & 1;
+            }
+        }
+        ok(g && two && verify_copy(g, e, 32, rs, 64) == 0 &&
+           sc_verify_stepwise(g, e, 32, rs, 64) == 0,
+           "u1.G + u2.Q = G + (-G): infinity, refused (not taken for a doubling to 2G)");
+        /* twin: r = s = e = x(2G) give u1 = u2 = 1, the sum G + G = 2G: valid */
+        memcpy(rs + 32, rs, 32);
+        memcpy(e, rs, 32);
+        ok(g && two && verify_copy(g, e, 32, rs, 64) == 1 &&
+           sc_verify_stepwise(g, e, 32, rs, 64) == 1,
+           "u1.G + u2.Q = G + G: a doubling, 2G, valid (twin)");
+        sc_key_free(two);
         sc_key_free(g);
     }
 

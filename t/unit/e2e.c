@@ -281,6 +281,84 @@ static void test_handshake(void)
     }
 }
 
+/* ---- ephemeral keys made ahead (e2e_c3_*_spare) ----------------------------- */
+
+/* the X (or Y) a handshake message carries, against a key's public point */
+static int carries(const uint8_t *field, size_t fl, const sc_key *k)
+{
+    uint8_t pub[SC_MAX_PUB];
+    size_t pl = sizeof pub;
+    return sc_key_public(k, pub, &pl) == 0 && pl == fl && !memcmp(pub, field, pl);
+}
+
+static void test_spare(void)
+{
+    struct e2e_hs hs;
+    struct e2e_sess a, b;
+    uint8_t c3[E2E_MSG_MAX], c4[E2E_MSG_MAX];
+    size_t l3 = sizeof c3, l4 = sizeof c4;
+    sc_key *sa = sc_key_generate(SC_P256), *sb = sc_key_generate(SC_P256);
+    sc_key *ka = NULL, *kb = NULL;          /* copies of the spares, to compare with */
+    uint8_t da[SC_MAX_SCALAR], db[SC_MAX_SCALAR];
+    size_t dal = sizeof da, dbl = sizeof db;
+    /* the same key pairs twice, to recognise them in C3 and C4 */
+    ok(sa && sb && sc_key_scalar(sa, da, &dal) == 0 && sc_key_scalar(sb, db, &dbl) == 0 &&
+       (ka = sc_key_from_scalar(SC_P256, da, dal)) && (kb = sc_key_from_scalar(SC_P256, db, dbl)),
+       "two spare key pairs");
+    ok(e2e_c3_make_spare(&hs, ALICE, BOB, k_alice, all3, 3, c3, &l3, &sa) == E2E_OK && sa == NULL,
+       "C3 takes alice's spare (the pointer is cleared: it cannot be used twice)");
+    struct c3_at at = c3_layout(c3);
+    ok(carries(c3 + at.x, at.xl, ka), "C3's X is the spare's public key");
+    {   /* a forged C3 does not use up bob's spare */
+        uint8_t bad[E2E_MSG_MAX];
+        size_t l4b = sizeof c4;
+        memcpy(bad, c3, l3);
+        bad[l3 - 1] ^= 1;
+        ok(e2e_c3_accept_spare(BOB, ALICE, k_bob, k_alice, ALLOW_ALL, bad, l3, c4, &l4b, &b, &sb) == E2E_EAUTH &&
+           sb != NULL, "a C3 with a broken signature is refused and leaves bob's spare alone");
+    }
+    ok(e2e_c3_accept_spare(BOB, ALICE, k_bob, k_alice, ALLOW_ALL, c3, l3, c4, &l4, &b, &sb) == E2E_OK &&
+       sb == NULL, "C4 takes bob's spare");
+    ok(carries(c4 + C4_Y, c4[C4_Y - 1], kb), "C4's Y is the spare's public key");
+    ok(e2e_c4_accept(&hs, k_bob, c4, l4, &a) == E2E_OK && !memcmp(a.ck_send, b.ck_recv, 32) &&
+       !memcmp(a.th, b.th, SC_SHA256_LEN) && hs.eph == NULL,
+       "the handshake completes with both spares; alice's x is gone after C4");
+    e2e_sess_wipe(&a);
+    e2e_sess_wipe(&b);
+    {   /* a spare on another curve, or a public key, is not used, and stays */
+        sc_key *p384 = sc_key_generate(SC_P384), *pubonly;
+        uint8_t pub[SC_MAX_PUB];
+        size_t pl = sizeof pub;
+        sc_key_public(k_carol, pub, &pl);
+        pubonly = sc_key_from_public(SC_P256, pub, pl);
+        l3 = sizeof c3;
+        ok(e2e_c3_make_spare(&hs, ALICE, BOB, k_alice, all3, 3, c3, &l3, &p384) == E2E_OK && p384 &&
+           !carries(c3 + c3_layout(c3).x, c3_layout(c3).xl, p384), "a P-384 spare is left for a P-256 C3");
+        l4 = sizeof c4;
+        ok(e2e_c3_accept_spare(BOB, ALICE, k_bob, k_alice, ALLOW_ALL, c3, l3, c4, &l4, &b, &pubonly) == E2E_OK &&
+           pubonly && e2e_c4_accept(&hs, k_bob, c4, l4, &a) == E2E_OK,
+           "a public key as spare is left alone; the handshake makes its own");
+        l3 = sizeof c3;
+        sc_key *none = NULL;
+        ok(e2e_c3_make_spare(&hs, ALICE, BOB, k_alice, all3, 3, c3, &l3, &none) == E2E_OK && hs.eph,
+           "no spare: C3 makes its key as before");
+        e2e_hs_wipe(&hs);
+        sc_key_free(p384);
+        sc_key_free(pubonly);
+        e2e_sess_wipe(&a);
+        e2e_sess_wipe(&b);
+    }
+    {   /* bad arguments refuse before the spare is touched */
+        sc_key *sp = sc_key_generate(SC_P256);
+        l3 = sizeof c3;
+        ok(e2e_c3_make_spare(&hs, "", BOB, k_alice, all3, 3, c3, &l3, &sp) == E2E_EFORMAT && sp && !hs.eph,
+           "an empty id is refused and the spare kept");
+        sc_key_free(sp);
+    }
+    sc_key_free(ka);
+    sc_key_free(kb);
+}
+
 /* ---- participant consistency ---------------------------------------------- */
 
 static void test_parties(void)
@@ -1166,6 +1244,7 @@ int main(void)
         return 1;
     }
     test_handshake();
+    test_spare();
     test_parties();
     test_flips();
     test_suites();

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -566,6 +567,16 @@ static void test_net(void)
     ok(cfd >= 0, "net_connect to it (%s)", cfd < 0 ? net_strerror() : "ok");
     ok(!(fcntl(cfd, F_GETFL) & O_NONBLOCK) && (fcntl(cfd, F_GETFD) & FD_CLOEXEC),
        "connected fd is blocking and close-on-exec");
+    {   /* a login is small messages each way: a delayed ACK must not hold them */
+        int nd = 0, pfd[2], sv[2];
+        socklen_t nl = sizeof nd;
+        ok(getsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &nd, &nl) == 0 && nd,
+           "connected fd has TCP_NODELAY");
+        ok(pipe(pfd) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 &&
+           net_nodelay(pfd[1]) == 0 && net_nodelay(sv[0]) == 0,
+           "net_nodelay leaves a pipe and a local socket alone, without an error");
+        close(pfd[0]); close(pfd[1]); close(sv[0]); close(sv[1]);
+    }
     afd = net_accept(lfd, addr, sizeof addr);
     ok(afd >= 0 && !strcmp(addr, "127.0.0.1"), "net_accept: peer \"%s\"", addr);
     ok((fcntl(afd, F_GETFL) & O_NONBLOCK) && (fcntl(afd, F_GETFD) & FD_CLOEXEC),

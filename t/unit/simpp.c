@@ -154,6 +154,21 @@ int main(void)
         struct simpp_ctx stripped = { "stream-1", only3, 1 };
         ok(do_login(&stripped, &ctx, ka, ka, 3, allow_all, &cl, &sl, &lm) == SIMPP_EAUTH,
            "suite list stripped in flight (downgrade) detected");
+        /* the same length, other contents: the list itself is bound, not
+         * only its count (c0 covers it: the server cannot open S1, so no
+         * S2 comes that the client would take) */
+        const uint8_t reordered[] = { SC_SUITE_AES128_CBC_HMAC, SC_SUITE_AES128_GCM,
+                                      SC_SUITE_CHACHA20_POLY1305 };
+        const uint8_t swapped[] = { SC_SUITE_CHACHA20_POLY1305, SC_SUITE_AES128_CBC_HMAC,
+                                    SC_SUITE_AES128_CBC_HMAC };
+        struct simpp_ctx reo = { "stream-1", reordered, 3 }, swp = { "stream-1", swapped, 3 };
+        int e1 = do_login(&reo, &ctx, ka, ka, 1, allow_all, &cl, &sl, &lm);
+        int e2 = do_login(&swp, &ctx, ka, ka, 1, allow_all, &cl, &sl, &lm);
+        ok(e1 == SIMPP_EAUTH && e2 == SIMPP_EAUTH,
+           "a suite list of the same length reordered, or with GCM replaced by CBC, in flight: "
+           "the login fails by S2 (%d, %d)", e1, e2);
+        ok(do_login(&ctx, &ctx, ka, ka, 1, allow_all, &cl, &sl, &lm) == 0,
+           "(the list as sent: S1-S3 complete)");
     }
     /* S1 replayed into another stream */
     do_login(&ctx, &ctx, ka, ka, 1, allow_all, &cl, &sl, &lm);

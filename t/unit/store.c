@@ -345,6 +345,84 @@ static void t_cascade(store *s)
        "deleting a user removed their roster and offline messages");
 }
 
+/* is text in any of the store's files (database, WAL, shared memory)? */
+static int on_disk(const char *dir, const char *text)
+{
+    static const char *const names[] = { "simpp.db", "simpp.db-wal", "simpp.db-shm" };
+    int found = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !found; i++) {
+        char p[PATH_MAX], *buf;
+        struct stat st;
+        FILE *f;
+        pj(p, sizeof p, dir, names[i]);
+        if (stat(p, &st) != 0 || st.st_size == 0 || !(f = fopen(p, "rb"))) continue;
+        buf = malloc((size_t)st.st_size);
+        if (buf && fread(buf, 1, (size_t)st.st_size, f) == (size_t)st.st_size)
+            found = memmem(buf, (size_t)st.st_size, text, strlen(text)) != NULL;
+        free(buf);
+        fclose(f);
+    }
+    return found;
+}
+
+static int64_t add_marked(store *s, const char *to, const char *marker)
+{
+    char m[256];
+    snprintf(m, sizeof m, "<message to='%s'><body>%s</body></message>", to, marker);
+    return store_offline_add(s, to, "bob@example.org/home", m, strlen(m), 1700000200);
+}
+
+/* a delivered and deleted message leaves nothing readable in the files */
+static void t_wipe(const char *dir)
+{
+    char err[512], dbp[PATH_MAX], walp[PATH_MAX + 8];
+    struct store_user u;
+    struct olist l;
+    struct stat st;
+    sqlite3 *h;
+    store *s = store_open(dir, err, sizeof err);
+
+    ok(s != NULL, "open for the wipe test (%s)", s ? "ok" : err);
+    if (!s) return;
+    pj(dbp, sizeof dbp, dir, "simpp.db");
+    snprintf(walp, sizeof walp, "%s-wal", dbp);
+    mkuser(&u, "wipe@example.org", 1);
+    ok(store_user_add(s, &u) == STORE_OK && add_marked(s, "wipe@example.org", "wipe-one") > 0,
+       "a stored message ...");
+    ok(on_disk(dir, "wipe-one"), "... is on disk in clear (twin: the search finds it)");
+    memset(&l, 0, sizeof l);
+    l.del = s;
+    ok(store_offline_fetch(s, "wipe@example.org", off_cb, &l) == 1 &&
+       store_offline_count(s, "wipe@example.org") == 0, "delivered and deleted from the fetch callback");
+    ok(!on_disk(dir, "wipe-one"), "after the fetch: in none of the files");
+    ok(stat(walp, &st) == 0 && st.st_size == 0, "the WAL is empty (%lld bytes)",
+       (long long)st.st_size);
+
+    /* another connection reads: the WAL cannot start over; the deletion
+     * neither waits for it nor fails, and the next fetch finishes the job */
+    int64_t id = add_marked(s, "wipe@example.org", "wipe-two");
+    h = raw_open(dbp);
+    ok(id > 0 && sqlite3_exec(h, "BEGIN; SELECT count(*) FROM offline;", NULL, NULL, NULL) == SQLITE_OK,
+       "a second connection holds a read transaction");
+    double t0 = now_s();
+    int rc = store_offline_delete(s, id);
+    double dt = now_s() - t0;
+    ok(rc == STORE_OK && dt < 1.0, "deleting meanwhile works at once (%.3f s; the busy timeout is 2 s)",
+       dt);
+    ok(on_disk(dir, "wipe-two"), "the reader keeps the WAL: still on disk (twin)");
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h);
+    memset(&l, 0, sizeof l);
+    ok(store_offline_fetch(s, "wipe@example.org", off_cb, &l) == 0 && !on_disk(dir, "wipe-two"),
+       "the reader gone, the next fetch wipes it");
+
+    /* with its user */
+    ok(add_marked(s, "wipe@example.org", "wipe-three") > 0 && on_disk(dir, "wipe-three") &&
+       store_user_del(s, "wipe@example.org") == STORE_OK && !on_disk(dir, "wipe-three"),
+       "a message deleted with its user: gone from the files too");
+    store_close(s);
+}
+
 static void t_reopen(const char *dir)
 {
     char err[512], dbp[PATH_MAX];
@@ -744,6 +822,91 @@ static void t_locked_open(void)
     store_close(s);
 }
 
+/* ---- listing users, settings, the schema before settings ----------------- */
+
+struct ulist { int n, stop_after; char jid[4][STORE_JID_MAX]; int simpp[4], scram[4]; };
+
+static int user_cb(const struct store_user *u, void *ctx)
+{
+    struct ulist *l = ctx;
+    if (l->n < 4) {
+        snprintf(l->jid[l->n], sizeof l->jid[0], "%s", u->jid);
+        l->simpp[l->n] = u->publen == 65 && u->wkalen > 0;
+        l->scram[l->n] = u->has_scram && u->scram_iter == 4096;
+    }
+    l->n++;
+    return l->stop_after && l->n >= l->stop_after;
+}
+
+static void t_list_meta(store *s)
+{
+    struct ulist l = { 0 };
+    char v[STORE_META_MAX], small[4], big[STORE_META_MAX + 1];
+    /* t_users left alice (SIMPP keys) and bob (SCRAM) among others */
+    int64_t n = store_user_list(s, user_cb, &l);
+    ok(n == store_user_count(s) && n >= 2 && l.n == n, "store_user_list calls back once per user (%lld)",
+       (long long)n);
+    int sorted = 1;
+    for (int i = 1; i < l.n && i < 4; i++) sorted &= strcmp(l.jid[i - 1], l.jid[i]) < 0;
+    ok(sorted, "... ordered by JID");
+    int alice = -1, bob = -1;
+    for (int i = 0; i < l.n && i < 4; i++) {
+        if (!strcmp(l.jid[i], "alice@example.org")) alice = i;
+        if (!strcmp(l.jid[i], "bob@example.org")) bob = i;
+    }
+    ok(alice >= 0 && bob >= 0 && l.simpp[alice] && !l.scram[alice] && l.scram[bob] && !l.simpp[bob],
+       "... with each user's keys and verifier as stored");
+    struct ulist one = { .stop_after = 1 };
+    ok(store_user_list(s, user_cb, &one) == 1 && one.n == 1, "a callback returning non-zero stops the list");
+    ok(store_user_list(s, NULL, NULL) == STORE_ERROR, "no callback: STORE_ERROR");
+
+    ok(store_meta_get(s, "domain", v, sizeof v) == STORE_NOTFOUND, "an unset setting: STORE_NOTFOUND");
+    ok(store_meta_set(s, "domain", "example.org") == STORE_OK &&
+       store_meta_get(s, "domain", v, sizeof v) == STORE_OK && !strcmp(v, "example.org"),
+       "a setting reads back");
+    ok(store_meta_set(s, "domain", "example.net") == STORE_OK &&
+       store_meta_get(s, "domain", v, sizeof v) == STORE_OK && !strcmp(v, "example.net"),
+       "set again: replaced");
+    ok(store_meta_get(s, "domain", small, sizeof small) == STORE_ERROR, "a value that does not fit: STORE_ERROR");
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    ok(store_meta_set(s, "domain", big) == STORE_ERROR && store_meta_set(s, "", "x") == STORE_ERROR &&
+       store_meta_set(s, "k", NULL) == STORE_ERROR, "over-long values, empty keys, no value: refused");
+    ok(store_meta_set(s, "domain", "example.org") == STORE_OK, "(back to example.org)");
+}
+
+/* a store written before the settings table and SCRAM-SHA-1 (schema 1)
+ * opens, keeps its users, and gains both */
+static void t_schema1(void)
+{
+    char dir[PATH_MAX], dbp[PATH_MAX], err[512], v[64];
+    store *s;
+    struct store_user u, g;
+    sqlite3 *h;
+    pj(dir, sizeof dir, top, "schema1");
+    s = store_open(dir, err, sizeof err);
+    mkuser(&u, "old@example.org", 1);
+    ok(s && store_user_add(s, &u) == STORE_OK, "a store with one user");
+    store_close(s);
+    pj(dbp, sizeof dbp, dir, "simpp.db");
+    h = raw_open(dbp);
+    ok(sqlite3_exec(h, "DROP TABLE meta; ALTER TABLE users DROP COLUMN scram1_stored;"
+                       "ALTER TABLE users DROP COLUMN scram1_server; PRAGMA user_version = 1",
+                    NULL, NULL, NULL) == SQLITE_OK,
+       "... turned back into a schema 1 store");
+    sqlite3_close(h);
+    s = store_open_ro(dir, err, sizeof err);
+    ok(!s && has(err, "needs migrating"), "read-only open of schema 1: %s", err);
+    s = store_open(dir, err, sizeof err);
+    ok(s && store_user_get(s, "old@example.org", &g) == STORE_OK &&
+       store_meta_get(s, "domain", v, sizeof v) == STORE_NOTFOUND && store_meta_set(s, "domain", "x") == STORE_OK,
+       "opened read-write: migrated, the user kept, settings work");
+    store_close(s);
+    h = raw_open(dbp);
+    ok(raw_int(h, "PRAGMA user_version") == STORE_SCHEMA_VERSION, "schema version now %d", STORE_SCHEMA_VERSION);
+    sqlite3_close(h);
+}
+
 int main(void)
 {
     char dir[PATH_MAX], dbp[PATH_MAX], walp[PATH_MAX + 8], err[512];
@@ -769,10 +932,12 @@ int main(void)
         t_roster(s);
         t_offline(s);
         t_cascade(s);
+        t_list_meta(s);
         ok(stat(walp, &st) == 0 && (st.st_mode & 0777) == 0600,
            "WAL file exists (WAL mode) and is 0600");
         ok(store_close(s) == STORE_OK, "close");
         t_reopen(dir);
+        t_wipe(dir);
         t_busy(dir);
         t_full(dir);
         t_readonly_api(dir);
@@ -782,6 +947,7 @@ int main(void)
     t_badfiles();
     t_corrupt();
     t_locked_open();
+    t_schema1();
 
     chmod(top, 0700);
     nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);

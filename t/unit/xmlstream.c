@@ -3,7 +3,9 @@
 #include "xmlstream.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 /* from the ASan runtime (sanitizer/allocator_interface.h, not always installed) */
@@ -412,6 +414,36 @@ static void test_restricted(void)
 
 /* 10 MB in one stanza, 4 KB a read: refused once max_stanza bytes of it are
  * in, without the heap growing past a few times the limit. */
+/* A watchdog for the checks that, broken, would not fail but spin: the
+ * stanza limit (xs_feed with no room left under the limit and no error
+ * would loop for ever).  The alarm prints a failing TAP line and ends the
+ * test at once. */
+static char hung_line[256];
+static size_t hung_len;
+
+static void hung(int sig)
+{
+    (void)sig;
+    if (write(STDOUT_FILENO, hung_line, hung_len) < 0) _exit(2);
+    _exit(1);
+}
+
+static void watch(const char *what)
+{
+    enum { SECONDS = 10 };
+    int n = snprintf(hung_line, sizeof hung_line, "not ok %d - %s: no answer in %d s\n",
+                     tap_n + 1, what, SECONDS);
+    hung_len = n > 0 && (size_t)n < sizeof hung_line ? (size_t)n : 0;
+    fflush(stdout);
+    signal(SIGALRM, hung);
+    alarm(SECONDS);
+}
+
+static void unwatch(void)
+{
+    alarm(0);
+}
+
 static void oversize(const char *open, const char *what)
 {
     enum { CH = 4096, TOTAL = 10 * 1024 * 1024 };
@@ -420,6 +452,9 @@ static void oversize(const char *open, const char *what)
     rec r;
     rec_init(&r, NULL);
     size_t h0 = heap_now(), peak = h0, maxbuf = 0, sent = 0;
+    char label[96];
+    snprintf(label, sizeof label, "10 MB %s", what);
+    watch(label);
     ssize_t k = xs_feed(r.s, HDR, strlen(HDR));
     k = k < 0 ? k : xs_feed(r.s, open, strlen(open));
     sent = strlen(open);
@@ -431,6 +466,7 @@ static void oversize(const char *open, const char *what)
         if (h > peak) peak = h;
         if (b > maxbuf) maxbuf = b;
     }
+    unwatch();
     ok(k == -1 && strcmp(xs_error(r.s), "policy-violation") == 0 &&
        sent <= XS_DEFAULT_MAX_STANZA, "10 MB %s: policy-violation after %zu bytes", what, sent);
     ok(maxbuf <= 3 * XS_DEFAULT_MAX_STANZA, "10 MB %s: at most %zu bytes buffered", what, maxbuf);
@@ -455,8 +491,10 @@ static void test_limits(void)
         size_t n = (size_t)snprintf(st, sizeof st, "%s%*s%s", pre, (int)body, "", post);
         rec r;
         rec_init(&r, &lim);
+        watch(extra ? "a stanza one byte over max_stanza" : "a stanza of max_stanza bytes");
         ssize_t k = feed(&r, HDR, strlen(HDR), 0);
         ssize_t k2 = feed(&r, st, n, 7);
+        unwatch();
         ok(extra ? (k2 == -1 && strcmp(xs_error(r.s), "policy-violation") == 0)
                  : (k >= 0 && k2 == (ssize_t)n && r.n == 1),
            "stanza of %zu bytes with max_stanza 1000: %s", n, extra ? "refused" : "accepted");
@@ -492,12 +530,15 @@ static void test_limits(void)
            "depth bomb: policy-violation (%s)", xs_error_text(r.s));
         rec_done(&r);
     }
-    {
+    /* the limit itself: a stanza 32 deep (its root is 1) passes, 33 does not */
+    for (unsigned d = XS_DEFAULT_MAX_DEPTH; d <= XS_DEFAULT_MAX_DEPTH + 1; d++) {
         char in[512];
         char *p = in + sprintf(in, HDR);
-        for (unsigned i = 0; i < XS_DEFAULT_MAX_DEPTH; i++) p += sprintf(p, "<a>");
-        for (unsigned i = 0; i < XS_DEFAULT_MAX_DEPTH; i++) p += sprintf(p, "</a>");
-        ok(strcmp(run1(in), "ok") == 0, "depth %u accepted", XS_DEFAULT_MAX_DEPTH);
+        for (unsigned i = 0; i < d; i++) p += sprintf(p, "<a>");
+        for (unsigned i = 0; i < d; i++) p += sprintf(p, "</a>");
+        const char *c = run1(in);
+        ok(d == XS_DEFAULT_MAX_DEPTH ? strcmp(c, "ok") == 0 : strcmp(c, "policy-violation") == 0,
+           "a stanza %u elements deep: %s", d, c);
     }
 
     /* attributes */

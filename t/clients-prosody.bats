@@ -1,0 +1,43 @@
+#!/usr/bin/env bats
+# The client drivers against a reference server (Prosody on loopback, TLS
+# required): what t/clients.bats asks of simpp-relayd, each driver must
+# first do here, so that a failure there is the relay's.
+load helper
+load clients
+load prosody
+
+setup() {
+    clients_setup || return 1
+    start_prosody || return 1
+    prosody_user carol 'carol pass 1'
+    prosody_user dave 'dave pass'
+}
+teardown() {
+    kill_bg
+    stop_prosody
+    common_teardown
+}
+
+@test "every client logs in with STARTTLS, sends, receives and logs out" {
+    local c
+    for c in $CLIENTS; do with_dave "$c" "$PPORT"; done
+    # each closed its stream, but go-sendxmpp, which drops the connection
+    run prosody_logouts carol@localhost
+    echo "$output" >&2
+    [ "$(grep -c ' closed$' <<< "$output")" -eq 4 ]
+    [ "$(grep -c ' dropped$' <<< "$output")" -eq 2 ]
+    [ "$(grep -c '^go-sendxmpp.* dropped$' <<< "$output")" -eq 2 ]
+    # the mechanisms: libstrophe and slixmpp take SCRAM, the others PLAIN
+    [ "$(grep -c "RECV: <auth [^>]*mechanism='SCRAM-SHA-256'" prosody.log)" -ge 6 ]
+    [ "$(grep -c "RECV: <auth [^>]*mechanism='PLAIN'" prosody.log)" -eq 4 ]
+}
+
+@test "slixmpp's channel binding agrees with Prosody's (tls-unique, TLS 1.2); the y downgrade is refused" {
+    with_dave slixmpp "$PPORT" --mech SCRAM-SHA-256-PLUS --tls12
+    grep -q "RECV: <auth [^>]*mechanism='SCRAM-SHA-256-PLUS'" prosody.log
+    # Prosody knows tls-unique only, undefined with TLS 1.3: no -PLUS there
+    run drive slixmpp --ca ca.pem --wait 0 --mech SCRAM-SHA-1-PLUS "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
+    [ "$status" -eq 2 ]
+    run drive slixmpp --ca ca.pem --wait 0 --tls12 --mech SCRAM-SHA-1 --cb-flag y "$PPORT" carol@localhost dave@localhost x <<< 'carol pass 1'
+    [ "$status" -eq 2 ]
+}

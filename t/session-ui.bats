@@ -1,0 +1,72 @@
+#!/usr/bin/env bats
+# simpp-session for the person in front of it: /help, and how far a file
+# has gone (a bar on a terminal, events with -j).
+load helper
+
+setup() { relay_with alice bob; }
+
+# progress events of one side: "progress DIR ID BYTES TOTAL NAME"
+check_progress() {  # FILE DIR TOTAL NAME
+    local ev
+    ev=$(grep "^progress $2 " "$1")
+    echo "$ev"
+    [ "$(echo "$ev" | wc -l)" -ge 2 ]
+    # from 0 to the whole file, never backwards, one file, the right name
+    [ "$(echo "$ev" | head -n 1 | cut -d' ' -f4)" -eq 0 ]
+    [ "$(echo "$ev" | tail -n 1 | cut -d' ' -f4)" -eq "$3" ]
+    echo "$ev" | awk -v t="$3" -v n="$4" '$5 != t || $6 != n || $4 < last { bad = 1 } { last = $4 } END { exit bad }'
+    [ "$(echo "$ev" | cut -d' ' -f3 | sort -u | wc -l)" -eq 1 ]
+}
+
+@test "-j: a file shows its progress on both sides, from 0 to its size" {
+    head -c 3000000 /dev/urandom > big.bin
+    file_pair
+    say alice "/file $TMP/big.bin"
+    wait_for bob "^file-received big.bin 3000000" bob.out 60
+    wait_for alice "^file-delivered" alice.out
+    check_progress alice.out send 3000000 big.bin
+    check_progress bob.out recv 3000000 big.bin
+    # the sender's id is the one file-sent names
+    id=$(awk '/^file-sent /{print $2}' alice.out)
+    [ -n "$id" ] && grep -q "^progress send $id " alice.out
+    # without a terminal on stderr, no bar: nothing drawn in the logs
+    ! grep -q $'\r' alice.err bob.err || false
+    ! grep -q '\[#' alice.err bob.err || false
+    end_session alice
+    end_session bob
+}
+
+@test "on a terminal: a progress bar on stderr with bytes, rate and time left" {
+    head -c 30000000 /dev/zero > big.bin
+    mkdir inbox
+    e2e bob alice -o "$TMP/inbox"
+    wait_for bob "offline alice@localhost" bob.out
+    run env SIMPP_HOME="$TMP/alice.home" python3 "$SIMPP_TOP/t/tools/ptyrun.py" -t 60 -o tty.log \
+        'expect:end-to-end session' "send:/file $TMP/big.bin" 'expect:delivered and checked: big.bin' 'send:/quit' -- \
+        simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k alice.key alice@localhost simpp-session bob@localhost
+    cat -v tty.log | tail -n 5
+    [ "$status" -eq 0 ]
+    # drawn in place (\r), with the bar, the share, bytes of the total, the rate
+    grep -qa $'\rsimpp-session: sending big.bin \[#' tty.log
+    grep -qaE 'sending big.bin \[#{20}\] 100% 30\.0 MB of 30\.0 MB, [0-9.]+ [kMG]?B/s, [0-9.]+ s' tty.log
+    # while it goes, the time left
+    grep -qaE 'sending big.bin \[[#-]{20}\] +[0-9]+% [0-9.]+ [kMG]?B of 30\.0 MB, [0-9.]+ [kMG]?B/s, [0-9]+:[0-5][0-9] left' tty.log
+    cmp big.bin inbox/big.bin
+    end_session bob
+}
+
+@test "/help lists every command, as the man page does" {
+    printf '/help\n' > in
+    SIMPP_HOME=$TMP/alice.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
+        simpp-session -j -w 1 bob@localhost < in > alice.out 2> alice.err
+    grep -q '^note a line is a message to bob@localhost' alice.out
+    man=$(grep -oE '^\.B[IR]? /[a-z]+' "$SIMPP_TOP/doc/simpp-session.1" | awk '{print $2}' | sort -u)
+    [ "$(echo "$man" | wc -l)" -ge 8 ]
+    for c in $man; do
+        grep -qE "^note   $c( |$)" alice.out || { echo "/help lacks $c"; false; }
+    done
+    listed=$(grep -oE '^note   /[a-z]+' alice.out | awk '{print $2}' | sort -u)
+    [ "$listed" = "$man" ]
+    # and --help says /help is there
+    simpp-session --help | grep -q '/help'
+}
