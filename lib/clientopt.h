@@ -8,6 +8,7 @@
 #define SIMPP_CLIENTOPT_H
 
 #include "client.h"
+#include "sbuf.h"
 
 /* -v -c -s -k -E -p -P -K -C -m -t -T */
 #define CLIENT_OPTS "vc:s:k:E:pP:K:C:m:t:T:"
@@ -16,6 +17,8 @@ struct client_opts {
     int verbose, frompw, pwfd, passfd, suite, mode, tls;
     unsigned long rounds;
     const char *addr, *pin, *keyfile, *cafile;
+    const char *certfile;           /* simpp-register -X: the key's certificate chain */
+    int provfd;                     /* simpp-register -G: a provisioning token on this fd */
 };
 
 void client_opts_init(struct client_opts *o);
@@ -30,5 +33,13 @@ int client_opt(struct client_opts *o, int opt, const char *arg);
  * the user's key; c is ready for client_register or client_login.
  */
 sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, int allow_stdio, int tofu);
+
+/*
+ * simpp-register: the proofs of a card level put beside R3 (the chain of
+ * -X, the proof of the provisioning token of -G or $SIMPP_CARD_PROVISION_FD,
+ * the fd closed once read), built in out, which must outlive the
+ * registration.  Failures end the process.
+ */
+int client_proof(struct client *c, struct client_opts *o, const char *jid, const sc_key *kr, sbuf *out);
 
 #endif

@@ -17,6 +17,7 @@
 
 #define USAGE \
 "usage: simpp-register [-v] [-c host[:port]] -s relay.pub [-t tls] [-T cafile] [-C suite] [-m mode]\n" \
+"                      [-X certs.pem] [-G fd]\n" \
 "                      (-k keyfile|pkcs11:URI [-E fd] | -p [-P fd] [-K rounds]) jid\n" \
 "\n" \
 "  jid          the account, user@domain\n" \
@@ -31,7 +32,10 @@
 "  -t tls       auto (STARTTLS when offered, the default), require, or off\n" \
 "  -T cafile    trust the CA certificates in cafile (PEM) for the relay's TLS certificate\n" \
 "  -C suite     chacha20-poly1305, aes128-gcm or aes128-cbc-hmac-sha256 (default: the relay's first)\n" \
-"  -m mode      how the key is held: keyfile, password, javacard, mifare (default: from -k/-p)\n" \
+"  -m mode      how the key is held: keyfile, password, javacard, mifare, pkcs11 (default:\n" \
+"               from -k/-p); a card mode counts as one only with a proof the relay trusts:\n" \
+"  -X file      the key's X.509 certificate chain (PEM, the card's certificate first)\n" \
+"  -G fd        a provisioning token from the operator (simpp-relayd provision) on fd\n" \
 "  -v           show the XMPP stanzas on stderr\n"
 
 static void usage(int code)
@@ -53,7 +57,7 @@ int main(int argc, char **argv)
     }
     if (argv_has_secret(argc, argv)) die(EX_USAGE, "secrets are never taken on the command line: use the terminal or -P/-E fd");
     client_opts_init(&o);
-    while ((opt = getopt(argc, argv, "hV" CLIENT_OPTS)) != -1) {
+    while ((opt = getopt(argc, argv, "hVX:G:" CLIENT_OPTS)) != -1) {
         if (client_opt(&o, opt, optarg)) continue;
         if (opt == 'h') usage(0);
         if (opt == 'V') print_version();
@@ -62,13 +66,19 @@ int main(int argc, char **argv)
     if (argc - optind != 1) usage(EX_USAGE);
     const char *jid = argv[optind];
     sc_key *kr = client_start(&c, &o, jid, 1, 1);
+    sbuf proof = { 0 };
+    client_proof(&c, &o, jid, kr, &proof);
     if (client_register(&c, jid, kr, o.suite, o.mode) < 0) {
-        int code = strstr(c.err, "conflict") ? EX_CANTCREAT : strstr(c.err, "does not check") ? EX_NOPERM : EX_PROTOCOL;
+        int code = strstr(c.err, "conflict") ? EX_CANTCREAT
+                   : strstr(c.err, "does not check") || strstr(c.err, "not-authorized") ? EX_NOPERM : EX_PROTOCOL;
         die(code, "%s", c.err);
     }
     char fpr[KF_FPR_LEN];
     kf_fingerprint(kr, fpr);
-    printf("registered %s key %s mode %s\n", jid, fpr, simpp_mode_name(o.mode));
+    printf("registered %s key %s mode %s level %s\n", jid, fpr, simpp_mode_name(o.mode),
+           c.reg_level[0] ? c.reg_level : "?");
+    if (c.reg_note[0]) fprintf(stderr, "%s: the relay says: %s\n", progname, c.reg_note);
+    sb_free(&proof);
     client_close(&c);
     client_free(&c);
     sc_key_free(kr);
