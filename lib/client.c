@@ -553,7 +553,7 @@ int client_register(struct client *c, const char *jid, const sc_key *kr, int sui
     sb_puts(&post, "</r3>");
     if (c->reg_extra) sb_puts(&post, c->reg_extra);
     sb_puts(&post, "</register></iq>");
-    e = post.oom ? -1 : send_b64(c, "<iq type='set' id='simpp-r3'><register xmlns='" SIMPP_NS "'><r3>", m, ml, post.p);
+    e = post.oom ? -1 : send_b64(c, "<iq type='set' id='simpp-r3'><register xmlns='" SIMPP_NS "'><r3>", m, ml, sb_str(&post));
     sb_free(&post);
     if (e < 0 || !(n = wait_iq(c, "simpp-r3"))) goto out;
     const char *type = xs_getattr(n, "type", NULL);
