@@ -117,6 +117,15 @@ LDLIBS  += -lpthread
 # federation looks up DNS SRV records (res_query)
 $(BINOUT)/simpp-relayd: LDLIBS += -lresolv
 
+# PKCS#11 tokens: lib/p11.o is the one object that includes p11-kit's
+# headers; the programs that take a key on a token link libp11-kit (which
+# loads the modules).
+P11CFLAGS := $(shell pkg-config --cflags p11-kit-1 2>/dev/null)
+P11LIBS   := $(shell pkg-config --libs p11-kit-1 2>/dev/null)
+P11BINS   = simpp-keygen simpp-register simpp-login
+$(OUT)/lib/p11.o: CPPFLAGS += $(P11CFLAGS)
+$(addprefix $(BINOUT)/,$(P11BINS)): LDLIBS += $(P11LIBS)
+
 # Only simpp-videnc (and its benchmark) links FFmpeg's libavcodec; lib/video.o
 # is the one object that includes its headers, and other programs never pull
 # it out of libsimpp.a.
@@ -224,6 +233,7 @@ $(FUZZOUT)/lib/%.o: lib/%.c $(LIBHDR) | $(FUZZOUT)/lib
 	$(FUZZCC) $(CPPFLAGS) $(FUZZCFLAGS) -c -o $@ $<
 # as in the main build; no target links video.o, so none needs FFmpeg
 $(FUZZOUT)/lib/video.o: CPPFLAGS += $(AVCFLAGS)
+$(FUZZOUT)/lib/p11.o: CPPFLAGS += $(P11CFLAGS)
 $(FUZZLIBA): $(FUZZLIBOBJ)
 	rm -f $@; ar rcs $@ $^
 $(FUZZOUT)/video: LDLIBS += $(AVLIBS)

@@ -852,7 +852,7 @@ static void build_pre(struct conn *c)
 /* TLS over the connected socket: after <proceed/>, or at once with -T direct */
 static void tls_start(struct conn *c)
 {
-    if (!(c->tls = tls_connect(g_tls, c->fd, O.domain))) {
+    if (!(c->tls = tls_connect(g_tls, c->fd, c->fd, O.domain))) {
         fail_conn(c, "TLS: out of memory");
         return;
     }

@@ -547,15 +547,28 @@ int client_register(struct client *c, const char *jid, const sc_key *kr, int sui
         goto out;
     }
     xs_node_free(n);
-    if (send_b64(c, "<iq type='set' id='simpp-r3'><register xmlns='" SIMPP_NS "'><r3>", m, ml,
-                 "</r3></register></iq>") < 0 || !(n = wait_iq(c, "simpp-r3")))
-        goto out;
+    n = NULL;
+    /* the proofs of a card level go beside R3 (c->reg_extra) */
+    sbuf post = { 0 };
+    sb_puts(&post, "</r3>");
+    if (c->reg_extra) sb_puts(&post, c->reg_extra);
+    sb_puts(&post, "</register></iq>");
+    e = post.oom ? -1 : send_b64(c, "<iq type='set' id='simpp-r3'><register xmlns='" SIMPP_NS "'><r3>", m, ml, sb_str(&post));
+    sb_free(&post);
+    if (e < 0 || !(n = wait_iq(c, "simpp-r3"))) goto out;
     const char *type = xs_getattr(n, "type", NULL);
     if (!type || strcmp(type, "result")) {
         const char *cond = condition(n);
-        fail(c, "registration refused: %s%s", cond, !strcmp(cond, "conflict") ? " (the account exists)" : "");
+        const xs_node *tx = xs_child(xs_child(n, "error", NULL), "text", NULL);
+        fail(c, "registration refused: %s%s%s%s", cond, !strcmp(cond, "conflict") ? " (the account exists)" : "",
+             tx ? ": " : "", tx ? xs_text(tx) : "");
         goto out;
     }
+    /* the level the relay recorded, and why */
+    const xs_node *got = xs_child(n, "register", SIMPP_NS);
+    const char *lv = got ? xs_getattr(got, "level", NULL) : NULL, *note = got ? xs_getattr(got, "note", NULL) : NULL;
+    snprintf(c->reg_level, sizeof c->reg_level, "%s", lv ? lv : "");
+    snprintf(c->reg_note, sizeof c->reg_note, "%s", note ? note : "");
     r = 0;
 out:
     xs_node_free(n);

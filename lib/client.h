@@ -44,6 +44,10 @@ struct client {
     struct tls_conn *tls;
     int tls_failed;                 /* the handshake failed: no proof of the name */
     int simpp;                      /* the server offers SIMPP (<simpp/>) */
+    /* registration: XML put beside R3 (the proofs of a card level), and
+     * the level the relay recorded with its note */
+    const char *reg_extra;
+    char reg_level[16], reg_note[400];
 };
 /* CLIENT_TLS_DIRECT: TLS from the first byte (XEP-0368) */
 enum { CLIENT_TLS_AUTO = 0, CLIENT_TLS_REQUIRE, CLIENT_TLS_OFF, CLIENT_TLS_DIRECT };

@@ -8,12 +8,15 @@
 
 #include "clientopt.h"
 #include "keyfile.h"
+#include "p11.h"
+#include "provision.h"
 #include "util.h"
+#include "x509.h"
 
 void client_opts_init(struct client_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->pwfd = o->passfd = o->mode = o->srvpwfd = -1;
+    o->pwfd = o->passfd = o->mode = o->srvpwfd = o->provfd = -1;
     o->rounds = 600000;
 }
 
@@ -49,9 +52,11 @@ int client_opt(struct client_opts *o, int opt, const char *arg)
             die(EX_USAGE, "-M %s: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS) or PLAIN", arg);
         o->mech = arg;
         return 1;
+    case 'X': o->certfile = arg; return 1;
+    case 'G': o->provfd = fd_arg(arg); return 1;
     case 'm':
         if ((o->mode = simpp_mode_from_name(arg)) < 0)
-            die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare)", arg);
+            die(EX_USAGE, "unknown mode: %s (keyfile, password, javacard, mifare, pkcs11)", arg);
         return 1;
     }
     return 0;
@@ -76,6 +81,19 @@ void client_start_xmpp(struct client *c, struct client_opts *o, const char *jid,
     if (r < 0) die(strstr(c->err, "refused") || strstr(c->err, "did not prove") ? EX_NOPERM : EX_PROTOCOL, "%s", c->err);
 }
 
+/* the user's key: on a PKCS#11 token (its PIN from -E fd or the terminal;
+ * token failures end here with their own codes), else client_key's */
+static sc_key *user_key(struct client_opts *o, const char *jid, char *err, size_t errlen, int *code)
+{
+    if (o->keyfile && p11_is_uri(o->keyfile)) {
+        struct p11_status st;
+        sc_key *k = p11_key_open(o->keyfile, o->passfd, &st);
+        if (!k) die(st.code, "%s", st.msg);
+        return k;
+    }
+    return client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, errlen, code);
+}
+
 sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, int allow_stdio, int tofu)
 {
     char err[512];
@@ -91,12 +109,12 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
         die(EX_USAGE, "the card holds %s, not %s", card_acct, jid);
     if (o->mode < 0 && o->frompw && card_type && simpp_mode_from_name(card_type) >= SIMPP_MODE_JAVACARD)
         o->mode = simpp_mode_from_name(card_type);
-    if (o->mode < 0) o->mode = o->frompw ? SIMPP_MODE_PASSWORD : SIMPP_MODE_KEYFILE;
+    if (o->mode < 0) o->mode = o->frompw ? SIMPP_MODE_PASSWORD : p11_is_uri(o->keyfile) ? SIMPP_MODE_PKCS11
+                                                                                   : SIMPP_MODE_KEYFILE;
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
     int code;
-    sc_key *kr = client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, sizeof err,
-                            &code);
+    sc_key *kr = user_key(o, jid, err, sizeof err, &code);
     if (!kr) die(code, "%s", err);
     /* the secrets are read: their descriptors go no further (not to a
      * chained program) */
@@ -134,4 +152,46 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
     }
     if (!(o->suite = client_pick_suite(c, o->suite))) die(EX_PROTOCOL, "the relay offers no suite we accept");
     return kr;
+}
+
+int client_proof(struct client *c, struct client_opts *o, const char *jid, const sc_key *kr, sbuf *out)
+{
+    char why[300], text[256];
+    const char *env = getenv("SIMPP_CARD_PROVISION_FD");
+    unsigned long efd;
+    /* chained after simpp-cardwrite -b: the operator's token on an fd */
+    if (o->provfd < 0 && env && *env && parse_ulong(env, 0, 1023, &efd) == 0) o->provfd = (int)efd;
+    if (o->certfile) {
+        uint8_t *der[X509_CHAIN_MAX];
+        size_t len[X509_CHAIN_MAX];
+        int n = x509_read_pem(o->certfile, der, len, X509_CHAIN_MAX, why, sizeof why);
+        if (n < 0) die(EX_NOINPUT, "%s", why);
+        for (int i = 0; i < n; i++) {
+            size_t bl = 4 * ((len[i] + 2) / 3) + 1;
+            char *b = malloc(bl);
+            if (!b || sc_b64_encode(der[i], len[i], b, &bl) < 0) die(EX_OSERR, "out of memory");
+            sb_printf(out, "<cert xmlns='" SIMPP_NS "'>%s</cert>", b);
+            free(b);
+            free(der[i]);
+        }
+    }
+    if (o->provfd >= 0) {
+        uint8_t secret[PROV_SECRET], proof[32], pub[SC_MAX_PUB];
+        size_t tl, pl = sizeof pub, bl = sizeof text;
+        char b[64];
+        if (read_secret(o->provfd, "provisioning token: ", text, sizeof text, &tl) < 0)
+            die_sys(EX_IOERR, "unable to read the provisioning token");
+        if (o->provfd > 2) close(o->provfd);
+        int bad = prov_decode(text, tl, secret) < 0;
+        sc_zero(text, sizeof text);
+        if (bad) die(EX_DATAERR, "the provisioning token is not one (43 characters, from simpp-relayd provision)");
+        if (sc_key_public(kr, pub, &pl) < 0 || prov_proof(secret, c->stream_id, jid, pub, pl, proof) < 0 ||
+            sc_b64_encode(proof, sizeof proof, b, &bl) < 0)
+            die(EX_SOFTWARE, "provisioning proof: internal error");
+        sc_zero(secret, sizeof secret);
+        sb_printf(out, "<provision xmlns='" SIMPP_NS "'>%s</provision>", b);
+    }
+    if (out->oom) die(EX_OSERR, "out of memory");
+    c->reg_extra = out->n ? out->p : NULL;
+    return 0;
 }

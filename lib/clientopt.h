@@ -8,6 +8,7 @@
 #define SIMPP_CLIENTOPT_H
 
 #include "client.h"
+#include "sbuf.h"
 
 /* -v -c -s -k -E -p -P -K -C -m -t -T, and for an ordinary XMPP server
  * -x -W -M */
@@ -26,6 +27,8 @@ struct client_opts {
     const char *mech;
     char srvpw[1024];
     size_t srvpwlen;
+    const char *certfile;           /* simpp-register -X: the key's certificate chain */
+    int provfd;                     /* simpp-register -G: a provisioning token on this fd */
 };
 
 void client_opts_init(struct client_opts *o);
@@ -44,5 +47,13 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
  * server's password (wiped afterwards) and resource binding; dies with
  * the project's exit codes. */
 void client_start_xmpp(struct client *c, struct client_opts *o, const char *jid, const char *resource);
+
+/*
+ * simpp-register: the proofs of a card level put beside R3 (the chain of
+ * -X, the proof of the provisioning token of -G or $SIMPP_CARD_PROVISION_FD,
+ * the fd closed once read), built in out, which must outlive the
+ * registration.  Failures end the process.
+ */
+int client_proof(struct client *c, struct client_opts *o, const char *jid, const sc_key *kr, sbuf *out);
 
 #endif

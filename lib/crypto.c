@@ -17,6 +17,8 @@
 struct sc_key {
     ecc_key k;
     int curve;
+    const struct sc_key_ops *ops;   /* external private key: k holds only the public point */
+    void *ctx;
 };
 
 static int idx_aes = -1, idx_sha256 = -1, idx_sha1 = -1, idx_sprng = -1;
@@ -524,6 +526,7 @@ static sc_key *key_new(int curve, int *set)
 void sc_key_free(sc_key *k)
 {
     if (!k) return;
+    if (k->ops && k->ops->free) k->ops->free(k->ctx);
     if (k->k.pubkey.x) ecc_free(&k->k);     /* libtommath clears digits on free */
     sc_zero(k, sizeof *k);
     free(k);
@@ -685,8 +688,19 @@ sc_key *sc_key_from_public(int curve, const uint8_t *pub, size_t publen)
     return k;
 }
 
+sc_key *sc_key_external(int curve, const uint8_t *pub, size_t publen,
+                        const struct sc_key_ops *ops, void *ctx)
+{
+    sc_key *k;
+    if (!ops || !ops->sign || !ops->ecdh || !(k = sc_key_from_public(curve, pub, publen))) return NULL;
+    k->ops = ops;
+    k->ctx = ctx;
+    return k;
+}
+
+int sc_key_is_external(const sc_key *k) { return k && k->ops; }
 int sc_key_curve(const sc_key *k) { return k ? k->curve : SC_CURVE_NONE; }
-int sc_key_is_private(const sc_key *k) { return k && k->k.type == PK_PRIVATE; }
+int sc_key_is_private(const sc_key *k) { return k && (k->ops || k->k.type == PK_PRIVATE); }
 
 int sc_key_public(const sc_key *k, uint8_t *out, size_t *len)
 {
@@ -711,7 +725,7 @@ static int fixed_write(void *n, uint8_t *out, size_t width)
 int sc_key_scalar(const sc_key *k, uint8_t *out, size_t *len)
 {
     size_t nb;
-    if (!sc_key_is_private(k) || !out || !len) return -1;
+    if (!sc_key_is_private(k) || k->ops || !out || !len) return -1;
     nb = sc_curve_bytes(k->curve);
     if (*len < nb || fixed_write(k->k.k, out, nb) < 0) return -1;
     *len = nb;
@@ -725,6 +739,16 @@ int sc_ecdh_raw(const sc_key *priv, const sc_key *pub, uint8_t *out, size_t *len
         return -1;
     ol = *len;
     if (ol < sc_curve_bytes(priv->curve)) return -1;
+    if (priv->ops) {
+        uint8_t p[SC_MAX_PUB];
+        size_t pl = sizeof p, xl = ol;
+        /* the peer's point was validated when its key was made */
+        if (sc_key_public(pub, p, &pl) < 0 || priv->ops->ecdh(priv->ctx, p, pl, out, &xl) < 0 ||
+            xl != sc_curve_bytes(priv->curve))
+            return -1;
+        *len = xl;
+        return 0;
+    }
     /* trap 5: this is the bare x-coordinate; keys come from sc_ecdh_hkdf */
     if (ecc_shared_secret((ecc_key *)&priv->k, (ecc_key *)&pub->k, out, &ol) != CRYPT_OK)
         return -1;
@@ -751,6 +775,15 @@ int sc_sign(const sc_key *priv, const uint8_t *digest, size_t dlen, uint8_t *sig
     nb = sc_curve_bytes(priv->curve);
     if (*siglen < 2 * nb) return -1;
     ol = *siglen;
+    if (priv->ops) {
+        size_t sl = 2 * nb;
+        /* a token's answer is checked like any other signature */
+        if (priv->ops->sign(priv->ctx, digest, dlen, sig, &sl) < 0 || sl != 2 * nb ||
+            !sc_verify(priv, digest, dlen, sig, sl))
+            return -1;
+        *siglen = sl;
+        return 0;
+    }
     /* trap 6: fixed-width r||s; trap 8: k comes from the system RNG */
     if (ecc_sign_hash_rfc7518(digest, dlen, sig, &ol, NULL, idx_sprng, (ecc_key *)&priv->k)
         != CRYPT_OK || ol != 2 * nb)

@@ -133,6 +133,29 @@ sc_key *sc_key_from_pair(int curve, const uint8_t *d, size_t dlen, const uint8_t
 sc_key *sc_key_from_public(int curve, const uint8_t *pub, size_t publen);
 void    sc_key_free(sc_key *k);                     /* wipes the scalar */
 
+/*
+ * A private key held elsewhere (a PKCS#11 token, a key agent): the public
+ * point is here, the scalar never is.  sc_sign and sc_ecdh_raw/_hkdf call
+ * ops; everything else treats it as a private key, except sc_key_scalar,
+ * which refuses it (so it can never be written to a file).
+ *   sign: ECDSA over the digest as given, r||s of 2 * curve bytes;
+ *   ecdh: the x-coordinate of d * peer (peer: X9.63 uncompressed, already
+ *         validated), curve bytes;
+ *   free: called by sc_key_free (may be NULL).
+ * A signature from ops is verified against the public key before it is
+ * returned, so a faulty token cannot hand out a bad one.  The key takes
+ * ownership of ctx.
+ */
+struct sc_key_ops {
+    int  (*sign)(void *ctx, const uint8_t *digest, size_t dlen, uint8_t *sig, size_t *siglen);
+    int  (*ecdh)(void *ctx, const uint8_t *peer, size_t peerlen, uint8_t *x, size_t *xlen);
+    void (*free)(void *ctx);
+};
+sc_key *sc_key_external(int curve, const uint8_t *pub, size_t publen,
+                        const struct sc_key_ops *ops, void *ctx);
+/* 1 if k's private operations run outside this process's memory */
+int     sc_key_is_external(const sc_key *k);
+
 int  sc_key_curve(const sc_key *k);
 int  sc_key_is_private(const sc_key *k);
 /* X9.63 uncompressed point; *len in: capacity, out: used */

@@ -24,20 +24,21 @@ int simpp_mode_level(int mode)
     case SIMPP_MODE_KEYFILE:
     case SIMPP_MODE_PASSWORD: return SIMPP_LEVEL_PASSWORD;
     case SIMPP_MODE_JAVACARD:
-    case SIMPP_MODE_MIFARE:   return SIMPP_LEVEL_CARD;
+    case SIMPP_MODE_MIFARE:
+    case SIMPP_MODE_PKCS11:   return SIMPP_LEVEL_CARD;
     }
     return -1;
 }
 
 const char *simpp_mode_name(int mode)
 {
-    static const char *n[] = { "keyfile", "password", "javacard", "mifare" };
-    return mode >= 0 && mode <= 3 ? n[mode] : "unknown";
+    static const char *n[] = { "keyfile", "password", "javacard", "mifare", "pkcs11" };
+    return mode >= 0 && mode <= SIMPP_MODE_PKCS11 ? n[mode] : "unknown";
 }
 
 int simpp_mode_from_name(const char *name)
 {
-    for (int m = 0; name && m <= 3; m++)
+    for (int m = 0; name && m <= SIMPP_MODE_PKCS11; m++)
         if (!strcmp(name, simpp_mode_name(m))) return m;
     return -1;
 }

@@ -32,7 +32,7 @@ enum { SIMPP_R1 = 0x01, SIMPP_R2 = 0x02, SIMPP_R3 = 0x03,
 
 /* how the client holds its key: the relay's information-flow level */
 enum simpp_mode { SIMPP_MODE_KEYFILE = 0, SIMPP_MODE_PASSWORD = 1, SIMPP_MODE_JAVACARD = 2,
-                  SIMPP_MODE_MIFARE = 3 };
+                  SIMPP_MODE_MIFARE = 3, SIMPP_MODE_PKCS11 = 4 /* a key on a PKCS#11 token */ };
 /* trust levels the relay records (paper 004) */
 enum simpp_level { SIMPP_LEVEL_XMPP = 0, SIMPP_LEVEL_PASSWORD = 1, SIMPP_LEVEL_CARD = 2 };
 int         simpp_mode_level(int mode);

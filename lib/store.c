@@ -77,6 +77,23 @@ static const char *const migrations[] = {
     /* 2 -> 3: SCRAM-SHA-1 (RFC 6120 13.8), same salt and count as SHA-256 */
     "ALTER TABLE users ADD COLUMN scram1_stored BLOB;"
     "ALTER TABLE users ADD COLUMN scram1_server BLOB;",
+    /* 3 -> 4: card levels the relay granted: the certificate an account was
+     * registered with (checked again at every login), and the operator's
+     * one-time provisioning tokens (kept once used: never good twice) */
+    "CREATE TABLE card_certs ("
+    "  jid     TEXT PRIMARY KEY NOT NULL REFERENCES users(jid) ON DELETE CASCADE,"
+    "  chain   BLOB NOT NULL,"
+    "  issuer  TEXT NOT NULL,"
+    "  serial  TEXT NOT NULL,"
+    "  subject TEXT NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE TABLE provision ("
+    "  jid     TEXT PRIMARY KEY NOT NULL,"
+    "  level   INTEGER NOT NULL,"
+    "  secret  BLOB NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  used    INTEGER NOT NULL CHECK (used IN (0, 1))"
+    ") STRICT, WITHOUT ROWID;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -86,6 +103,7 @@ enum {
     Q_META_GET, Q_META_SET,
     Q_ROSTER_GET, Q_ROSTER_PUT, Q_ROSTER_DEL, Q_ROSTER_LIST,
     Q_OFF_ADD, Q_OFF_COUNT, Q_OFF_FETCH, Q_OFF_DEL,
+    Q_CERT_PUT, Q_CERT_GET, Q_PROV_PUT, Q_PROV_GET, Q_PROV_USE,
     Q_COUNT
 };
 
@@ -131,6 +149,13 @@ static const char *const queries[Q_COUNT] = {
     [Q_OFF_FETCH] =
         "SELECT id, from_jid, stanza, stamp FROM offline WHERE to_jid = ?1 ORDER BY id",
     [Q_OFF_DEL] = "DELETE FROM offline WHERE id = ?1",
+    [Q_CERT_PUT] =
+        "INSERT OR REPLACE INTO card_certs (jid, chain, issuer, serial, subject) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_CERT_GET] = "SELECT chain, issuer, serial, subject FROM card_certs WHERE jid = ?1",
+    [Q_PROV_PUT] =
+        "INSERT OR REPLACE INTO provision (jid, level, secret, created, used) VALUES (?1, ?2, ?3, ?4, 0)",
+    [Q_PROV_GET] = "SELECT level, secret, created, used FROM provision WHERE jid = ?1",
+    [Q_PROV_USE] = "UPDATE provision SET used = 1 WHERE jid = ?1 AND used = 0",
 };
 
 struct store {
@@ -1187,4 +1212,115 @@ int store_offline_delete(store *s, int64_t id)
     if (!s) return STORE_ERROR;
     BIND(sqlite3_bind_int64(s->q[Q_OFF_DEL], 1, id));
     return delete_one(s, s->q[Q_OFF_DEL], rc, what, "no such message");
+}
+
+/* ------------------------------------------------------------------------ */
+/* card certificates and provisioning tokens                                 */
+
+int store_cert_put(store *s, const struct store_cert *c)
+{
+    const char *what = "storing a card certificate";
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK;
+    if (!s || !c || chk_jid(s, what, "JID", c->jid)) return STORE_ERROR;
+    q = s->q[Q_CERT_PUT];
+    BIND(bind_text(q, 1, c->jid));
+    BIND(bind_blob(q, 2, c->chain, c->chainlen));
+    BIND(bind_text(q, 3, c->issuer));
+    BIND(bind_text(q, 4, c->serial));
+    BIND(bind_text(q, 5, c->subject));
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    done(q);
+    return rc == SQLITE_DONE ? STORE_OK : sqlfail(s, rc, what);
+}
+
+/* the end of a one-row lookup: bad says the row (if any) did not read */
+static int one_row(store *s, sqlite3_stmt *q, int rc, int bad, void *obj, size_t n, const char *what)
+{
+    int ret = STORE_OK;
+    if (rc == SQLITE_ROW && bad) {
+        memset(obj, 0, n);
+        seterr(s, "%s: the stored row is malformed", what);
+        ret = STORE_ERROR;
+    } else if (rc == SQLITE_DONE) {
+        seterr(s, "%s: none", what);
+        ret = STORE_NOTFOUND;
+    } else if (rc != SQLITE_ROW)
+        ret = sqlfail(s, rc, what);
+    done(q);
+    return ret;
+}
+
+int store_cert_get(store *s, const char *jid, struct store_cert *c)
+{
+    const char *what = "looking up a card certificate";
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK, bad = 0;
+    if (!s || !c) return STORE_ERROR;
+    memset(c, 0, sizeof *c);
+    if (chk_jid(s, what, "JID", jid)) return STORE_ERROR;
+    q = s->q[Q_CERT_GET];
+    BIND(bind_text(q, 1, jid));
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        memcpy(c->jid, jid, strlen(jid) + 1);
+        bad = copy_blob(c->chain, sizeof c->chain, &c->chainlen, q, 0) || copy_text(c->issuer, sizeof c->issuer, q, 1) ||
+              copy_text(c->serial, sizeof c->serial, q, 2) || copy_text(c->subject, sizeof c->subject, q, 3);
+    }
+    return one_row(s, q, rc, bad, c, sizeof *c, what);
+}
+
+int store_prov_put(store *s, const char *jid, int level, const uint8_t secret[STORE_PROV_SECRET], int64_t created)
+{
+    const char *what = "storing a provisioning token";
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK;
+    if (!s || chk_jid(s, what, "JID", jid)) return STORE_ERROR;
+    q = s->q[Q_PROV_PUT];
+    BIND(bind_text(q, 1, jid));
+    BIND(sqlite3_bind_int(q, 2, level));
+    BIND(bind_blob(q, 3, secret, STORE_PROV_SECRET));
+    BIND(sqlite3_bind_int64(q, 4, created));
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    done(q);
+    return rc == SQLITE_DONE ? STORE_OK : sqlfail(s, rc, what);
+}
+
+int store_prov_get(store *s, const char *jid, struct store_prov *p)
+{
+    const char *what = "looking up a provisioning token";
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK, bad = 0;
+    size_t n = 0;
+    if (!s || !p) return STORE_ERROR;
+    memset(p, 0, sizeof *p);
+    if (chk_jid(s, what, "JID", jid)) return STORE_ERROR;
+    q = s->q[Q_PROV_GET];
+    BIND(bind_text(q, 1, jid));
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        p->level = sqlite3_column_int(q, 0);
+        bad = copy_blob(p->secret, sizeof p->secret, &n, q, 1) || n != STORE_PROV_SECRET;
+        p->created = sqlite3_column_int64(q, 2);
+        p->used = sqlite3_column_int(q, 3);
+    }
+    return one_row(s, q, rc, bad, p, sizeof *p, what);
+}
+
+int store_prov_use(store *s, const char *jid)
+{
+    const char *what = "using a provisioning token";
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK;
+    if (!s || chk_jid(s, what, "JID", jid)) return STORE_ERROR;
+    q = s->q[Q_PROV_USE];
+    BIND(bind_text(q, 1, jid));
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    done(q);
+    if (rc != SQLITE_DONE) return sqlfail(s, rc, what);
+    if (sqlite3_changes(s->db) == 0) {
+        seterr(s, "%s: none unused", what);
+        return STORE_NOTFOUND;
+    }
+    return STORE_OK;
 }

@@ -38,7 +38,7 @@ enum {
     STORE_ERROR    = -6,    /* anything else (I/O, corruption, bad argument) */
 };
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_JID_MAX        256    /* bytes including the NUL: 255-byte bare JIDs */
 #define STORE_NAME_MAX       256    /* roster item name, including the NUL */
 #define STORE_PUB_MAX        97     /* X9.63 uncompressed P-384 point */
@@ -48,6 +48,8 @@ enum {
 #define STORE_SCRAM1_KEY     20     /* SHA-1 StoredKey / ServerKey */
 #define STORE_DEFAULT_BUSY_MS 2000
 #define STORE_META_MAX       1024   /* a setting's key or value, including the NUL */
+#define STORE_CHAIN_MAX      16384  /* a card's certificate chain, DER, each a u16 length first */
+#define STORE_PROV_SECRET    32     /* a provisioning token's secret */
 
 typedef struct store store;
 
@@ -202,5 +204,29 @@ typedef int (*store_offline_cb)(int64_t id, const char *from, const char *stanza
 int64_t store_offline_fetch(store *s, const char *to_bare, store_offline_cb cb, void *ctx);
 /* STORE_NOTFOUND if the id is not (or no longer) stored. */
 int store_offline_delete(store *s, int64_t id);
+
+/* ---- card levels (lib/relay/card.c) ------------------------------------ */
+/* the certificate chain an account was registered with at level card */
+struct store_cert {
+    char     jid[STORE_JID_MAX];
+    uint8_t  chain[STORE_CHAIN_MAX];
+    size_t   chainlen;
+    char     issuer[256], serial[80], subject[256];
+};
+/* replaces the account's; the account must exist */
+int store_cert_put(store *s, const struct store_cert *c);
+int store_cert_get(store *s, const char *jid, struct store_cert *c);     /* STORE_NOTFOUND */
+
+/* an operator's one-time token: registering jid with it grants level */
+struct store_prov {
+    int      level, used;
+    uint8_t  secret[STORE_PROV_SECRET];
+    int64_t  created;
+};
+/* a new token for jid (replaces the one before, used or not) */
+int store_prov_put(store *s, const char *jid, int level, const uint8_t secret[STORE_PROV_SECRET], int64_t created);
+int store_prov_get(store *s, const char *jid, struct store_prov *p);     /* STORE_NOTFOUND */
+/* mark it used, once: STORE_NOTFOUND when there is none unused */
+int store_prov_use(store *s, const char *jid);
 
 #endif

@@ -4,6 +4,9 @@
  * account and slowed with PBKDF2), write the private key as PKCS#8 PEM
  * (0600) and the public key as SPKI PEM, print the public key and its
  * fingerprint on stdout.  With -y, read a key file back and print the same.
+ * Given a PKCS#11 URI instead of a file, the key pair is made on the token
+ * (the private key sensitive, never extractable) and only the public key
+ * leaves it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,12 +16,14 @@
 
 #include "crypto.h"
 #include "keyfile.h"
+#include "p11.h"
 #include "util.h"
 
 #define USAGE \
 "usage: simpp-keygen [-fq] [-t client|server] [-C curve] [-e] [-E fd] [-K rounds]\n" \
 "                    [-p -i account] [-P fd] [-w pubfile] keyfile\n" \
 "       simpp-keygen -y [-q] [-E fd] keyfile\n" \
+"       simpp-keygen [-q] [-C curve] [-E fd] [-w pubfile] pkcs11:token=...;object=NAME\n" \
 "\n" \
 "  keyfile     private key to write (PKCS#8 PEM, mode 0600); the public key\n" \
 "              goes to keyfile.pub (SPKI PEM) unless -w says otherwise\n" \
@@ -35,6 +40,10 @@
 "  -f          replace existing files\n" \
 "  -y          read keyfile (private or public) and print its public key\n" \
 "  -q          print only the fingerprint\n" \
+"  pkcs11:...  a PKCS#11 URI (RFC 7512) instead of keyfile: make the key pair on\n" \
+"              the token (or with -y show its public key); the module is\n" \
+"              p11-kit's, or module-path=/path/to/module.so in the URI; the\n" \
+"              PIN from the terminal or -E fd; the public key goes to -w only\n" \
 "  -h, --help  this text;  -V, --version  the version\n" \
 "Secrets are never taken from the command line.\n"
 
@@ -103,10 +112,28 @@ static int show_existing(const char *path, int passfd, int quiet)
     return 0;
 }
 
+/* a key pair on a PKCS#11 token, or (-y) its public key */
+static int on_token(const char *uri, int read_back, int file_opts, int pinfd, int curve, const char *pubpath,
+                    int force, int quiet)
+{
+    struct p11_status st;
+    sc_key *k;
+    if (file_opts) die(EX_USAGE, "-t server, -p, -i and -e are for key files, not tokens");
+    k = read_back ? p11_key_public(uri, pinfd, &st) : p11_key_generate(uri, pinfd, curve, &st);
+    if (!k) die(st.code, "%s", st.msg);
+    if (pubpath && strcmp(pubpath, "-") != 0 && kf_write_public(pubpath, k, force) < 0) {
+        if (errno == EEXIST) die(EX_CANTCREAT, "%s: file exists (use -f to replace it)", pubpath);
+        die_sys(EX_CANTCREAT, "unable to write %s", pubpath);
+    }
+    show(k, quiet);
+    sc_key_free(k);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int opt, force = 0, quiet = 0, server = 0, frompw = 0, encrypt = 0, read_back = 0;
-    int pwfd = -1, passfd = -1, curve = SC_P256;
+    int pwfd = -1, passfd = -1, curve = SC_P256, encrypt_file = 0;
     unsigned long rounds = KF_DEFAULT_ITER;
     const char *account = NULL, *pubpath = NULL, *path;
     char pw[SECRET_MAX], pass[SECRET_MAX], *defpub = NULL;
@@ -138,7 +165,7 @@ int main(int argc, char **argv)
         case 'p': frompw = 1; break;
         case 'i': account = optarg; break;
         case 'P': pwfd = fd_arg(optarg); break;
-        case 'e': encrypt = 1; break;
+        case 'e': encrypt = encrypt_file = 1; break;
         case 'E': passfd = fd_arg(optarg); encrypt = 1; break;
         case 'K':
             if (parse_ulong(optarg, 1000, 10000000, &rounds) < 0)
@@ -152,6 +179,8 @@ int main(int argc, char **argv)
     if (argc - optind != 1) usage(EX_USAGE);
     path = argv[optind];
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
+    if (p11_is_uri(path)) return on_token(path, read_back, server || frompw || account || encrypt_file,
+                                          passfd, curve, pubpath, force, quiet);
     if (read_back) return show_existing(path, passfd, quiet);
 
     if (server && frompw) die(EX_USAGE, "a server key is made from randomness, not a password");

@@ -19,6 +19,7 @@
 
 #include "clientopt.h"
 #include "ev.h"
+#include "keyagent.h"
 #include "sbuf.h"
 #include "keyfile.h"
 #include "util.h"
@@ -26,7 +27,7 @@
 #define USAGE \
 "usage: simpp-login [-v] [-c host[:port]] [-s relay.pub | -x [-W fd] [-M mech]] [-t tls] [-T cafile]\n" \
 "                   [-C suite] [-m mode] [-r resource]\n" \
-"                   (-k keyfile [-E fd] | -p [-P fd] [-K rounds]) jid [prog [arg...]]\n" \
+"                   (-k keyfile|pkcs11:URI [-E fd] | -p [-P fd] [-K rounds]) jid [prog [arg...]]\n" \
 "\n" \
 "  jid          the account, user@domain\n" \
 "  prog         run prog with the session on fds 6 (read) and 7 (write): plain XMPP\n" \
@@ -39,6 +40,7 @@
 "  -W fd        the server's password from fd (else the terminal)\n" \
 "  -M mech      only this SASL mechanism: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), PLAIN\n" \
 "  -k keyfile   the account's private key; -E fd: its passphrase from fd\n" \
+"  -k pkcs11:.. the key on a PKCS#11 token (RFC 7512 URI); -E fd: the PIN from fd\n" \
 "  -p           derive the key from the password; -P fd: the password from fd\n" \
 "  -K rounds    PBKDF2 rounds for -p (default 600000)\n" \
 "  -t tls       auto (STARTTLS when offered, the default; required for -x), require,\n" \
@@ -222,18 +224,13 @@ int main(int argc, char **argv)
         return rc == 1 ? EX_UNAVAILABLE : rc == 2 ? EX_DATAERR : 0;
     }
     /* chain-load: the program gets the plain side of the channel on 6/7 */
-    int sv[2], kp[2];
+    int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) die_sys(EX_OSERR, "socketpair");
     /* the user's private key for the program (simpp-session signs its
-     * handshakes with it) on fd 8, through a pipe: never on disk or argv */
-    char *pem = kf_private_pem(kr, NULL, 0, 0);
-    sc_key_free(kr);
-    if (!pem || pipe2(kp, O_CLOEXEC) < 0) die_sys(EX_OSERR, "unable to pass the key");
-    size_t pl = strlen(pem);
-    if (pl > 4096 || write_all(kp[1], pem, pl) < 0) die_sys(EX_OSERR, "unable to pass the key");
-    sc_zero(pem, pl);
-    free(pem);
-    close(kp[1]);
+     * handshakes with it) on fd 8: never on disk or argv; a key on a token
+     * stays there, and this process serves it (keyagent.h) */
+    struct key_handoff *kh = key_handoff(kr);
+    if (!kh) die_sys(EX_OSERR, "unable to pass the key");
     signal(SIGPIPE, SIG_IGN);
     pid_t pid = fork();
     if (pid < 0) die_sys(EX_OSERR, "fork");
@@ -243,7 +240,7 @@ int main(int argc, char **argv)
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
         /* via a spare descriptor: sv[1] may itself be 6 or 7, and close-on-exec */
-        int spare = fcntl(sv[1], F_DUPFD, 10), kspare = fcntl(kp[0], F_DUPFD, 10);
+        int spare = fcntl(sv[1], F_DUPFD, 10), kspare = fcntl(key_handoff_fd(kh), F_DUPFD, 10);
         if (spare < 0 || kspare < 0 || dup2(spare, 6) < 0 || dup2(spare, 7) < 0 || dup2(kspare, 8) < 0)
             die_sys(EX_OSERR, "dup2");
         close(spare);
@@ -261,7 +258,7 @@ int main(int argc, char **argv)
         die_sys(errno == ENOENT ? EX_UNAVAILABLE : EX_OSERR, "unable to run %s", prog[0]);
     }
     close(sv[1]);
-    close(kp[0]);
+    key_handoff_parent(kh);
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     int rc = relay_loop(&c, sv[0], sv[0]);
     if (rc == 1 && c.err[0]) warnx("%s", c.err);
@@ -269,6 +266,7 @@ int main(int argc, char **argv)
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     close(sv[0]);
+    key_handoff_end(kh);
     client_free(&c);
     if (WIFEXITED(st)) return WEXITSTATUS(st);
     return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);

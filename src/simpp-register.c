@@ -18,8 +18,8 @@
 
 #define USAGE \
 "usage: simpp-register [-v] [-c host[:port]] [-s relay.pub | -x [-W fd] [-M mech] [-a access]]\n" \
-"                      [-t tls] [-T cafile] [-C suite] [-m mode]\n" \
-"                      (-k keyfile [-E fd] | -p [-P fd] [-K rounds]) jid\n" \
+"                      [-t tls] [-T cafile] [-C suite] [-m mode] [-X certs.pem] [-G fd]\n" \
+"                      (-k keyfile|pkcs11:URI [-E fd] | -p [-P fd] [-K rounds]) jid\n" \
 "\n" \
 "  jid          the account, user@domain\n" \
 "  -c addr      connect to the server (else fds 6/7 under tcpclient, else a socket on\n" \
@@ -32,7 +32,8 @@
 "  -M mech      only this SASL mechanism: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), PLAIN\n" \
 "  -a access    who may read the key in PEP: presence (contacts, the default) or open\n" \
 "  -k keyfile   the account's private key (simpp-keygen)\n" \
-"  -E fd        the key file's passphrase from fd (else the terminal)\n" \
+"  -k pkcs11:.. the key on a PKCS#11 token (RFC 7512 URI, simpp-keygen makes it there)\n" \
+"  -E fd        the key file's passphrase, or the token's PIN, from fd (else the terminal)\n" \
 "  -p           derive the key from the account's password (as simpp-keygen -p -i jid)\n" \
 "  -P fd        the password from fd (else the terminal)\n" \
 "  -K rounds    PBKDF2 rounds for -p (default 600000; must match simpp-keygen's)\n" \
@@ -40,7 +41,10 @@
 "               direct (TLS from the first byte, XEP-0368), or off\n" \
 "  -T cafile    trust the CA certificates in cafile (PEM) for the relay's TLS certificate\n" \
 "  -C suite     chacha20-poly1305, aes128-gcm or aes128-cbc-hmac-sha256 (default: the relay's first)\n" \
-"  -m mode      how the key is held: keyfile, password, javacard, mifare (default: from -k/-p)\n" \
+"  -m mode      how the key is held: keyfile, password, javacard, mifare, pkcs11 (default:\n" \
+"               from -k/-p); a card mode counts as one only with a proof the relay trusts:\n" \
+"  -X file      the key's X.509 certificate chain (PEM, the card's certificate first)\n" \
+"  -G fd        a provisioning token from the operator (simpp-relayd provision) on fd\n" \
 "  -v           show the XMPP stanzas on stderr\n"
 
 static void usage(int code)
@@ -85,7 +89,7 @@ int main(int argc, char **argv)
     }
     if (argv_has_secret(argc, argv)) die(EX_USAGE, "secrets are never taken on the command line: use the terminal or -P/-E fd");
     client_opts_init(&o);
-    while ((opt = getopt(argc, argv, "hVa:" CLIENT_OPTS)) != -1) {
+    while ((opt = getopt(argc, argv, "hVa:X:G:" CLIENT_OPTS)) != -1) {
         if (client_opt(&o, opt, optarg)) continue;
         if (opt == 'a') {
             if (strcmp(optarg, "presence") && strcmp(optarg, "open")) die(EX_USAGE, "-a %s: presence or open", optarg);
@@ -102,14 +106,20 @@ int main(int argc, char **argv)
     sc_key *kr = client_start(&c, &o, jid, 1, 1);
     if (o.xmpp) return publish_key(&c, &o, jid, kr, access);
     if (access_given) die(EX_USAGE, "-a is for an ordinary XMPP server (the relay keeps its own key directory)");
+    sbuf proof = { 0 };
+    client_proof(&c, &o, jid, kr, &proof);
     if (client_register(&c, jid, kr, o.suite, o.mode) < 0) {
-        int code = strstr(c.err, "conflict") ? EX_CANTCREAT : strstr(c.err, "does not check") ? EX_NOPERM : EX_PROTOCOL;
+        int code = strstr(c.err, "conflict") ? EX_CANTCREAT
+                   : strstr(c.err, "does not check") || strstr(c.err, "not-authorized") ? EX_NOPERM : EX_PROTOCOL;
         sc_key_free(kr);
         die(code, "%s", c.err);
     }
     char fpr[KF_FPR_LEN];
     kf_fingerprint(kr, fpr);
-    printf("registered %s key %s mode %s\n", jid, fpr, simpp_mode_name(o.mode));
+    printf("registered %s key %s mode %s level %s\n", jid, fpr, simpp_mode_name(o.mode),
+           c.reg_level[0] ? c.reg_level : "?");
+    if (c.reg_note[0]) fprintf(stderr, "%s: the relay says: %s\n", progname, c.reg_note);
+    sb_free(&proof);
     client_close(&c);
     client_free(&c);
     sc_key_free(kr);

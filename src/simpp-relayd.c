@@ -18,6 +18,7 @@
 #include "relay/relay.h"
 #include "sasl.h"
 #include "simpp.h"
+#include "provision.h"
 #include "store.h"
 #include "util.h"
 
@@ -27,6 +28,7 @@
 "       simpp-relayd [-c config] [-d datadir] [-D domain] passwd jid [-P fd]\n" \
 "       simpp-relayd [-c config] [-d datadir] [-D domain] list\n" \
 "       simpp-relayd [-c config] [-d datadir] [-D domain] delete jid\n" \
+"       simpp-relayd [-c config] [-d datadir] [-D domain] provision jid [card|password]\n" \
 "\n" \
 "  -c config    read settings (key = value lines) from config\n" \
 "  -d datadir   the store (simpp.db) lives here; default ./simpp-data\n" \
@@ -44,6 +46,10 @@
 "               the password is read from the terminal or -P fd\n" \
 "  list         the accounts, one a line: JID, kind (simpp, password), level, creation\n" \
 "  delete jid   remove an account with its roster and offline messages\n" \
+"  provision jid [level]  print a one-time token that registers jid at level (card):\n" \
+"               for the card-writing job (simpp-cardwrite -b); a new one replaces the last\n" \
+"  -o card_ca=FILE -o card_crl=FILE  card issuers' CAs and CRLs: a card certificate\n" \
+"               checked against them registers at level card\n" \
 "The accounts are those of the store's domain: a JID of another domain is refused.\n"
 
 static void usage(int code)
@@ -63,7 +69,7 @@ struct opts {
     struct relay_config cfg;
     char host[256], port[16];
     char *datadir, *keyfile, *domain;
-    char *tls_cert, *tls_key, *tls_chain, tls_port[8], s2s_port[8], *s2s_ca;
+    char *tls_cert, *tls_key, *tls_chain, tls_port[8], s2s_port[8], *s2s_ca, *card_ca, *card_crl;
     int passfd;
 };
 
@@ -97,6 +103,12 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
         return 0;
     }
     if (!strcmp(k, "s2s_ca")) { free(o->s2s_ca); o->s2s_ca = strdup(v); return 0; }
+    if (!strcmp(k, "card_ca") || !strcmp(k, "card_crl")) {
+        char **f = k[6] == 'a' ? &o->card_ca : &o->card_crl;
+        free(*f);
+        *f = strdup(v);
+        return 0;
+    }
     if (!strcmp(k, "s2s_route") || !strcmp(k, "s2s_level")) {
         /* domain=host:port, or domain=level */
         const char *eq = strchr(v, '=');
@@ -418,6 +430,29 @@ static int cmd_delete(struct opts *o, int argc, char **argv)
     return 0;
 }
 
+/* provision: a one-time token that registers jid at a level (card.h) */
+static int cmd_provision(struct opts *o, int argc, char **argv)
+{
+    char bare[STORE_JID_MAX], text[PROV_TEXT];
+    uint8_t secret[PROV_SECRET];
+    int level = SIMPP_LEVEL_CARD;
+    if (argc != 2 && argc != 3) usage(EX_USAGE);
+    if (argc == 3 && (level = simpp_level_from_name(argv[2])) < SIMPP_LEVEL_PASSWORD)
+        die(EX_USAGE, "%s: the level is password or card", argv[2]);
+    store *st = admin_store(o, 1);
+    account_jid(o, argv[1], bare);
+    if (sc_random(secret, sizeof secret) < 0) die(EX_OSERR, "no randomness");
+    int e = store_prov_put(st, bare, level, secret, (int64_t)time(NULL));
+    if (e != STORE_OK) die(EX_CANTCREAT, "%s: %s", bare, store_errmsg(st));
+    store_close(st);
+    prov_encode(secret, text);
+    sc_zero(secret, sizeof secret);
+    printf("%s\n", text);
+    sc_zero(text, sizeof text);
+    if (fflush(stdout) == EOF) die_sys(EX_IOERR, "unable to write stdout");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -473,6 +508,9 @@ int main(int argc, char **argv)
     if (o.tls_port[0] && !o.tls_cert) die(EX_CONFIG, "tls_port needs tls_cert and tls_key");
     o.cfg.s2s_port = o.s2s_port[0] ? o.s2s_port : NULL;
     o.cfg.s2s_ca = o.s2s_ca;
+    o.cfg.card_ca = o.card_ca;
+    o.cfg.card_crl = o.card_crl;
+    if (o.card_crl && !o.card_ca) die(EX_CONFIG, "card_crl needs card_ca");
     if (o.cfg.s2s && !o.tls_cert) die(EX_CONFIG, "s2s needs tls_cert and tls_key: other servers check our domain");
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
 
@@ -482,6 +520,7 @@ int main(int argc, char **argv)
         if (!strcmp(verb, "passwd")) rc = cmd_passwd(&o, n, argv + optind);
         else if (!strcmp(verb, "list")) rc = cmd_list(&o, n);
         else if (!strcmp(verb, "delete")) rc = cmd_delete(&o, n, argv + optind);
+        else if (!strcmp(verb, "provision")) rc = cmd_provision(&o, n, argv + optind);
         else usage(EX_USAGE);
         free(o.datadir);
         free(o.keyfile);
@@ -514,5 +553,7 @@ int main(int argc, char **argv)
     free(o.tls_key);
     free(o.tls_chain);
     free(o.s2s_ca);
+    free(o.card_ca);
+    free(o.card_crl);
     return rc == -2 ? EX_CONFIG : rc < 0 ? EX_UNAVAILABLE : 0;
 }

@@ -20,6 +20,7 @@
 
 #include "e2e.h"
 #include "ev.h"
+#include "keyagent.h"
 #include "keyfile.h"
 #include "payload.h"
 #include "pepkey.h"
@@ -1214,13 +1215,7 @@ int main(int argc, char **argv)
     snprintf(S.mybare, sizeof S.mybare, "%.*s", (int)strcspn(jid, "/"), jid);
     if (!strcmp(S.mybare, S.peer)) die(EX_USAGE, "%s: that is you", S.peer);
     if (sc_init() < 0) die(EX_SOFTWARE, "crypto: unable to initialise");
-    /* the private key, read once from its descriptor, which is then closed */
     if (parse_ulong(kfd, 0, 1023, &v) < 0) die(EX_USAGE, "SIMPP_KEYFD=%s: not a descriptor", kfd);
-    char kbuf[8192];
-    size_t kl = 0;
-    ssize_t r;
-    while (kl < sizeof kbuf && (r = read((int)v, kbuf + kl, sizeof kbuf - kl)) > 0) kl += (size_t)r;
-    close((int)v);
     char *home = NULL;
     if (!S.statedir) {
         const char *h = getenv("SIMPP_HOME");
@@ -1255,11 +1250,10 @@ int main(int argc, char **argv)
         send_stanza(&b);
     }
     key_request();
-    /* simpp-login checked this key a moment ago: no second d.G (1.4 ms on
-     * the way to the session) */
-    S.key = kf_parse_handed(kbuf, kl);
-    sc_zero(kbuf, sizeof kbuf);
-    if (!S.key) die(EX_DATAERR, "the key on fd %lu: %s", v, kf_strerror(kf_errno));
+    /* the private key from its descriptor: read once (which closes it), or
+     * kept open to simpp-login, which holds it on a token (keyagent.h) */
+    char kerr[256];
+    if (!(S.key = key_receive((int)v, kerr, sizeof kerr))) die(EX_DATAERR, "%s", kerr);
     S.spare = sc_key_generate(sc_key_curve(S.key));
     /* then the initial presence, which brings the offline (pager) messages:
      * only once the key is there to open them.  The server answers in order,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # simpp-session: end-to-end sessions between two users through a real relay.
 load helper
+load cardca
 
 setup() {
     common_setup
@@ -382,11 +383,14 @@ bob_withheld() {
         simpp-session -j -w 2 bob@localhost < in > alice.out 2> alice.err
     grep -q '^pager-sent' alice.out
     # a relay that keeps users of different levels apart refuses it: xena
-    # registered with a card (level card), alice with a key file (password)
+    # registered with a card its issuer certified (level card, proven), alice
+    # with a key file (password)
     stop_relay
-    start_relay -o policy=same-level
+    card_ca
+    start_relay -o policy=same-level -o card_ca=cardca.pem
     simpp-keygen -q xena.key > /dev/null
-    simpp-register -c 127.0.0.1:$PORT -s relay.pub -k xena.key -m javacard xena@localhost
+    card_cert xena xena.key.pub xena@localhost
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -k xena.key -m javacard -X xena.pem xena@localhost | grep -q 'level card'
     run env SIMPP_HOME=$TMP/alice.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
         simpp-session -j -w 2 xena@localhost <<< 'across levels'
     [ "$status" -ne 0 ]

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "relay/auth.h"
+#include "relay/card.h"
 #include "relay/work.h"
 #include "util.h"
 
@@ -129,7 +130,7 @@ static void sasl_simpp_s1(struct conn *c, const uint8_t *s1, size_t len)
     }
     /* the level: how the key is held now, never above how it was registered */
     int lv = simpp_mode_level(c->login->mode);
-    c->level = lv < u.level ? lv : u.level;
+    c->level = card_level_at_login(r, &u, lv < u.level ? lv : u.level);
     sc_zero(&u, sizeof u);
     c->state = CS_SASL;
     c->s2_sent = 1;
@@ -477,6 +478,19 @@ static void iq_reply_elem(struct conn *c, const xs_node *iq, const char *elem, c
     conn_send_sb(c, &b);
 }
 
+/* R3 done: the level recorded, and why (the client shows both) */
+static void register_done(struct conn *c, const xs_node *iq, int level, const char *note)
+{
+    const char *id = xs_getattr(iq, "id", NULL);
+    sbuf b = { 0 };
+    sb_puts(&b, "<iq type='result'");
+    if (id) { sb_puts(&b, " id='"); sb_esc(&b, id); sb_puts(&b, "'"); }
+    sb_printf(&b, "><register xmlns='" SIMPP_NS "' level='%s'", simpp_level_name(level));
+    if (note && *note) { sb_puts(&b, " note='"); sb_esc(&b, note); sb_puts(&b, "'"); }
+    sb_puts(&b, "/></iq>");
+    conn_send_sb(c, &b);
+}
+
 static int reg_throttled(struct relay *r)
 {
     int64_t now = ev_now_ms();
@@ -555,10 +569,20 @@ static void handle_register(struct conn *c, xs_node *iq, const xs_node *reg)
         simpp_reg_wipe(c->reg);
         return;
     }
+    /* the level is what the proofs beside R3 earn, not what the mode claims */
+    struct card_grant *g = calloc(1, sizeof *g);
+    char why[300];
+    if (!g || card_grant(r, c->reg, c->stream_id, reg, g, why, sizeof why) < 0) {
+        relay_log(r, "register-refused addr=%s jid=%s reason=%s", c->addr, c->reg->id, g ? why : "memory");
+        conn_stanza_error_text(c, iq, "auth", "not-authorized", g ? why : NULL);
+        simpp_reg_wipe(c->reg);
+        free(g);
+        return;
+    }
     struct store_user u;
     memset(&u, 0, sizeof u);
     memcpy(u.jid, c->reg->id, strnlen(c->reg->id, sizeof u.jid - 1));   /* length checked at R1 */
-    u.level = simpp_mode_level(c->reg->mode);
+    u.level = g->level;
     u.curve = c->reg->curve;
     memcpy(u.pub, c->reg->pub, c->reg->publen);
     u.publen = c->reg->publen;
@@ -567,9 +591,15 @@ static void handle_register(struct conn *c, xs_node *iq, const xs_node *reg)
     if (relay_wrap(r->wrapkey, u.jid, c->reg->ka, u.wka, &u.wkalen) < 0) {
         conn_stanza_error(c, iq, "wait", "internal-server-error");
         simpp_reg_wipe(c->reg);
+        free(g);
         return;
     }
     e = store_user_add(r->st, &u);
+    if (e == STORE_OK && card_commit(r, g, u.jid) < 0) {
+        store_user_del(r->st, u.jid);
+        snprintf(why, sizeof why, "the proof was spent meanwhile");
+        e = STORE_EXISTS;
+    }
     simpp_reg_wipe(c->reg);
     sc_zero(&u.wka, sizeof u.wka);
     if (e == STORE_EXISTS) {
@@ -579,9 +609,11 @@ static void handle_register(struct conn *c, xs_node *iq, const xs_node *reg)
         relay_log(r, "register-failed addr=%s jid=%s reason=%s", c->addr, u.jid, store_errmsg(r->st));
         conn_stanza_error(c, iq, "wait", e == STORE_FULL ? "resource-constraint" : "internal-server-error");
     } else {
-        relay_log(r, "register addr=%s jid=%s level=%s", c->addr, u.jid, simpp_level_name(u.level));
-        iq_reply_elem(c, iq, NULL, NULL, 0);
+        relay_log(r, "register addr=%s jid=%s level=%s%s%s", c->addr, u.jid, simpp_level_name(u.level),
+                  g->note[0] ? " note=" : "", g->note);
+        register_done(c, iq, u.level, g->note);
     }
+    free(g);
 }
 
 void auth_stanza(struct conn *c, xs_node *st)

@@ -349,6 +349,11 @@ void conn_stream_error(struct conn *c, const char *cond, const char *text)
 
 void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, const char *cond)
 {
+    conn_stanza_error_text(c, st, etype, cond, NULL);
+}
+
+void conn_stanza_error_text(struct conn *c, const xs_node *st, const char *etype, const char *cond, const char *text)
+{
     const char *id = xs_getattr(st, "id", NULL), *to = xs_getattr(st, "to", NULL);
     const char *type = xs_getattr(st, "type", NULL);
     sbuf b = { 0 };
@@ -357,7 +362,9 @@ void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, con
     if (to) { sb_puts(&b, " from='"); sb_esc(&b, to); sb_puts(&b, "'"); }
     if (c->full) { sb_puts(&b, " to='"); sb_esc(&b, c->full); sb_puts(&b, "'"); }
     if (id) { sb_puts(&b, " id='"); sb_esc(&b, id); sb_puts(&b, "'"); }
-    sb_printf(&b, "><error type='%s'><%s xmlns='" NS_STANZAS "'/></error></%s>", etype, cond, st->name);
+    sb_printf(&b, "><error type='%s'><%s xmlns='" NS_STANZAS "'/>", etype, cond);
+    if (text) { sb_puts(&b, "<text xmlns='" NS_STANZAS "'>"); sb_esc(&b, text); sb_puts(&b, "</text>"); }
+    sb_printf(&b, "</error></%s>", st->name);
     conn_send_sb(c, &b);
 }
 

@@ -168,6 +168,8 @@ void conn_stream_error(struct conn *c, const char *cond, const char *text);
 void conn_close(struct conn *c);
 /* <TYPE type='error' ...><error type=T><COND/></error></TYPE> back to the sender */
 void conn_stanza_error(struct conn *c, const xs_node *st, const char *etype, const char *cond);
+/* the same with a <text/> saying why (RFC 6120 8.3.2) */
+void conn_stanza_error_text(struct conn *c, const xs_node *st, const char *etype, const char *cond, const char *text);
 void conn_flush(struct conn *c);            /* write what the socket takes now */
 /* XEP-0198: the client has handled h of the stanzas sent; send again, under
  * the current stream, those it has not (after a resume); free the queue */

@@ -41,6 +41,9 @@ struct relay_config {
     int s2s;                    /* talk to other domains */
     const char *s2s_port;       /* take their streams on host:s2s_port; NULL: none */
     const char *s2s_ca;         /* CAs for their certificates; NULL: the system's */
+    /* card levels (card.c): the card issuers' CA certificates and their CRLs
+     * (PEM files); without card_ca no certificate proves a card */
+    const char *card_ca, *card_crl;
     struct relay_route { char domain[256], host[256], port[8]; } routes[16];
     size_t nroutes;             /* static routes, before DNS SRV */
     struct relay_dlevel { char domain[256]; int level; } dlevels[16];

@@ -875,6 +875,40 @@ static void t_list_meta(store *s)
     ok(store_meta_set(s, "domain", "example.org") == STORE_OK, "(back to example.org)");
 }
 
+/* card certificates (kept with their account) and provisioning tokens
+ * (one use each, kept when the account goes) */
+static void t_card(store *s)
+{
+    struct store_user u;
+    struct store_cert c, g;
+    struct store_prov p;
+    uint8_t sec[STORE_PROV_SECRET];
+    memset(sec, 0x5a, sizeof sec);
+    memset(&c, 0, sizeof c);
+    snprintf(c.jid, sizeof c.jid, "carded@example.org");
+    memset(c.chain, 7, 300);
+    c.chainlen = 300;
+    snprintf(c.issuer, sizeof c.issuer, "CN=issuer");
+    snprintf(c.serial, sizeof c.serial, "1F");
+    snprintf(c.subject, sizeof c.subject, "CN=carded");
+    ok(store_cert_put(s, &c) != STORE_OK, "a certificate for no account: refused");
+    mkuser(&u, "carded@example.org", 2);
+    ok(store_user_add(s, &u) == STORE_OK && store_cert_put(s, &c) == STORE_OK, "a certificate for an account");
+    ok(store_cert_get(s, "carded@example.org", &g) == STORE_OK && g.chainlen == 300 &&
+       !memcmp(g.chain, c.chain, 300) && !strcmp(g.serial, "1F") && !strcmp(g.issuer, "CN=issuer"),
+       "reads back");
+    ok(store_user_del(s, "carded@example.org") == STORE_OK &&
+       store_cert_get(s, "carded@example.org", &g) == STORE_NOTFOUND, "goes with its account");
+    ok(store_prov_get(s, "new@example.org", &p) == STORE_NOTFOUND, "no token: STORE_NOTFOUND");
+    ok(store_prov_put(s, "new@example.org", 2, sec, 1000) == STORE_OK &&
+       store_prov_get(s, "new@example.org", &p) == STORE_OK && p.level == 2 && !p.used && p.created == 1000 &&
+       !memcmp(p.secret, sec, sizeof sec), "a token reads back, unused");
+    ok(store_prov_use(s, "new@example.org") == STORE_OK && store_prov_use(s, "new@example.org") == STORE_NOTFOUND &&
+       store_prov_get(s, "new@example.org", &p) == STORE_OK && p.used, "used once, not twice");
+    ok(store_prov_put(s, "new@example.org", 1, sec, 2000) == STORE_OK &&
+       store_prov_get(s, "new@example.org", &p) == STORE_OK && !p.used && p.level == 1, "a new token replaces it");
+}
+
 /* a store written before the settings table and SCRAM-SHA-1 (schema 1)
  * opens, keeps its users, and gains both */
 static void t_schema1(void)
@@ -890,7 +924,8 @@ static void t_schema1(void)
     store_close(s);
     pj(dbp, sizeof dbp, dir, "simpp.db");
     h = raw_open(dbp);
-    ok(sqlite3_exec(h, "DROP TABLE meta; ALTER TABLE users DROP COLUMN scram1_stored;"
+    ok(sqlite3_exec(h, "DROP TABLE meta; DROP TABLE card_certs; DROP TABLE provision;"
+                       "ALTER TABLE users DROP COLUMN scram1_stored;"
                        "ALTER TABLE users DROP COLUMN scram1_server; PRAGMA user_version = 1",
                     NULL, NULL, NULL) == SQLITE_OK,
        "... turned back into a schema 1 store");
@@ -933,6 +968,7 @@ int main(void)
         t_offline(s);
         t_cascade(s);
         t_list_meta(s);
+        t_card(s);
         ok(stat(walp, &st) == 0 && (st.st_mode & 0777) == 0600,
            "WAL file exists (WAL mode) and is 0600");
         ok(store_close(s) == STORE_OK, "close");
