@@ -94,6 +94,10 @@ static sc_key *user_key(struct client_opts *o, const char *jid, char *err, size_
     return client_key(o->keyfile, o->passfd, o->frompw, o->pwfd, jid, o->rounds, SC_P256, err, errlen, code);
 }
 
+/* the user's key, held where a leak checker sees it when a later step of
+ * client_start dies (exit leaves it to the kernel, as every die() does) */
+static sc_key *volatile start_key;
+
 sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, int allow_stdio, int tofu)
 {
     char err[512];
@@ -116,6 +120,7 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
     int code;
     sc_key *kr = user_key(o, jid, err, sizeof err, &code);
     if (!kr) die(code, "%s", err);
+    start_key = kr;
     /* the secrets are read: their descriptors go no further (not to a
      * chained program) */
     if (o->pwfd > 2) close(o->pwfd);

@@ -44,7 +44,7 @@ ping_as() {
     [[ "$output" == *"access open" ]]
     # the item signs the account's JID and names it
     wait_for log "<key [^>]*jid='alice@$D'" prosody.log
-    grep "<key [^>]*jid='alice@$D'" prosody.log | grep -q "<key [^>]* time='[0-9]*'[^>]*><pub>[^<]*</pub><sig>"
+    grep "<key [^>]*jid='alice@$D'" prosody.log | grep -q "<key[^>]* time='[0-9]*'[^>]*><pub>[^<]*</pub><sig>"
     run xreg alice $D "$P_PORT" -a everyone
     [ "$status" -eq 64 ]
 }
