@@ -197,7 +197,7 @@ soak: deps
 # The mutation check (scripts/mutants): each mutant of t/mutants.txt breaks
 # one security check in a copy of the tree, and the tests it names must then
 # fail; prints killed / survived / stale and "N killed, N survived, N stale".
-# About an hour on 2 cores, so not part of make check.  MUTANTS="id ..." runs
+# About 25 minutes on 2 cores, so not part of make check.  MUTANTS="id ..." runs
 # some only; doc/SECURITY.md section 12 has the last full run.
 MUTANTS ?=
 mutants: deps

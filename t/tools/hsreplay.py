@@ -8,9 +8,10 @@ relay <abort/> and the same <auth/> again, COUNT times (default 1).  MODE
 r1: when the relay answers the client's R1 iq with R2, it holds R2 back
 and sends the same R1 iq again, COUNT times.  The answers to the replays
 go to LOG only; then the held S2 or R2 goes on to the client and the proxy
-passes everything through.  LOG is created once the proxy listens; it gets one line for each of the relay's
-handshake answers, in order: "S2 b64", "R2 b64", "failure CONDITION",
-"error CONDITION", "stream-error CONDITION".  Standard library only."""
+passes everything through.  LOG is created once the proxy listens; it gets
+one line for each of the relay's handshake answers, in order: "S2 b64",
+"R2 b64", "failure CONDITION", "error CONDITION", "stream-error
+CONDITION", "result", "success".  Standard library only."""
 import re, select, socket, sys
 
 lport, tport, mode, logname = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -52,17 +53,17 @@ def answers(buf):
     """split buf into (passed-on bytes, answer) pairs as far as complete"""
     out = []
     while True:
-        s = START.search(buf)
-        if not s:
+        at = START.search(buf)
+        if not at:
             # keep a possible start of an answer cut at the end of the buffer
             i = buf.rfind(b"<")
             if i >= 0 and b">" not in buf[i:]:
                 out.append((buf[:i], None)); return out, buf[i:]
             out.append((buf, None)); return out, b""
-        m = ANSWER.match(buf, s.start())
+        m = ANSWER.match(buf, at.start())
         if not m:
-            out.append((buf[:s.start()], None)); return out, buf[s.start():]
-        out.append((buf[:s.start()], m.group(0)))
+            out.append((buf[:at.start()], None)); return out, buf[at.start():]
+        out.append((buf[:at.start()], m.group(0)))
         buf = buf[m.end():]
 
 
