@@ -188,9 +188,9 @@ PY
 @test "a changed, replayed or dropped frame after login ends that stream only" {
     for mode in flip replay drop; do
         TP=$(free_port)
-        python3 "$SIMPP_TOP/t/tools/tamper.py" $TP $PORT $mode &
+        python3 "$SIMPP_TOP/t/tools/tamper.py" $TP $PORT $mode > tamper.$mode &
         SESSION_PIDS="$SESSION_PIDS $!"
-        sleep 0.3
+        wait_for tamper listening tamper.$mode
         run simpp-login -c 127.0.0.1:$TP -s relay.pub -k alice.key -r $mode alice@localhost <<'IN'
 <iq type='get' id='one'><ping xmlns='urn:xmpp:ping'/></iq>
 <iq type='get' id='two'><ping xmlns='urn:xmpp:ping'/></iq>
@@ -204,9 +204,9 @@ IN
 
 @test "a stanza injected in clear after login is refused by the client" {
     TP=$(free_port)
-    python3 "$SIMPP_TOP/t/tools/tamper.py" $TP $PORT inject &
+    python3 "$SIMPP_TOP/t/tools/tamper.py" $TP $PORT inject > tamper.out &
     SESSION_PIDS="$SESSION_PIDS $!"
-    sleep 0.3
+    wait_for tamper listening tamper.out
     run simpp-login -c 127.0.0.1:$TP -s relay.pub -k alice.key -r inj alice@localhost <<'IN'
 <iq type='get' id='one'><ping xmlns='urn:xmpp:ping'/></iq>
 <iq type='get' id='two'><ping xmlns='urn:xmpp:ping'/></iq>

@@ -3,7 +3,8 @@
 loopback that changes the client's SIMPP frames in flight, to check that the
 relay refuses them.  MODE: flip (change a base64 character of the first
 frame), replay (send the first frame twice), drop (leave out the first
-frame), inject (send the client a <message/> in clear, as if from the relay).  Standard library only."""
+frame), inject (send the client a <message/> in clear, as if from the relay).
+Prints "listening" once it is.  Standard library only."""
 import re, select, socket, sys
 
 lport, tport, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -11,6 +12,7 @@ ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", lport))
 ls.listen(1)
+print("listening", flush=True)
 c, _ = ls.accept()
 s = socket.create_connection(("127.0.0.1", tport))
 buf, done = b"", False
