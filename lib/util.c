@@ -100,8 +100,10 @@ int read_secret(int fd, const char *prompt, char *buf, size_t cap, size_t *len)
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
     quiet.c_lflag |= ICANON;
-    if (prompt && write(tty, prompt, strlen(prompt)) < 0) { /* prompt is best effort */ }
+    /* echo off before the prompt: what is typed once the prompt shows is
+     * kept (TCSAFLUSH drops only what came before it) and never echoed */
     tcsetattr(tty, TCSAFLUSH, &quiet);
+    if (prompt && write(tty, prompt, strlen(prompt)) < 0) { /* prompt is best effort */ }
     r = read_line(tty, buf, cap, len);
     e = errno;
     tcsetattr(tty, TCSAFLUSH, &old);

@@ -148,7 +148,7 @@ readme_block() {
     echo "$output"
     [ "$status" -eq 0 ]
     [[ "$output" == *"bob.y4m (width,height,frames): 640,480,"* ]]
-    [[ "$output" == *"ffprobe wire.sv: "* ]]
+    [[ "$output" == *"ffprobe wire.sv: no video stream ("* ]]
     [ -s "$TMP/bob.y4m" ]
     [ -z "$(ls -A)" ]
 }

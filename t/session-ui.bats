@@ -70,3 +70,19 @@ check_progress() {  # FILE DIR TOTAL NAME
     # and --help says /help is there
     simpp-session --help | grep -q '/help'
 }
+
+@test "a passphrase is asked for only once the terminal has stopped echoing: what is typed at the prompt is kept" {
+    # the order on the terminal: echo off (TCSETSF, which drops earlier
+    # input), then the prompt; the other way round, what a person (or
+    # ptyrun) types the moment the prompt shows can be thrown away
+    run python3 "$SIMPP_TOP/t/tools/ptyrun.py" -t 20 -o tty.log 'expect:passphrase: ' noecho 'send:pass phrase' \
+        'expect:again: ' noecho 'send:pass phrase' -- strace -o st.log -e trace=ioctl,write simpp-keygen -e k.key
+    echo "$output"; cat tty.log
+    [ "$status" -eq 0 ]
+    grep -q 'ENCRYPTED PRIVATE KEY' k.key
+    ! grep -q 'pass phrase' tty.log || false
+    off=$(grep -n 'TCSETSF' st.log | head -n 1 | cut -d: -f1)
+    prompt=$(grep -n 'write(.*"passphrase: "' st.log | head -n 1 | cut -d: -f1)
+    [ -n "$off" ] && [ -n "$prompt" ]
+    [ "$off" -lt "$prompt" ]
+}

@@ -9,13 +9,14 @@ the steps in order:
   send:TEXT      type TEXT and Enter
   sleep:SECONDS  wait
   eof            type Ctrl-D (end of input on a terminal)
+  noecho         the terminal must not echo now (a secret is asked for)
 
 Everything COMMAND wrote goes to LOG (default: standard output) as it
 comes.  Exit status: COMMAND's (128 + signal if one killed it); 3 if an
 expect timed out or COMMAND ended before it matched, with the reason on
 standard error.  -t bounds each step and the wait for the end (default 20).
 Standard library only."""
-import os, pty, re, select, signal, sys, time
+import os, pty, re, select, signal, sys, termios, time
 
 
 def main(argv):
@@ -82,6 +83,9 @@ def main(argv):
             pump(time.monotonic() + float(arg))
         elif kind == "eof":
             os.write(fd, b"\x04")
+        elif kind == "noecho":
+            if termios.tcgetattr(fd)[3] & termios.ECHO:
+                fail("the terminal echoes (after /%s/)" % rx.pattern.decode())
         else:
             fail("unknown step %s" % st)
     end = time.monotonic() + timeout
