@@ -332,8 +332,11 @@ PY
     grep -q 'login addr=127.0.0.1 jid=carol@localhost mechanism=SIMPP mode=password level=password' "$RELAY_LOG"
     # 2. Java Card: reset the PIN, SIMPP makes the password, registers with it
     printf '%s\n2468\n' $PIN0 > pins
+    # the operator's one-time tokens make the relay record level card
+    simpp-relayd -d data provision alice@localhost > alice.tok
+    simpp-relayd -d data provision bob@localhost > bob.tok
     ns simpp-cardwrite -t javacard -P 3 alice@localhost \
-        simpp-register $C -P 9 -m javacard alice@localhost 3<pins
+        simpp-register $C -P 9 -m javacard -G 4 alice@localhost 3<pins 4<alice.tok
     grep -q 'register addr=127.0.0.1 jid=alice@localhost level=card' "$RELAY_LOG"
     echo 2468 > apin
     ping j1 | ns simpp-cardread -t javacard -P 3 simpp-login $C -P 9 -m javacard alice@localhost 3<apin > alice.out
@@ -342,7 +345,7 @@ PY
     # 3. MIFARE: account and password on the card, keys from the PIN
     echo 8642 > bpin
     ns simpp-cardwrite -t mifare -K 1000 -P 3 bob@localhost \
-        simpp-register $C -P 9 -m mifare bob@localhost 3<bpin
+        simpp-register $C -P 9 -m mifare -G 4 bob@localhost 3<bpin 4<bob.tok
     ping m1 | ns simpp-cardread -t mifare -K 1000 -P 3 simpp-login $C -P 9 -m mifare bob@localhost 3<bpin > bob.out
     grep -q "id='m1'" bob.out
     grep -q 'login addr=127.0.0.1 jid=bob@localhost mechanism=SIMPP mode=mifare level=card' "$RELAY_LOG"
@@ -513,8 +516,9 @@ PY
     start_relay
     nfc_up --dump "$TMP/card.mfd"
     echo 8642 > pin
+    simpp-relayd -d data provision bob@localhost > bob.tok
     simpp-cardwrite -t mifare -K 1000 -P 3 bob@localhost \
-        simpp-register -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 9 -m mifare bob@localhost 3<pin
+        simpp-register -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 9 -m mifare -G 4 bob@localhost 3<pin 4<bob.tok
     echo "<iq type='get' id='m2'><ping xmlns='urn:xmpp:ping'/></iq>" |
         simpp-cardread -t mifare -K 1000 -P 3 \
             simpp-login -c 127.0.0.1:$PORT -s relay.pub -p -K 1000 -P 9 -m mifare bob@localhost 3<pin > out

@@ -793,6 +793,27 @@ static void iq_result(struct conn *c, const xs_node *iq, const char *payload)
     conn_send_sb(c, &b);
 }
 
+/* the card certificate chain a user registered with, beside the key:
+ * <certs><cert>DER in base64</cert>...</certs> (the peer checks it against
+ * its own CAs; the relay's word is only the level) */
+static void pubkey_certs(struct relay *r, const char *bare, sbuf *b)
+{
+    struct store_cert *sc = malloc(sizeof *sc);
+    if (sc && store_cert_get(r->st, bare, sc) == STORE_OK) {
+        sb_puts(b, "<certs xmlns='" SIMPP_NS "'>");
+        for (size_t o = 0; o + 2 <= sc->chainlen;) {
+            size_t l = (size_t)sc->chain[o] << 8 | sc->chain[o + 1], bl = 4 * ((l + 2) / 3) + 1;
+            char *e = o + 2 + l <= sc->chainlen ? malloc(bl) : NULL;
+            if (!e) break;
+            if (sc_b64_encode(sc->chain + o + 2, l, e, &bl) == 0) sb_printf(b, "<cert>%s</cert>", e);
+            free(e);
+            o += 2 + l;
+        }
+        sb_puts(b, "</certs>");
+    }
+    free(sc);
+}
+
 /* C1/C2: a user's public key KU from the relay's directory, over the
  * authenticated channel; clients pin it (doc/PROTOCOL.md) */
 static void iq_pubkey(struct conn *c, xs_node *iq, const xs_node *q)
@@ -823,6 +844,7 @@ static void iq_pubkey(struct conn *c, xs_node *iq, const xs_node *q)
     attr(&b, "jid", bare);
     sb_printf(&b, " curve='%s' level='%s'>%s</pubkey>", sc_curve_name(u.curve) ? sc_curve_name(u.curve) : "",
               simpp_level_name(u.level), key);
+    pubkey_certs(c->r, bare, &b);
     sc_zero(&u, sizeof u);
     iq_result(c, iq, sb_str(&b));
     sb_free(&b);
