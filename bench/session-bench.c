@@ -4,7 +4,7 @@
  *   session-bench e2e  [-S suite] [-t seconds] [-n runs]
  *   session-bench chat -B bindir -c host:port -s relay.pub -a alice.key -b bob.key
  *                      -d dir [-D domain] [-S suite] [-n runs] [-m lines] [-l bytes]
- *                      [-w window] [-T stall-seconds]
+ *                      [-w window] [-T stall-seconds] [-A name] [-P pinfile]
  *
  * e2e: lib/e2e.h in this process, one suite (default chacha20-poly1305),
  * P-256 keys made before anything is timed.  Process CPU time, not wall
@@ -19,6 +19,9 @@
  *     bytes (10^6 B/s);
  *   - pager mode: seal (ephemeral key, ECDH, ECDSA) and open (ECDH, ECDSA
  *     verify) of a 100-byte message; the safety number.
+ *
+ * (-A: alice's local name, default alice; -P: alice's key is on a PKCS#11
+ * token, -a its URI, and each simpp-login reads its PIN from pinfile on fd 3)
  *
  * chat: two real simpp-session processes under simpp-login through a
  * running relay (bench/session starts it on loopback), wall time:
@@ -269,6 +272,7 @@ struct proc {
 
 static struct {
     const char *bindir, *addr, *relaypub, *akey, *bkey, *dir, *domain, *suite;
+    const char *apin, *aname;   /* -P: the PIN of alice's key on a token (fd 3); -A: her name */
     char alice[256], bob[256];
     double stall;
 } C;
@@ -296,6 +300,8 @@ static void spawn(struct proc *p, const char *name, const char *key, const char 
     argv[k++] = "-s"; argv[k++] = C.relaypub;
     argv[k++] = "-k"; argv[k++] = key;
     argv[k++] = "-C"; argv[k++] = C.suite;
+    int pin = key == C.akey && C.apin;
+    if (pin) { argv[k++] = "-E"; argv[k++] = "3"; }
     if (resource) { argv[k++] = "-r"; argv[k++] = resource; }
     argv[k++] = me;
     argv[k++] = session;
@@ -314,6 +320,9 @@ static void spawn(struct proc *p, const char *name, const char *key, const char 
         int e = open(errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         setpgid(0, 0);
         if (e < 0 || dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(e, 2) < 0) _exit(127);
+        /* the token's PIN, read afresh by each simpp-login */
+        int pf = pin ? open(C.apin, O_RDONLY) : -1;
+        if (pin && (pf < 0 || dup2(pf, 3) < 0)) _exit(127);
         setenv("SIMPP_HOME", home, 1);
         signal(SIGPIPE, SIG_DFL);
         execv(login, (char *const *)argv);
@@ -493,7 +502,8 @@ static int run_chat(int argc, char **argv)
     C.domain = "localhost";
     C.suite = "chacha20-poly1305";
     C.stall = 4;
-    while ((opt = getopt(argc, argv, "B:c:s:a:b:d:D:S:n:m:l:w:T:")) != -1) {
+    C.aname = "alice";
+    while ((opt = getopt(argc, argv, "B:c:s:a:b:d:D:S:n:m:l:w:T:P:A:")) != -1) {
         switch (opt) {
         case 'B': C.bindir = optarg; break;
         case 'c': C.addr = optarg; break;
@@ -508,13 +518,15 @@ static int run_chat(int argc, char **argv)
         case 'l': len = num_arg("l", optarg, 20, 60000); break;
         case 'w': window = num_arg("w", optarg, 0, 1000000); break;
         case 'T': C.stall = (double)num_arg("T", optarg, 1, 600); break;
+        case 'P': C.apin = optarg; break;
+        case 'A': C.aname = optarg; break;
         default: fail("usage: see the comment at the top of bench/session-bench.c");
         }
     }
     if (!C.bindir || !C.addr || !C.relaypub || !C.akey || !C.bkey || !C.dir)
         fail("chat needs -B -c -s -a -b -d");
     if (!sc_suite_from_name(C.suite)) fail("unknown suite %s", C.suite);
-    snprintf(C.alice, sizeof C.alice, "alice@%s", C.domain);
+    snprintf(C.alice, sizeof C.alice, "%s@%s", C.aname, C.domain);
     snprintf(C.bob, sizeof C.bob, "bob@%s", C.domain);
     signal(SIGPIPE, SIG_IGN);
 
