@@ -6,6 +6,7 @@
 #   make try-cards  a card login on emulated readers (Java Card as root; MIFARE)
 #   make bench      benchmarks (bench/)
 #   make soak       the long robustness runs (t/soak/: 10,000 connections, login cycles, valgrind)
+#   make mutants    break each security check of t/mutants.txt in turn; its tests must fail
 #   make fuzz       every libFuzzer target in fuzz/ for FUZZ_SECONDS (300) each
 #   make fuzz-seeds rewrite the seed corpora fuzz/corpus/<target>/
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -77,7 +78,7 @@ CARDOBJ    = $(patsubst lib/card/%.c,$(OUT)/card/%.o,$(wildcard lib/card/*.c))
 CARDPROGS  = $(BINOUT)/simpp-cardwrite $(BINOUT)/simpp-cardread
 
 
-.PHONY: all check unit units test demo try-cards bench soak install uninstall deps clean progs \
+.PHONY: all check unit units test demo try-cards bench soak mutants install uninstall deps clean progs \
         fuzz fuzz-build fuzz-seeds fuzz-check
 all: progs
 progs: $(addprefix $(BINOUT)/,$(PROGS))
@@ -105,10 +106,13 @@ $(OUT)/card:
 	mkdir -p $@
 
 # TLS: lib/tls.o is the one object that includes OpenSSL's headers; the
-# programs that speak TLS (the relay, the clients) link libssl.
-TLSLIBS   = -lssl -lcrypto
+# programs that speak TLS (the relay, the clients) link libssl, and the
+# clients' DNS SRV look-ups (lib/srv.c) libresolv.
+TLSLIBS   = -lssl -lcrypto -lresolv
 TLSBINS   = simpp-relayd simpp-login simpp-register
 $(addprefix $(BINOUT)/,$(TLSBINS)) $(OUT)/bench/relay-load $(OUT)/tools/simpptool: LDLIBS += $(TLSLIBS)
+# the SRV look-ups (lib/srv.c) use libresolv
+$(OUT)/t/srv: LDLIBS += -lresolv
 LDLIBS  += -lpthread
 # federation looks up DNS SRV records (res_query)
 $(BINOUT)/simpp-relayd: LDLIBS += -lresolv
@@ -191,6 +195,15 @@ uninstall:
 soak: deps
 	$(MAKE) V=rel all build/rel/bench/relay-load
 	SIMPP_BIN=$(CURDIR)/bin SIMPP_TOP=$(CURDIR) bats --tap t/soak/
+
+# The mutation check (scripts/mutants): each mutant of t/mutants.txt breaks
+# one security check in a copy of the tree, and the tests it names must then
+# fail; prints killed / survived / stale and "N killed, N survived, N stale".
+# About an hour on 2 cores, so not part of make check.  MUTANTS="id ..." runs
+# some only; doc/SECURITY.md section 12 has the last full run.
+MUTANTS ?=
+mutants: deps
+	scripts/mutants $(MUTANTS)
 
 # ---- fuzzing ------------------------------------------------------------
 # libFuzzer targets: fuzz/<name>.c (all but mkseeds.c) -> build/fuzz/<name>,

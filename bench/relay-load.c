@@ -11,7 +11,12 @@
  *             -t seconds after -W seconds of warm-up: routed messages/s
  *   rate      -p pairs, a fixed total of -r messages/s spread round-robin
  *             over the clients, each body carrying its send time: one-way
- *             latency p50/p90/p99/max over -t seconds after -W of warm-up
+ *             latency p50/p90/p99/max over -t seconds after -W of warm-up;
+ *             with -L N, N more clients log in and out over and over all
+ *             the while (warm-up included), in a second process so that
+ *             their handshakes never delay the measuring loop: accounts
+ *             2*pairs+1 .. -n, their figures as bg_logins_per_s etc.;
+ *             logins still under way at the end are dropped
  *   idle      -n N[,N2...] connections logged in, bound, available, then
  *             idle: the server's VmRSS (from /proc, -s pid) at each count,
  *             against its VmRSS before the first connection; with -t they
@@ -23,6 +28,12 @@
  *             other through lib/client.c
  *   port      print a free loopback TCP port and exit
  *   probe     wait until host:port accepts a connection (at most -t s)
+ *
+ * TLS: -T starttls upgrades each stream with STARTTLS (RFC 6120 5.4) before
+ * anything else; -T direct speaks TLS from the first byte (XEP-0368: -c
+ * names the server's direct-TLS port).  The server's certificate is checked
+ * against -C cafile for the name -D (default localhost), through lib/tls.h
+ * as the clients do, non-blocking in the same epoll loop.
  *
  * Authentication: SCRAM-SHA-256 (default) or -a plain for accounts
  * PREFIXi@DOMAIN (i = 1..n), all with the one password read from -P fd.
@@ -72,6 +83,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,11 +94,13 @@
 #include "sasl.h"
 #include "sbuf.h"
 #include "simpp.h"
+#include "tls.h"
 #include "util.h"
 
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_PING "urn:xmpp:ping"
+#define NS_TLS  "urn:ietf:params:xml:ns:xmpp-tls"
 
 #define READ_MAX    65536
 #define SCAN_MAX    (1u << 20)      /* one element may not exceed this */
@@ -100,13 +115,16 @@
 "  -t secs      measured time (or cap)    -W secs warm-up  -k logins  -j concurrency\n" \
 "  -u prefix    account names PREFIXi (default user)       -D domain  (default localhost)\n" \
 "  -a scram|plain  SASL mechanism     -X SCRAM through lib/sasl.h, no key cache\n" \
+"  -T starttls|direct  TLS first (the server's certificate checked with -C cafile)\n" \
+"  -L N         with -m rate: N more clients log in and out meanwhile (second process)\n" \
 "  -S           SIMPP login and channel (simpp-relayd; accounts s1..sN unless -u)\n" \
 "  -B           with -S -m login: one login at a time through lib/client.c\n" \
 "  -s pid       the server's process, for VmRSS and CPU time\n" \
 "  -P fd        read the accounts' password from fd\n"
 
+enum { TLS_NONE, TLS_STARTTLS, TLS_DIRECT };
 enum { M_FLOOD, M_RATE, M_IDLE, M_LOGIN, M_REGISTER, M_PORT, M_PROBE };
-enum { ST_FREE, ST_CONNECT, ST_FEAT1, ST_SASL, ST_FEAT2, ST_BIND, ST_PING, ST_READY, ST_DONE, ST_DEAD };
+enum { ST_FREE, ST_CONNECT, ST_STARTTLS, ST_HANDSHAKE, ST_FEAT1, ST_SASL, ST_FEAT2, ST_BIND, ST_PING, ST_READY, ST_DONE, ST_DEAD };
 
 /* ---- options and global state ------------------------------------------------ */
 
@@ -122,12 +140,20 @@ static struct {
     double rate, secs, warm;
     int secs_given;
     int plain, libscram, simpp, blocking;
+    int tls;                        /* TLS_NONE, TLS_STARTTLS, TLS_DIRECT */
+    const char *cafile;
+    int bg;                         /* -L: clients logging in meanwhile */
+    int acct0;                      /* login mode: accounts acct0+1 .. n */
     pid_t server;
     char pw[SASL_MAX_PW + 1];
     size_t pwl;
 } O;
 
 static int ep = -1;
+static tls_ctx *g_tls;              /* -T: the client context (checks -C) */
+static char g_kprefix[8];           /* "bg_" in the -L process */
+static char g_res = 'r';            /* first letter of the resources bound */
+static char g_tlsinfo[128];         /* the first handshake's version and cipher */
 static int nconns;
 static struct conn *conns;
 static int64_t t_start;
@@ -520,6 +546,7 @@ static int scram_check(struct scram_st *s, const char *v, size_t vl)
 
 struct conn {
     int fd, slot, acct, state, wr;
+    tls_conn *tls;                  /* -T: the stream's TLS, once started */
     struct scan sc, in;             /* the stream; the stanzas inside SIMPP frames */
     sbuf out;
     char sid[128];
@@ -558,14 +585,29 @@ static void watch(struct conn *c, int write)
 
 static void flush(struct conn *c)
 {
-    if (c->fd < 0) return;
+    /* during a TLS handshake the handshake says what to wait for */
+    if (c->fd < 0 || c->state == ST_HANDSHAKE) return;
     while (c->out.n) {
-        ssize_t w = write(c->fd, c->out.p, c->out.n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        if (w <= 0) {
-            fail_conn(c, "write: %s", w < 0 ? strerror(errno) : "closed");
-            return;
+        ssize_t w;
+        if (c->tls) {
+            w = tls_write(c->tls, c->out.p, c->out.n);
+            if (w == TLS_WANT_WRITE) break;
+            if (w == TLS_WANT_READ) {       /* the next read event flushes again */
+                watch(c, 0);
+                return;
+            }
+            if (w < 0) {
+                fail_conn(c, "TLS write: %s", tls_error(c->tls));
+                return;
+            }
+        } else {
+            w = write(c->fd, c->out.p, c->out.n);
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (w <= 0) {
+                fail_conn(c, "write: %s", w < 0 ? strerror(errno) : "closed");
+                return;
+            }
         }
         sb_consume(&c->out, (size_t)w);
     }
@@ -608,12 +650,23 @@ static void send_header(struct conn *c)
     sb_put(&c->out, h, (size_t)n);
 }
 
-static void conn_close(struct conn *c)
+/* the socket and its TLS; close_notify first when the stream ends well */
+static void drop_fd(struct conn *c, int notify)
 {
+    if (c->tls) {
+        if (notify) tls_close(c->tls);
+        tls_free(c->tls);
+        c->tls = NULL;
+    }
     if (c->fd >= 0) {
         close(c->fd);               /* leaves the epoll set with it */
         c->fd = -1;
     }
+}
+
+static void conn_close(struct conn *c)
+{
+    drop_fd(c, 1);
     scan_reset(&c->sc, 0);
     scan_reset(&c->in, 1);
     sb_reset(&c->out);
@@ -645,10 +698,7 @@ static void fail_conn(struct conn *c, const char *fmt, ...)
     c->state = ST_DEAD;
     /* closed at once: a level-triggered loop would otherwise keep
      * reporting its end of file */
-    if (c->fd >= 0) {
-        close(c->fd);
-        c->fd = -1;
-    }
+    drop_fd(c, 0);
 }
 
 static int conn_start(struct conn *c, int acct)
@@ -799,6 +849,35 @@ static void build_pre(struct conn *c)
     c->prel = n > 0 && (size_t)n < sizeof c->pre ? (size_t)n : 0;
 }
 
+/* TLS over the connected socket: after <proceed/>, or at once with -T direct */
+static void tls_start(struct conn *c)
+{
+    if (!(c->tls = tls_connect(g_tls, c->fd, c->fd, O.domain))) {
+        fail_conn(c, "TLS: out of memory");
+        return;
+    }
+    c->state = ST_HANDSHAKE;
+}
+
+/* the handshake, as far as the socket allows; once done, a new stream */
+static void tls_step(struct conn *c)
+{
+    int rc = tls_handshake(c->tls);
+    if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+        watch(c, rc == TLS_WANT_WRITE);
+        return;
+    }
+    if (rc != TLS_OK) {
+        fail_conn(c, "TLS handshake: %s", tls_error(c->tls));
+        return;
+    }
+    if (!g_tlsinfo[0])
+        snprintf(g_tlsinfo, sizeof g_tlsinfo, "%s %s", tls_version(c->tls), tls_cipher(c->tls));
+    scan_reset(&c->sc, 0);
+    send_header(c);
+    c->state = ST_FEAT1;
+}
+
 /* one message to the partner; the body carries a send time for rate mode */
 static void send_msg(struct conn *c, int64_t stamp)
 {
@@ -854,7 +933,17 @@ static void on_element(struct conn *c, const char *e, size_t len)
     }
     switch (c->state) {
     case ST_FEAT1:
-        if (name_is(e, len, "stream:features")) start_auth(c, e, len);
+        if (!name_is(e, len, "stream:features")) break;
+        if (O.tls == TLS_STARTTLS && !c->tls) {
+            if (!find(e, len, "<starttls")) { fail_conn(c, "no STARTTLS offered"); return; }
+            sb_puts(&c->out, "<starttls xmlns='" NS_TLS "'/>");
+            c->state = ST_STARTTLS;
+        } else
+            start_auth(c, e, len);
+        break;
+    case ST_STARTTLS:
+        if (name_is(e, len, "proceed")) tls_start(c);
+        else fail_conn(c, "STARTTLS refused");
         break;
     case ST_SASL:
         if (name_is(e, len, "challenge")) on_challenge(c, e, len);
@@ -870,8 +959,8 @@ static void on_element(struct conn *c, const char *e, size_t len)
             if (!find(e, len, "<bind")) { fail_conn(c, "no resource binding offered"); return; }
             /* a resource of our own per login: never a conflict with a
              * session of the same account still closing */
-            snprintf(iq, sizeof iq, "<iq type='set' id='b1'><bind xmlns='" NS_BIND "'><resource>r%d-%" PRIu64
-                     "</resource></bind></iq>", c->slot, g_logins + g_login_fail);
+            snprintf(iq, sizeof iq, "<iq type='set' id='b1'><bind xmlns='" NS_BIND "'><resource>%c%d-%" PRIu64
+                     "</resource></bind></iq>", g_res, c->slot, g_logins + g_login_fail);
             put_stanza_str(c, iq);
             c->state = ST_BIND;
         }
@@ -945,29 +1034,52 @@ static void on_frame(struct conn *c, const char *e, size_t len)
         if (k == SC_ELEM) on_element(c, ie, iel);
 }
 
+/* what the server sent: the count, 0 when nothing more is there now, -1
+ * when the connection failed (then closed) */
+static ssize_t conn_read(struct conn *c, char *buf, size_t cap)
+{
+    ssize_t n;
+    if (c->tls) {
+        n = tls_read(c->tls, buf, cap);
+        if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) return 0;
+        if (n == TLS_CLOSED) fail_conn(c, "the server closed the connection");
+        else if (n < 0) fail_conn(c, "TLS read: %s", tls_error(c->tls));
+        return n > 0 ? n : -1;
+    }
+    n = read(c->fd, buf, cap);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    if (n <= 0) fail_conn(c, "%s", n < 0 ? strerror(errno) : "the server closed the connection");
+    return n > 0 ? n : -1;
+}
+
+static int conn_busy(const struct conn *c)
+{
+    return c->state != ST_DEAD && c->state != ST_DONE && c->state != ST_HANDSHAKE;
+}
+
 static void on_readable(struct conn *c)
 {
     static char buf[READ_MAX];
-    ssize_t n = read(c->fd, buf, sizeof buf);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (n <= 0) {
-        fail_conn(c, "%s", n < 0 ? strerror(errno) : "the server closed the connection");
-        return;
-    }
-    if (scan_feed(&c->sc, buf, (size_t)n) < 0) { fail_conn(c, "element too big"); return; }
-    const char *e;
-    size_t el;
-    int k;
-    while (c->state != ST_DEAD && c->state != ST_DONE && (k = scan_next(&c->sc, &e, &el)) != SC_MORE) {
-        if (k == SC_HEADER) {
-            if (attr_of(e, el, "id", c->sid, sizeof c->sid) < 0) c->sid[0] = 0;
-        } else if (k == SC_CLOSE) {
-            fail_conn(c, "the server closed the stream");
-        } else if (k == SC_ELEM) {
-            if (c->chan && name_is(e, el, "c")) on_frame(c, e, el);
-            else on_element(c, e, el);
+    /* one read a wake-up in clear (the loop is level-triggered); under TLS
+     * until the socket is dry, since libssl may hold bytes epoll cannot see */
+    do {
+        ssize_t n = conn_read(c, buf, sizeof buf);
+        if (n <= 0) return;
+        if (scan_feed(&c->sc, buf, (size_t)n) < 0) { fail_conn(c, "element too big"); return; }
+        const char *e;
+        size_t el;
+        int k;
+        while (conn_busy(c) && (k = scan_next(&c->sc, &e, &el)) != SC_MORE) {
+            if (k == SC_HEADER) {
+                if (attr_of(e, el, "id", c->sid, sizeof c->sid) < 0) c->sid[0] = 0;
+            } else if (k == SC_CLOSE) {
+                fail_conn(c, "the server closed the stream");
+            } else if (k == SC_ELEM) {
+                if (c->chan && name_is(e, el, "c")) on_frame(c, e, el);
+                else on_element(c, e, el);
+            }
         }
-    }
+    } while (c->tls && conn_busy(c));
 }
 
 static void on_event(struct conn *c, uint32_t ev)
@@ -978,10 +1090,20 @@ static void on_event(struct conn *c, uint32_t ev)
         if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) { fail_conn(c, "connect: %s", strerror(err)); return; }
-        send_header(c);
-        c->state = ST_FEAT1;
+        if (O.tls == TLS_DIRECT) {
+            tls_start(c);
+        } else {
+            send_header(c);
+            c->state = ST_FEAT1;
+        }
     }
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+    /* <proceed/> arrives in clear: the handshake starts after it */
+    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR) && c->state != ST_HANDSHAKE) on_readable(c);
+    if (c->state == ST_HANDSHAKE) {
+        tls_step(c);
+        /* done: read on, what the server sent next may wait inside libssl */
+        if (c->state == ST_FEAT1) on_readable(c);
+    }
     if (c->state != ST_DEAD) flush(c);
 }
 
@@ -990,6 +1112,22 @@ static void on_event(struct conn *c, uint32_t ev)
 static void (*g_after)(struct conn *c);  /* login mode: a slot whose login ended */
 static int g_tfd = -1;                    /* rate mode: the send clock */
 static void on_tick(void);
+static int64_t g_login_end;               /* login mode: no login starts after this */
+static int g_stopfd = -1;                 /* -L process: readable (EOF) when told to stop */
+static char g_stop_tag;
+
+/* the measurement is over: logins under way are dropped, not waited for
+ * (hundreds of PLAIN logins queued at a server would take many seconds) */
+static void on_stop(void)
+{
+    epoll_ctl(ep, EPOLL_CTL_DEL, g_stopfd, NULL);
+    g_login_end = 0;
+    for (int i = 0; i < nconns; i++)
+        if (conns[i].state != ST_FREE) {
+            conn_close(&conns[i]);
+            conns[i].state = ST_FREE;
+        }
+}
 
 static void run_for(double secs)
 {
@@ -1003,6 +1141,7 @@ static void run_for(double secs)
         if (n < 0 && errno != EINTR) die_sys(EX_OSERR, "epoll_wait");
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == NULL) { on_tick(); continue; }
+            if (evs[i].data.ptr == &g_stop_tag) { on_stop(); continue; }
             struct conn *c = evs[i].data.ptr;
             if (c->fd < 0) continue;
             on_event(c, evs[i].events);
@@ -1059,7 +1198,7 @@ static void out_kv(const char *k, const char *fmt, ...) __attribute__((format(pr
 static void out_kv(const char *k, const char *fmt, ...)
 {
     va_list ap;
-    printf("%s ", k);
+    printf("%s%s ", g_kprefix, k);
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
@@ -1139,11 +1278,66 @@ static double pct_ms(double p)
     return (double)lat[i] / 1e6;
 }
 
+/* ---- -L: logins meanwhile, in a process of their own ----------------------------- */
+
+static int g_gofd = -1;             /* the parent's end of the pipe to the -L process */
+static pid_t g_bgpid;
+
+/* Fork the -L process before anything is connected.  It waits for a byte
+ * on the pipe (the rate clients are ready), then logs in over and over in
+ * login mode with its own epoll loop, until the pipe ends. */
+static void bg_fork(void)
+{
+    int go[2];
+    char b;
+    if (pipe2(go, O_CLOEXEC) < 0) die_sys(EX_OSERR, "pipe");
+    fflush(stdout);
+    if ((g_bgpid = fork()) < 0) die_sys(EX_OSERR, "fork");
+    if (g_bgpid > 0) {
+        close(go[0]);
+        g_gofd = go[1];
+        return;
+    }
+    close(go[1]);
+    if (read(go[0], &b, 1) != 1) _exit(0);     /* the parent gave up */
+    O.mode = M_LOGIN;
+    O.conc = O.bg;
+    O.acct0 = 2 * O.pairs;
+    O.logins = 1000000;
+    O.secs = 3600;
+    O.server = 0;                   /* the server's CPU time is the parent's figure */
+    g_stopfd = go[0];
+    snprintf(g_kprefix, sizeof g_kprefix, "bg_");
+    g_res = 'l';                    /* never a resource the rate clients hold */
+}
+
+static void bg_go(void)
+{
+    if (g_gofd >= 0 && write(g_gofd, "g", 1) != 1) die_sys(EX_OSERR, "unable to start the -L logins");
+}
+
+/* stop the -L logins and wait for their figures */
+static void bg_stop(void)
+{
+    int st;
+    if (g_gofd < 0) return;
+    close(g_gofd);
+    g_gofd = -1;
+    if (waitpid(g_bgpid, &st, 0) == g_bgpid && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        warnx("the -L logins failed (status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+static int rate_drained(void)
+{
+    return nlat >= g_sent_win;
+}
+
 static void mode_rate(void)
 {
     int nc = 2 * O.pairs;
     open_conns(0, nc, 1);
     setup_pairs(nc);
+    bg_go();
     caplat = (size_t)(O.rate * O.secs * 1.2) + 1024;
     if (!(lat = malloc(caplat * sizeof *lat))) die(EX_OSERR, "out of memory");
     /* an open-loop sender: a periodic timer, not a reply, paces the sends */
@@ -1158,12 +1352,15 @@ static void mode_rate(void)
     if (timerfd_settime(g_tfd, 0, &its, NULL) < 0) die_sys(EX_OSERR, "timerfd_settime");
     run_for(O.warm + O.secs);
     g_sending = 0;
-    run_for(0.3);                   /* the last messages arrive */
+    /* the last messages arrive: a late one counts, with its lateness (5 s at most) */
+    run_until(rate_drained, 5);
+    bg_stop();
     qsort(lat, nlat, sizeof *lat, cmp_i64);
     out_kv("clients", "%d", nc);
     out_kv("rate", "%.0f", O.rate);
     out_kv("sent", "%" PRIu64, g_sent_win);
     out_kv("received", "%zu", nlat);
+    out_kv("lost", "%" PRIu64, g_sent_win > nlat ? g_sent_win - nlat : 0);
     out_kv("achieved_per_s", "%.0f", (double)nlat / O.secs);
     out_kv("lat_p50_ms", "%.3f", pct_ms(0.50));
     out_kv("lat_p90_ms", "%.3f", pct_ms(0.90));
@@ -1196,15 +1393,19 @@ static void mode_idle(void)
     if (O.secs_given) run_for(O.secs);
 }
 
-static int64_t g_login_end;
 static long g_started;
+/* the account of the next login: cycling over acct0+1 .. n */
+static int next_acct(void)
+{
+    return O.acct0 + 1 + (int)(g_started++ % (O.n[0] - O.acct0));
+}
+
 static void login_after(struct conn *c)
 {
     conn_close(c);
     c->state = ST_FREE;
     if (g_started >= O.logins || now_ns() >= g_login_end) return;
-    conn_start(c, 1 + (int)(g_started % O.n[0]));
-    g_started++;
+    conn_start(c, next_acct());
 }
 
 static int logins_done(void)
@@ -1225,7 +1426,11 @@ static void mode_login(void)
     for (int i = 0; i < nconns; i++) {
         conns[i].slot = i;
         conns[i].state = ST_FREE;
-        if (g_started < O.logins) conn_start(&conns[i], 1 + (int)(g_started++ % O.n[0]));
+        if (g_started < O.logins) conn_start(&conns[i], next_acct());
+    }
+    if (g_stopfd >= 0) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &g_stop_tag };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, g_stopfd, &ev) < 0) die_sys(EX_OSERR, "epoll");
     }
     run_until(logins_done, O.secs + 30);
     double el = secs_since(t0);
@@ -1431,7 +1636,7 @@ int main(int argc, char **argv)
     O.logins = 5000;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
-    while ((opt = getopt(argc, argv, "hc:m:n:p:w:r:t:W:k:j:u:D:a:XSBs:P:")) != -1) {
+    while ((opt = getopt(argc, argv, "hc:m:n:p:w:r:t:W:k:j:u:D:a:XSBs:P:T:C:L:")) != -1) {
         switch (opt) {
         case 'c': addr = optarg; break;
         case 'm': mode = optarg; break;
@@ -1460,6 +1665,13 @@ int main(int argc, char **argv)
             if (!strcmp(optarg, "plain")) O.plain = 1;
             else if (strcmp(optarg, "scram") != 0) die(EX_USAGE, "-a: scram or plain");
             break;
+        case 'T':
+            if (!strcmp(optarg, "starttls")) O.tls = TLS_STARTTLS;
+            else if (!strcmp(optarg, "direct")) O.tls = TLS_DIRECT;
+            else die(EX_USAGE, "-T: starttls or direct");
+            break;
+        case 'C': O.cafile = optarg; break;
+        case 'L': O.bg = (int)num(optarg, 1, MAX_CONNS, 'L'); break;
         case 'X': O.libscram = 1; break;
         case 'S': O.simpp = 1; break;
         case 'B': O.blocking = 1; break;
@@ -1488,6 +1700,9 @@ int main(int argc, char **argv)
     if (!O.pairs) O.pairs = (int)(O.n[0] / 2 > 0 ? O.n[0] / 2 : 1);
     if (O.simpp && (O.plain || O.libscram)) die(EX_USAGE, "-S logs in with SIMPP: no -a or -X");
     if (O.blocking && !(O.simpp && O.mode == M_LOGIN)) die(EX_USAGE, "-B goes with -S -m login");
+    if (O.tls && (O.simpp || !O.cafile)) die(EX_USAGE, "-T needs -C cafile, and goes without -S");
+    if (O.bg && (O.mode != M_RATE || O.n[0] <= 2L * O.pairs))
+        die(EX_USAGE, "-L goes with -m rate, and -n must count more accounts than the 2*pairs rate clients");
     if (!O.simpp) {
         if (pwfd < 0) die(EX_USAGE, "give the accounts' password with -P fd");
         if (read_secret(pwfd, NULL, O.pw, sizeof O.pw, &O.pwl) < 0 || !O.pwl) die_sys(EX_IOERR, "unable to read the password");
@@ -1515,6 +1730,16 @@ int main(int argc, char **argv)
         return 0;
     }
     if (O.blocking) { mode_login_blocking(); return 0; }
+    if (O.bg) {
+        if ((rlim_t)need + O.bg + 32 > rl.rlim_cur && rl.rlim_cur != RLIM_INFINITY)
+            die(EX_OSERR, "-L %d: more descriptors than RLIMIT_NOFILE (%llu)", O.bg, (unsigned long long)rl.rlim_cur);
+        bg_fork();                  /* returns in both processes; O.mode tells which */
+        if (O.mode == M_LOGIN) need = O.conc;
+    }
+    if (O.tls) {
+        char err[300];
+        if (!(g_tls = tls_client_new(O.cafile, 0, err, sizeof err))) die(EX_CONFIG, "TLS: %s", err);
+    }
 
     nconns = (int)need;
     if (!(conns = calloc((size_t)nconns, sizeof *conns))) die(EX_OSERR, "out of memory");
@@ -1527,13 +1752,14 @@ int main(int argc, char **argv)
     case M_IDLE: mode_idle(); break;
     case M_LOGIN: mode_login(); break;
     }
+    if (g_tlsinfo[0]) out_kv("tls", "%s", g_tlsinfo);
     /* leave politely: the servers see a closed stream, not a reset */
     for (int i = 0; i < nconns; i++) {
         struct conn *c = &conns[i];
         if (c->fd < 0) continue;
         if (c->state == ST_READY) {
             sb_puts(&c->out, XS_STREAM_CLOSE);
-            if (write(c->fd, c->out.p, c->out.n) < 0) { /* going anyway */ }
+            flush(c);               /* one try: going anyway */
         }
         conn_close(c);
         scan_free(&c->sc);
@@ -1544,6 +1770,7 @@ int main(int argc, char **argv)
     free(lat);
     free(g_ka);
     sc_key_free(ku_s);
+    tls_ctx_free(g_tls);
     sc_zero(O.pw, sizeof O.pw);
     return 0;
 }

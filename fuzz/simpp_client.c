@@ -56,14 +56,20 @@ static void id_hash(const char *id, const uint8_t *x, size_t xlen, uint8_t out[S
     sc_sha256_parts(out, l2, (size_t)2, id, il, x, xlen, (void *)NULL);
 }
 
-/* R2 or S2 = hdr || Seal(key, 0, aad = hdr, pt) with the message as pt */
-static size_t seal2(int type, int suite, const uint8_t *key, const uint8_t *pt, size_t pl,
-                    uint8_t *out, size_t cap)
+/* R2 or S2 = hdr || Seal(K, 0, aad = hdr, pt) with the message as pt, K as a
+ * relay that knows K_A derives it: HKDF(salt = h(transcript after R1/S1 ||
+ * hdr), K_A, label) (doc/PROTOCOL.md 8.3, 9.3) */
+static size_t seal2(int type, int suite, const uint8_t t[SC_SHA256_LEN], const uint8_t *k_a,
+                    const char *label, const uint8_t *pt, size_t pl, uint8_t *out, size_t cap)
 {
+    uint8_t salt[SC_SHA256_LEN], key[SC_MAX_KEY];
     size_t cl = cap - HDR2;
     out[0] = SIMPP_V;
     out[1] = (uint8_t)type;
     memset(out + 2, 0xa5, SIMPP_NONCE);
+    sc_sha256_parts(salt, t, (size_t)SC_SHA256_LEN, out, (size_t)HDR2, (void *)NULL);
+    FZ_CHECK(sc_hkdf_sha256(salt, sizeof salt, k_a, SIMPP_KEY, label, strlen(label), key,
+                            sc_suite_keylen(suite)) == 0);
     FZ_CHECK(sc_seal(suite, key, zero_nonce, out, HDR2, pt, pl, out + HDR2, &cl) == 0);
     return HDR2 + cl;
 }
@@ -87,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (n > SIMPP_MSG_MAX - HDR2 - SC_MAX_OVERHEAD) break;
             if (honest && n >= SIMPP_NONCE + SC_SHA256_LEN)
                 id_hash(r.id, r.pub, r.publen, m + SIMPP_NONCE);
-            ml = seal2(SIMPP_R2, r.suite, r.kr, m, n, sealed, sizeof sealed);
+            ml = seal2(SIMPP_R2, r.suite, r.t, r.ka, "simpp/1 R2", m, n, sealed, sizeof sealed);
             msg = sealed;
         }
         int e = simpp_r2_answer(&r, kr_a, msg, ml, out, &ol);
@@ -105,14 +111,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case FZ_CLI_S2_SEALED: {
         struct simpp_login l = login_s1[si];
         if (op == FZ_CLI_S2_SEALED) {
-            uint8_t k[SC_MAX_KEY];
             if (n > SIMPP_MSG_MAX - HDR2 - SC_MAX_OVERHEAD) break;
-            /* the S2 key: HKDF(salt = transcript after S1, K_A, "simpp/1 S2") */
-            FZ_CHECK(sc_hkdf_sha256(l.t, sizeof l.t, l.ka, sizeof l.ka, "simpp/1 S2", 10, k,
-                                    sc_suite_keylen(l.suite)) == 0);
             if (honest && n >= SIMPP_NONCE + SC_SHA256_LEN)
                 id_hash(l.id, l.kas, sizeof l.kas, m + SIMPP_NONCE);
-            ml = seal2(SIMPP_S2, l.suite, k, m, n, sealed, sizeof sealed);
+            ml = seal2(SIMPP_S2, l.suite, l.t, l.ka, "simpp/1 S2", m, n, sealed, sizeof sealed);
             msg = sealed;
         }
         int e = simpp_s2_answer(&l, msg, ml, out, &ol);

@@ -6,19 +6,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "net.h"
+#include "pepkey.h"
 #include "ev.h"
 #include "keyfile.h"
 #include "sbuf.h"
+#include "sasl.h"
+#include "srv.h"
 #include "tls.h"
 #include "util.h"
 
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_SASL_CB "urn:xmpp:sasl-cb:0"
 
 static const char SYNTH_HEADER[] =
     "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
@@ -338,6 +344,8 @@ static int stream_start(struct client *c)
     return 0;
 }
 
+static int tls_begin(struct client *c);
+
 /* RFC 6120 5.4: <starttls/>, <proceed/>, the handshake with the name
  * checked, and a new stream inside TLS */
 static int start_tls(struct client *c)
@@ -354,6 +362,17 @@ static int start_tls(struct client *c)
     if (!go) return fail(c, "the relay refused STARTTLS");
     /* nothing the relay sent in clear after <proceed/> counts: the
      * parser stopped there (outer_cb), and starts again inside TLS */
+    if (tls_begin(c) < 0) return -1;
+    xs_reset(c->xs);
+    return stream_start(c);
+}
+
+/* the TLS handshake on the connection, the certificate checked for the
+ * domain (RFC 6125) */
+static int tls_begin(struct client *c)
+{
+    char err[512];
+    if (!c->tlsctx && !(c->tlsctx = tls_client_new(c->tls_ca, 0, err, sizeof err))) return fail(c, "TLS: %s", err);
     if (!(c->tls = tls_connect(c->tlsctx, c->rfd, c->wfd, c->domain))) return fail(c, "TLS: out of memory");
     for (;;) {
         int r = tls_handshake(c->tls);
@@ -366,8 +385,7 @@ static int start_tls(struct client *c)
         if (wait_fd(c, r == TLS_WANT_WRITE ? c->wfd : c->rfd, r == TLS_WANT_WRITE ? POLLOUT : POLLIN) < 0) return -1;
     }
     if (c->verbose) fprintf(stderr, "%s: TLS %s %s with %s\n", progname, tls_version(c->tls), tls_cipher(c->tls), c->domain);
-    xs_reset(c->xs);
-    return stream_start(c);
+    return 0;
 }
 
 int client_open(struct client *c)
@@ -376,13 +394,16 @@ int client_open(struct client *c)
     xs_limits lim = { 1u << 20, 0, 0, 0 };
     xs_init();
     if (!(c->xs = xs_new(&lim, &cb, c))) return fail(c, "out of memory");
+    /* XEP-0368: TLS from the first byte */
+    if (c->tls_mode == CLIENT_TLS_DIRECT && tls_begin(c) < 0) return -1;
     if (stream_start(c) < 0) return -1;
-    if (c->tls_mode != CLIENT_TLS_OFF && xs_child(c->features, "starttls", "urn:ietf:params:xml:ns:xmpp-tls")) {
+    if (c->tls_mode != CLIENT_TLS_OFF && !c->tls && xs_child(c->features, "starttls", "urn:ietf:params:xml:ns:xmpp-tls")) {
         if (start_tls(c) < 0) return -1;
-    } else if (c->tls_mode == CLIENT_TLS_REQUIRE)
+    } else if (c->tls_mode == CLIENT_TLS_REQUIRE && !c->tls)
         return fail(c, "the relay does not offer TLS (STARTTLS)");
     const xs_node *s = xs_child(c->features, "simpp", SIMPP_NS);
-    if (!s) return fail(c, "this relay does not speak SIMPP (no <simpp/> feature)");
+    if (!s) return 0;               /* an ordinary server: client_xmpp_login */
+    c->simpp = 1;
     const char *key = xs_getattr(s, "key", NULL), *curve = xs_getattr(s, "curve", NULL);
     uint8_t pub[SC_MAX_PUB];
     size_t pl = sizeof pub;
@@ -532,7 +553,7 @@ int client_register(struct client *c, const char *jid, const sc_key *kr, int sui
     sb_puts(&post, "</r3>");
     if (c->reg_extra) sb_puts(&post, c->reg_extra);
     sb_puts(&post, "</register></iq>");
-    e = post.oom ? -1 : send_b64(c, "<iq type='set' id='simpp-r3'><register xmlns='" SIMPP_NS "'><r3>", m, ml, post.p);
+    e = post.oom ? -1 : send_b64(c, "<iq type='set' id='simpp-r3'><register xmlns='" SIMPP_NS "'><r3>", m, ml, sb_str(&post));
     sb_free(&post);
     if (e < 0 || !(n = wait_iq(c, "simpp-r3"))) goto out;
     const char *type = xs_getattr(n, "type", NULL);
@@ -563,6 +584,41 @@ static xs_node *wait_sasl(struct client *c)
         if (!n || (n->ns && !strcmp(n->ns, NS_SASL))) return n;
         xs_node_free(n);
     }
+}
+
+/* RFC 6120 7: bind a resource (the server's choice when none is given);
+ * c->jid is then the full JID.  RFC 3921's session, where a server still
+ * asks for it. */
+static int bind_resource(struct client *c, const char *resource)
+{
+    xs_node *n = NULL;
+    int e;
+    if (!xs_child(c->features, "bind", NS_BIND)) return fail(c, "the relay offers no resource binding");
+    sbuf b = { 0 };
+    sb_puts(&b, "<iq type='set' id='simpp-bind'><bind xmlns='" NS_BIND "'>");
+    if (resource && *resource) { sb_puts(&b, "<resource>"); sb_esc(&b, resource); sb_puts(&b, "</resource>"); }
+    sb_puts(&b, "</bind></iq>");
+    e = b.oom ? -1 : client_send(c, b.p, b.n);
+    sb_free(&b);
+    if (e < 0 || !(n = wait_iq(c, "simpp-bind"))) return -1;
+    const xs_node *j = xs_child(xs_child(n, "bind", NS_BIND), "jid", NS_BIND);
+    if (!j) {
+        fail(c, "resource binding refused: %s", condition(n));
+        xs_node_free(n);
+        return -1;
+    }
+    snprintf(c->jid, sizeof c->jid, "%s", xs_text(j));
+    xs_node_free(n);
+    const xs_node *sess = xs_child(c->features, "session", NS_SESSION);
+    if (sess && !xs_child(sess, "optional", NS_SESSION)) {
+        static const char q[] = "<iq type='set' id='simpp-session'><session xmlns='" NS_SESSION "'/></iq>";
+        if (client_send(c, q, sizeof q - 1) < 0 || !(n = wait_iq(c, "simpp-session"))) return -1;
+        const char *type = xs_getattr(n, "type", NULL);
+        e = type && !strcmp(type, "result") ? 0 : fail(c, "session establishment refused: %s", condition(n));
+        xs_node_free(n);
+        return e;
+    }
+    return 0;
 }
 
 int client_login(struct client *c, const char *jid, const sc_key *kr, int suite, int mode,
@@ -618,20 +674,7 @@ int client_login(struct client *c, const char *jid, const sc_key *kr, int suite,
     }
     simpp_chan_init(c->chan, &lg, 0);
     if (stream_start(c) < 0) goto out;
-    if (!xs_child(c->features, "bind", NS_BIND)) { fail(c, "the relay offers no resource binding"); goto out; }
-    sbuf b = { 0 };
-    sb_puts(&b, "<iq type='set' id='simpp-bind'><bind xmlns='" NS_BIND "'>");
-    if (resource && *resource) { sb_puts(&b, "<resource>"); sb_esc(&b, resource); sb_puts(&b, "</resource>"); }
-    sb_puts(&b, "</bind></iq>");
-    e = b.oom ? -1 : client_send(c, b.p, b.n);
-    sb_free(&b);
-    xs_node_free(n);
-    n = NULL;
-    if (e < 0 || !(n = wait_iq(c, "simpp-bind"))) goto out;
-    const xs_node *j = xs_child(xs_child(n, "bind", NS_BIND), "jid", NS_BIND);
-    if (!j) { fail(c, "resource binding refused: %s", condition(n)); goto out; }
-    snprintf(c->jid, sizeof c->jid, "%s", xs_text(j));
-    r = 0;
+    r = bind_resource(c, resource);
 out:
     sc_zero(ka, sizeof ka);
     simpp_login_wipe(&lg);
@@ -660,9 +703,43 @@ void client_close(struct client *c)
     }
 }
 
+/* RFC 6120 3.2: the SRV targets of the domain in order (direct TLS or
+ * STARTTLS each), else the domain itself on 5222 */
+static int connect_srv(const char *domain, int *fd, int *direct, char *err, size_t errlen)
+{
+    struct srv_target t[16];
+    int n = srv_lookup(domain, t, sizeof t / sizeof *t);
+    if (n < 0) {
+        snprintf(err, errlen, "%s: %s", domain, errno == ENOENT ? "the domain's DNS says it offers no XMPP service"
+                                                                : "DNS look-up of its XMPP service failed");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if ((*fd = net_connect(t[i].host, t[i].port, 10000)) >= 0) {
+            *direct = t[i].direct;
+            return 0;
+        }
+    if (n == 0 && (*fd = net_connect(domain, "5222", 10000)) >= 0) {
+        *direct = 0;
+        return 0;
+    }
+    if (n) snprintf(err, errlen, "unable to connect to any of the %d servers of %s (first %s:%s): %s", n, domain,
+                    t[0].host, t[0].port, net_strerror());
+    else snprintf(err, errlen, "unable to connect to %s:5222 (no SRV records): %s", domain, net_strerror());
+    return -1;
+}
+
 int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, char *err, size_t errlen)
 {
+    return client_connect_to(hostport, NULL, allow_stdio, rfd, wfd, NULL, err, errlen);
+}
+
+int client_connect_to(const char *hostport, const char *domain, int allow_stdio, int *rfd, int *wfd, int *direct,
+                      char *err, size_t errlen)
+{
     char host[256], port[16];
+    struct stat st;
+    if (direct) *direct = 0;
     if (hostport) {
         int fd;
         if (net_parse_hostport(hostport, host, sizeof host, port, sizeof port, "5222") < 0) {
@@ -683,10 +760,18 @@ int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, ch
         *wfd = 7;
         return 0;
     }
-    if (allow_stdio) {
+    /* stdin/stdout as the connection: a socket there (inetd style), or when
+     * there is no domain to look up */
+    if (allow_stdio && (!domain || (fstat(0, &st) == 0 && S_ISSOCK(st.st_mode)))) {
         net_nodelay(1);                 /* under inetd or socat, a socket */
         *rfd = 0;
         *wfd = 1;
+        return 0;
+    }
+    if (domain && direct) {
+        int fd;
+        if (connect_srv(domain, &fd, direct, err, errlen) < 0) return -1;
+        *rfd = *wfd = fd;
         return 0;
     }
     snprintf(err, errlen, "no connection: give -c host:port, or run under tcpclient (fds 6/7)");
@@ -739,5 +824,281 @@ sc_key *client_key(const char *keyfile, int passfd, int frompw, int pwfd, const 
     sc_zero(secret, sizeof secret);
     sc_zero(text, len);
     free(text);
+    return k;
+}
+
+/* ---- an ordinary XMPP server: SASL with the server's password ---------- */
+
+/* mechanisms in the order we prefer them; PLAIN only inside TLS */
+static const struct { const char *name; int scram, hash, plus; } MECHS[] = {
+    { "SCRAM-SHA-256-PLUS", 1, SC_HASH_SHA256, 1 },
+    { "SCRAM-SHA-1-PLUS", 1, SC_HASH_SHA1, 1 },
+    { "SCRAM-SHA-256", 1, SC_HASH_SHA256, 0 },
+    { "SCRAM-SHA-1", 1, SC_HASH_SHA1, 0 },
+    { "PLAIN", 0, 0, 0 },
+};
+
+static int offered(const xs_node *mechs, const char *name)
+{
+    for (const xs_node *k = mechs ? mechs->children : NULL; k; k = k->next)
+        if (is(k, "mechanism", NS_SASL) && !strcmp(xs_text(k), name)) return 1;
+    return 0;
+}
+
+/* the channel binding to use with a -PLUS mechanism: one the server names
+ * (XEP-0440), else tls-unique, which only TLS 1.2 has (RFC 5929; servers
+ * that name nothing may know no other, so under TLS 1.3 a -PLUS
+ * mechanism is then not used); -1 when there is none */
+static int pick_binding(struct client *c, const char **name, uint8_t data[TLS_CB_MAX])
+{
+    const xs_node *cbs = xs_child(c->features, "sasl-channel-binding", NS_SASL_CB);
+    static const char *const TYPES[] = { "tls-exporter", "tls-server-end-point", "tls-unique" };
+    for (size_t i = 0; i < sizeof TYPES / sizeof *TYPES; i++) {
+        int named = 0;
+        for (const xs_node *k = cbs ? cbs->children : NULL; k; k = k->next)
+            if (is(k, "channel-binding", NS_SASL_CB) && !strcmp(xs_getattr(k, "type", NULL) ? xs_getattr(k, "type", NULL) : "", TYPES[i]))
+                named = 1;
+        if (cbs ? !named : i != 2) continue;
+        int n = i == 0 ? tls_cb_exporter(c->tls, data) : i == 1 ? tls_cb_endpoint(c->tls, data) : tls_cb_unique(c->tls, data);
+        if (n > 0) { *name = TYPES[i]; return n; }
+    }
+    return -1;
+}
+
+/* the base64 payload of a SASL element, NUL-terminated; "=" is empty */
+static char *sasl_payload(const xs_node *n, size_t *len)
+{
+    const char *t = xs_text(n);
+    size_t tl = strlen(t), cap = tl / 4 * 3 + 4;
+    char *p = malloc(cap + 1);
+    *len = 0;
+    if (!p) return NULL;
+    if (!strcmp(t, "=") || !tl) { p[0] = 0; return p; }
+    *len = cap;
+    if (sc_b64_decode(t, tl, (uint8_t *)p, len) < 0) { free(p); return NULL; }
+    p[*len] = 0;
+    return p;
+}
+
+static int sasl_refused(struct client *c, const xs_node *n, const char *mech)
+{
+    const char *cond = condition(n);
+    return fail(c, "login refused (%s): %s%s", mech, cond,
+                !strcmp(cond, "not-authorized") ? " (wrong account or password?)" : "");
+}
+
+static int scram_login(struct client *c, const char *mech, int hash, int plus, const char *user,
+                       const char *pw, size_t pwlen)
+{
+    char out[SCRAM_OUT_MAX];
+    size_t ol = sizeof out, il;
+    char *in = NULL;
+    xs_node *n = NULL;
+    int r = -1, e;
+    scram_client *sc = scram_client_new_hash(hash, user, pw, pwlen);
+    if (!sc) return fail(c, "the password cannot be used with SCRAM (control characters or too long?)");
+    if (plus) {
+        const char *cbname = NULL;
+        uint8_t cb[TLS_CB_MAX];
+        int cl = pick_binding(c, &cbname, cb);
+        if (cl < 0 || scram_client_channel(sc, cbname, cb, (size_t)cl) != SASL_OK) {
+            fail(c, "no channel binding for %s", mech);
+            goto out;
+        }
+        if (c->verbose) fprintf(stderr, "%s: %s bound to %s\n", progname, mech, cbname);
+    }
+    if ((e = scram_client_first(sc, out, &ol)) != SASL_OK) { fail(c, "SCRAM: %s", sasl_strerror(e)); goto out; }
+    sbuf a = { 0 };
+    sb_printf(&a, "<auth xmlns='" NS_SASL "' mechanism='%s'>", mech);
+    e = send_b64(c, sb_str(&a), (const uint8_t *)out, ol, "</auth>");
+    sb_free(&a);
+    if (e < 0 || !(n = wait_sasl(c))) goto out;
+    if (!is(n, "challenge", NS_SASL)) { sasl_refused(c, n, mech); goto out; }
+    if (!(in = sasl_payload(n, &il))) { fail(c, "the server's SCRAM challenge is not base64"); goto out; }
+    ol = sizeof out;
+    if ((e = scram_client_final(sc, in, il, out, &ol)) != SASL_OK) {
+        fail(c, "the server's SCRAM challenge: %s", sasl_strerror(e));
+        goto out;
+    }
+    xs_node_free(n);
+    n = NULL;
+    if (send_b64(c, "<response xmlns='" NS_SASL "'>", (const uint8_t *)out, ol, "</response>") < 0 ||
+        !(n = wait_sasl(c)))
+        goto out;
+    /* RFC 6120 6.4.6: the server's final message with <success/>, or (some
+     * servers) in one more challenge answered by an empty response */
+    if (is(n, "challenge", NS_SASL)) {
+        free(in);
+        if (!(in = sasl_payload(n, &il)) || scram_client_verify(sc, in, il) != SASL_OK) {
+            fail(c, "the server did not prove it knows the password: refusing it");
+            goto out;
+        }
+        xs_node_free(n);
+        static const char empty[] = "<response xmlns='" NS_SASL "'/>";
+        if (client_send(c, empty, sizeof empty - 1) < 0 || !(n = wait_sasl(c))) goto out;
+        if (!is(n, "success", NS_SASL)) { sasl_refused(c, n, mech); goto out; }
+        r = 0;
+        goto out;
+    }
+    if (!is(n, "success", NS_SASL)) { sasl_refused(c, n, mech); goto out; }
+    free(in);
+    if (!(in = sasl_payload(n, &il)) || (e = scram_client_verify(sc, in, il)) != SASL_OK) {
+        fail(c, "the server did not prove it knows the password: refusing it");
+        goto out;
+    }
+    r = 0;
+out:
+    if (in) { sc_zero(in, strlen(in)); free(in); }
+    sc_zero(out, sizeof out);
+    xs_node_free(n);
+    scram_client_free(sc);
+    return r;
+}
+
+static int plain_login(struct client *c, const char *user, const char *pw, size_t pwlen)
+{
+    size_t ul = strlen(user), ml = ul + pwlen + 2;
+    uint8_t *m = malloc(ml);
+    xs_node *n = NULL;
+    int r = -1;
+    if (!m) return fail(c, "out of memory");
+    m[0] = 0;
+    memcpy(m + 1, user, ul);
+    m[1 + ul] = 0;
+    memcpy(m + 2 + ul, pw, pwlen);
+    if (send_b64(c, "<auth xmlns='" NS_SASL "' mechanism='PLAIN'>", m, ml, "</auth>") == 0 && (n = wait_sasl(c)))
+        r = is(n, "success", NS_SASL) ? 0 : sasl_refused(c, n, "PLAIN");
+    sc_zero(m, ml);
+    free(m);
+    xs_node_free(n);
+    return r;
+}
+
+int client_xmpp_login(struct client *c, const char *jid, const char *pw, size_t pwlen, const char *mech,
+                      const char *resource)
+{
+    const xs_node *mechs = xs_child(c->features, "mechanisms", NS_SASL);
+    char user[1024];
+    const char *at = strchr(jid, '@');
+    size_t i, n = sizeof MECHS / sizeof *MECHS;
+    uint8_t cb[TLS_CB_MAX];
+    const char *cbname;
+    int r;
+    if (!at || (size_t)(at - jid) >= sizeof user) return fail(c, "%s: expected user@domain", jid);
+    memcpy(user, jid, (size_t)(at - jid));
+    user[at - jid] = 0;
+    if (!mechs) return fail(c, "the server offers no SASL mechanism%s", c->tls ? "" : " (is TLS required?)");
+    for (i = 0; i < n; i++) {
+        if (mech && strcmp(mech, MECHS[i].name)) continue;
+        if (!offered(mechs, MECHS[i].name)) continue;
+        if (MECHS[i].plus && (!c->tls || pick_binding(c, &cbname, cb) < 0)) continue;
+        if (!MECHS[i].scram && !c->tls) {
+            if (mech) return fail(c, "PLAIN shows the password: refused outside TLS");
+            continue;
+        }
+        break;
+    }
+    if (i == n)
+        return fail(c, mech ? "the server does not offer %s%s" : "the server offers no mechanism we accept%s",
+                    mech ? mech : (c->tls ? "" : " outside TLS (SCRAM-SHA-256, SCRAM-SHA-1)"),
+                    mech ? (c->tls ? "" : " outside TLS") : "");
+    if (c->verbose) fprintf(stderr, "%s: SASL %s\n", progname, MECHS[i].name);
+    r = MECHS[i].scram ? scram_login(c, MECHS[i].name, MECHS[i].hash, MECHS[i].plus, user, pw, pwlen)
+                      : plain_login(c, user, pw, pwlen);
+    if (r < 0) return -1;
+    /* outer_cb restarted the parser at <success/>: a new stream */
+    if (stream_start(c) < 0) return -1;
+    return bind_resource(c, resource);
+}
+
+/* ---- the SIMPP key in PEP (lib/pepkey.h) ------------------------------- */
+
+static int publish(struct client *c, const char *item, const char *access, xs_node **res)
+{
+    sbuf b = { 0 };
+    sb_puts(&b, "<iq type='set' id='simpp-pep'><pubsub xmlns='" NS_PUBSUB "'><publish node='" PK_NODE "'>"
+                "<item id='current'>");
+    sb_puts(&b, item);
+    sb_puts(&b, "</item></publish><publish-options><x xmlns='jabber:x:data' type='submit'>"
+                "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
+                "<field var='pubsub#access_model'><value>");
+    sb_esc(&b, access);
+    /* only the access model: a server refuses fields it does not know
+     * (ejabberd 23.01: pubsub#max_items), and the one item id keeps one item */
+    sb_puts(&b, "</value></field></x></publish-options></pubsub></iq>");
+    int e = b.oom ? fail(c, "out of memory") : client_send(c, b.p, b.n);
+    sb_free(&b);
+    return e < 0 || !(*res = wait_iq(c, "simpp-pep")) ? -1 : 0;
+}
+
+/* XEP-0060 8.2: the node's access model set by its owner (a node made
+ * earlier with another model refuses publish-options that differ) */
+static int configure(struct client *c, const char *access)
+{
+    sbuf b = { 0 };
+    xs_node *n = NULL;
+    sb_puts(&b, "<iq type='set' id='simpp-pep-conf'><pubsub xmlns='" NS_PUBSUB_OWNER "'><configure node='" PK_NODE "'>"
+                "<x xmlns='jabber:x:data' type='submit'>"
+                "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field>"
+                "<field var='pubsub#access_model'><value>");
+    sb_esc(&b, access);
+    sb_puts(&b, "</value></field></x></configure></pubsub></iq>");
+    int e = b.oom ? fail(c, "out of memory") : client_send(c, b.p, b.n);
+    sb_free(&b);
+    if (e < 0 || !(n = wait_iq(c, "simpp-pep-conf"))) return -1;
+    const char *type = xs_getattr(n, "type", NULL);
+    e = type && !strcmp(type, "result") ? 0 : fail(c, "the server refused to change the key's access model: %s", condition(n));
+    xs_node_free(n);
+    return e;
+}
+
+int client_pep_publish(struct client *c, const char *jid, const sc_key *kr, const char *access, int64_t now)
+{
+    char *item = pk_item_make(kr, jid, now);
+    xs_node *n = NULL;
+    int r = -1;
+    if (!item) return fail(c, "unable to sign the key item");
+    if (publish(c, item, access, &n) < 0) goto out;
+    const char *type = xs_getattr(n, "type", NULL);
+    /* a node made with other options: precondition-not-met (XEP-0060
+     * 7.1.5), or conflict from some servers */
+    if (type && !strcmp(type, "error") && (!strcmp(condition(n), "precondition-not-met") || !strcmp(condition(n), "conflict"))) {
+        xs_node_free(n);
+        n = NULL;
+        if (configure(c, access) < 0 || publish(c, item, access, &n) < 0) goto out;
+        type = xs_getattr(n, "type", NULL);
+    }
+    if (!type || strcmp(type, "result")) {
+        const char *cond = condition(n);
+        fail(c, "the server refused to publish the key: %s%s", cond,
+             !strcmp(cond, "service-unavailable") || !strcmp(cond, "feature-not-implemented")
+                 ? " (the server has no PEP, XEP-0163)" : "");
+        goto out;
+    }
+    r = 0;
+out:
+    free(item);
+    xs_node_free(n);
+    return r;
+}
+
+sc_key *client_pep_fetch(struct client *c, const char *jid, int need_sig, int64_t *when)
+{
+    sbuf b = { 0 };
+    xs_node *n = NULL;
+    sc_key *k = NULL;
+    char err[256];
+    sb_puts(&b, "<iq type='get' id='simpp-pep-get' to='");
+    sb_esc(&b, jid);
+    sb_puts(&b, "'><pubsub xmlns='" NS_PUBSUB "'><items node='" PK_NODE "' max_items='1'/></pubsub></iq>");
+    int e = b.oom ? fail(c, "out of memory") : client_send(c, b.p, b.n);
+    sb_free(&b);
+    if (e < 0 || !(n = wait_iq(c, "simpp-pep-get"))) return NULL;
+    const xs_node *key = pk_find(n);
+    const char *type = xs_getattr(n, "type", NULL);
+    if (!key) fail(c, "no SIMPP key published for %s: %s", jid,
+                   type && !strcmp(type, "result") ? "nothing on the node" : condition(n));
+    else if (!(k = pk_item_check(key, jid, need_sig, when, err, sizeof err))) fail(c, "%s", err);
+    xs_node_free(n);
     return k;
 }

@@ -43,17 +43,21 @@ struct client {
     struct tls_ctx *tlsctx;
     struct tls_conn *tls;
     int tls_failed;                 /* the handshake failed: no proof of the name */
+    int simpp;                      /* the server offers SIMPP (<simpp/>) */
     /* registration: XML put beside R3 (the proofs of a card level), and
      * the level the relay recorded with its note */
     const char *reg_extra;
     char reg_level[16], reg_note[400];
 };
-enum { CLIENT_TLS_AUTO = 0, CLIENT_TLS_REQUIRE, CLIENT_TLS_OFF };
+/* CLIENT_TLS_DIRECT: TLS from the first byte (XEP-0368) */
+enum { CLIENT_TLS_AUTO = 0, CLIENT_TLS_REQUIRE, CLIENT_TLS_OFF, CLIENT_TLS_DIRECT };
 
 void client_init(struct client *c, int rfd, int wfd, const char *domain);
 void client_free(struct client *c);
 
-/* Open the stream and read the features.  0 or -1 (c->err says why). */
+/* Open the stream and read the features (TLS first, as c->tls_mode says).
+ * c->simpp tells whether the server speaks SIMPP; only then is
+ * c->server_key set.  0 or -1 (c->err says why). */
 int client_open(struct client *c);
 /* Compare the relay's announced key with a pinned public key file (or a
  * fingerprint "SHA256:..." given instead of a file name); if the file does
@@ -77,6 +81,19 @@ int client_register(struct client *c, const char *jid, const sc_key *kr, int sui
 /* S1-S3, stream restart, channel, resource binding; c->jid is the full JID */
 int client_login(struct client *c, const char *jid, const sc_key *kr, int suite, int mode,
                  const char *resource);
+/* An ordinary XMPP login (a server without SIMPP, or when asked): SASL
+ * with the server's password, SCRAM-SHA-256/-1 and their -PLUS variants
+ * bound to the TLS channel, PLAIN only inside TLS (mech NULL: the best
+ * offered, else exactly that one), then resource binding. */
+int client_xmpp_login(struct client *c, const char *jid, const char *pw, size_t pwlen, const char *mech,
+                      const char *resource);
+/* Publish the user's SIMPP key, signed, in the account's PEP (node
+ * urn:simpp:1:key, lib/pepkey.h) with the access model given ("presence",
+ * "open"); a node made earlier with another model is reconfigured. */
+int client_pep_publish(struct client *c, const char *jid, const sc_key *kr, const char *access, int64_t now);
+/* The SIMPP key jid published (checked: its JID, its signature unless
+ * need_sig is 0); NULL with c->err */
+sc_key *client_pep_fetch(struct client *c, const char *jid, int need_sig, int64_t *when);
 /* send </stream:stream> (once) without waiting */
 void client_send_close(struct client *c);
 /* close the stream politely: send the close, wait briefly for the relay's */
@@ -86,6 +103,12 @@ void client_close(struct client *c);
  * NULL uses fds 6/7 when open (UCSPI: tcpclient, socat), else 0/1 when
  * allow_stdio.  0 or -1 with err. */
 int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, char *err, size_t errlen);
+/* The same, and with no address and no fds 6/7 the domain's DNS SRV
+ * records (lib/srv.h), else domain:5222; *direct says whether the target
+ * wants TLS from the first byte.  stdin/stdout (allow_stdio) only when
+ * stdin is a socket. */
+int client_connect_to(const char *hostport, const char *domain, int allow_stdio, int *rfd, int *wfd, int *direct,
+                      char *err, size_t errlen);
 /* The user's key: a key file (its passphrase from passfd or the terminal),
  * or with frompw the paper's KR = h(pw) (simpp-keygen -p): the password
  * from pwfd or the terminal, the JID's bare form as the salt. */

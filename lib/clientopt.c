@@ -1,4 +1,5 @@
 /* clientopt.c - see clientopt.h */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 void client_opts_init(struct client_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->pwfd = o->passfd = o->mode = o->provfd = -1;
+    o->pwfd = o->passfd = o->mode = o->srvpwfd = o->provfd = -1;
     o->rounds = 600000;
 }
 
@@ -39,9 +40,18 @@ int client_opt(struct client_opts *o, int opt, const char *arg)
         if (!strcmp(arg, "auto")) o->tls = CLIENT_TLS_AUTO;
         else if (!strcmp(arg, "require")) o->tls = CLIENT_TLS_REQUIRE;
         else if (!strcmp(arg, "off")) o->tls = CLIENT_TLS_OFF;
-        else die(EX_USAGE, "-t %s: auto, require or off", arg);
+        else if (!strcmp(arg, "direct")) o->tls = CLIENT_TLS_DIRECT;
+        else die(EX_USAGE, "-t %s: auto, require, direct or off", arg);
         return 1;
     case 'T': o->cafile = arg; return 1;
+    case 'x': o->xmpp = 1; return 1;
+    case 'W': o->srvpwfd = fd_arg(arg); return 1;
+    case 'M':
+        if (strcmp(arg, "SCRAM-SHA-256-PLUS") && strcmp(arg, "SCRAM-SHA-1-PLUS") && strcmp(arg, "SCRAM-SHA-256") &&
+            strcmp(arg, "SCRAM-SHA-1") && strcmp(arg, "PLAIN"))
+            die(EX_USAGE, "-M %s: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS) or PLAIN", arg);
+        o->mech = arg;
+        return 1;
     case 'X': o->certfile = arg; return 1;
     case 'G': o->provfd = fd_arg(arg); return 1;
     case 'm':
@@ -50,6 +60,25 @@ int client_opt(struct client_opts *o, int opt, const char *arg)
         return 1;
     }
     return 0;
+}
+
+static void read_server_password(struct client_opts *o)
+{
+    if (o->srvpwlen) return;
+    if (read_secret(o->srvpwfd, "server password: ", o->srvpw, sizeof o->srvpw, &o->srvpwlen) < 0)
+        die(errno == ENOTTY ? EX_USAGE : EX_IOERR, "server password: %s",
+            errno == ENOTTY ? "no terminal to ask on; give it on an fd (-W)" : strerror(errno));
+    if (o->srvpwlen == 0) die(EX_DATAERR, "server password: empty");
+    if (o->srvpwfd > 2) close(o->srvpwfd);
+}
+
+void client_start_xmpp(struct client *c, struct client_opts *o, const char *jid, const char *resource)
+{
+    read_server_password(o);
+    int r = client_xmpp_login(c, jid, o->srvpw, o->srvpwlen, o->mech, resource);
+    sc_zero(o->srvpw, sizeof o->srvpw);
+    o->srvpwlen = 0;
+    if (r < 0) die(strstr(c->err, "refused") || strstr(c->err, "did not prove") ? EX_NOPERM : EX_PROTOCOL, "%s", c->err);
 }
 
 /* the user's key: on a PKCS#11 token (its PIN from -E fd or the terminal;
@@ -69,8 +98,9 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
 {
     char err[512];
     int rfd, wfd, wrote;
-    if (!o->pin) die(EX_USAGE, "-s relay.pub is required: the relay's key must be pinned");
     if (!o->frompw == !o->keyfile) die(EX_USAGE, "give one of -k keyfile or -p");
+    if (o->xmpp && o->frompw && o->pwfd >= 0 && o->pwfd == o->srvpwfd)
+        die(EX_USAGE, "-P and -W name the same fd: the SIMPP key must not come from the server's password");
     if (!strchr(jid, '@') || strchr(jid, '/')) die(EX_USAGE, "%s: expected a bare JID user@domain", jid);
     /* chained after simpp-cardread/-cardwrite: the card says whose it is and
      * what it is (public facts in the environment, checked here) */
@@ -90,12 +120,30 @@ sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, i
      * chained program) */
     if (o->pwfd > 2) close(o->pwfd);
     if (o->passfd > 2) close(o->passfd);
-    if (client_connect(o->addr, allow_stdio, &rfd, &wfd, err, sizeof err) < 0) die(EX_UNAVAILABLE, "%s", err);
+    /* asked for an ordinary login: the server's password before the
+     * connection, so that no server waits on a person typing */
+    if (o->xmpp || o->srvpwfd >= 0) read_server_password(o);
+    int direct = 0;
+    if (client_connect_to(o->addr, strchr(jid, '@') + 1, allow_stdio, &rfd, &wfd, &direct, err, sizeof err) < 0)
+        die(EX_UNAVAILABLE, "%s", err);
     client_init(c, rfd, wfd, strchr(jid, '@') + 1);
     c->verbose = o->verbose;
-    c->tls_mode = o->tls;
+    c->tls_mode = direct && o->tls != CLIENT_TLS_OFF ? CLIENT_TLS_DIRECT : o->tls;
     c->tls_ca = o->cafile;
     if (client_open(c) < 0) die(c->tls_failed ? EX_NOPERM : EX_PROTOCOL, "%s", c->err);
+    if (!c->simpp || o->xmpp) {
+        /* an ordinary server: the password goes to it, so only inside TLS
+         * unless the user said otherwise (-t off) */
+        if (!c->simpp && o->pin && !o->xmpp)
+            die(EX_PROTOCOL, "-s %s was given, but this server does not speak SIMPP (no <simpp/> feature); "
+                             "-x logs in as an ordinary XMPP client", o->pin);
+        if (!c->tls && o->tls != CLIENT_TLS_OFF)
+            die(EX_PROTOCOL, "the server offers no TLS: refusing to send it the password (-t off to go on)");
+        o->xmpp = 1;
+        return kr;
+    }
+    if (!o->pin) die(EX_USAGE, "-s relay.pub is required for a SIMPP relay (its key must be pinned), "
+                               "or -x to log in as an ordinary XMPP client");
     if ((code = client_pin(c, o->pin, tofu, &wrote))) die(code, "%s", c->err);
     if (wrote) {
         char fpr[KF_FPR_LEN];
@@ -144,6 +192,6 @@ int client_proof(struct client *c, struct client_opts *o, const char *jid, const
         sb_printf(out, "<provision xmlns='" SIMPP_NS "'>%s</provision>", b);
     }
     if (out->oom) die(EX_OSERR, "out of memory");
-    c->reg_extra = out->n ? out->p : NULL;
+    c->reg_extra = out->n ? sb_str(out) : NULL;
     return 0;
 }

@@ -10,13 +10,23 @@
 #include "client.h"
 #include "sbuf.h"
 
-/* -v -c -s -k -E -p -P -K -C -m -t -T */
-#define CLIENT_OPTS "vc:s:k:E:pP:K:C:m:t:T:"
+/* -v -c -s -k -E -p -P -K -C -m -t -T, and for an ordinary XMPP server
+ * -x -W -M */
+#define CLIENT_OPTS "vc:s:k:E:pP:K:C:m:t:T:xW:M:"
+/* the options of CLIENT_OPTS that take an argument */
+#define CLIENT_OPTS_ARG "csEPKCkmtTWM"
 
 struct client_opts {
     int verbose, frompw, pwfd, passfd, suite, mode, tls;
     unsigned long rounds;
     const char *addr, *pin, *keyfile, *cafile;
+    /* an ordinary XMPP login: asked for (-x) or because the server does
+     * not speak SIMPP (set by client_start); the server's password (-W fd,
+     * else the terminal) and a mechanism (-M) */
+    int xmpp, srvpwfd;
+    const char *mech;
+    char srvpw[1024];
+    size_t srvpwlen;
     const char *certfile;           /* simpp-register -X: the key's certificate chain */
     int provfd;                     /* simpp-register -G: a provisioning token on this fd */
 };
@@ -33,6 +43,10 @@ int client_opt(struct client_opts *o, int opt, const char *arg);
  * the user's key; c is ready for client_register or client_login.
  */
 sc_key *client_start(struct client *c, struct client_opts *o, const char *jid, int allow_stdio, int tofu);
+/* After client_start on an ordinary server (o->xmpp): SASL with the
+ * server's password (wiped afterwards) and resource binding; dies with
+ * the project's exit codes. */
+void client_start_xmpp(struct client *c, struct client_opts *o, const char *jid, const char *resource);
 
 /*
  * simpp-register: the proofs of a card level put beside R3 (the chain of

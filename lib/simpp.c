@@ -100,6 +100,22 @@ static int kdf(const uint8_t salt[SC_SHA256_LEN], const uint8_t *ikm, size_t ikm
                ? SIMPP_OK : SIMPP_EINTERNAL;
 }
 
+/* The key of a handshake message that carries a fresh value in its clear
+ * header (S1: N_C; R2 and S2: N_S): HKDF with salt h(prev || header), prev
+ * being c0 or the transcript so far.  A message made again from the same
+ * state (a replayed S1 answered twice) gets a key of its own, so no
+ * (key, nonce) pair repeats under the one-message nonce 0^12. */
+static int hdr_kdf(const uint8_t prev[SC_SHA256_LEN], const uint8_t *hdr, size_t hlen,
+                   const uint8_t *ikm, const char *label, uint8_t *out, size_t outlen)
+{
+    uint8_t salt[SC_SHA256_LEN];
+    int e;
+    sc_sha256_parts(salt, prev, (size_t)SC_SHA256_LEN, hdr, hlen, (void *)NULL);
+    e = kdf(salt, ikm, SIMPP_KEY, label, out, outlen);
+    sc_zero(salt, sizeof salt);
+    return e;
+}
+
 /* h(ID || X) with the ID length-prefixed, so no two (ID, X) pairs collide */
 static void id_hash(const char *id, const uint8_t *x, size_t xlen, uint8_t out[SC_SHA256_LEN])
 {
@@ -171,7 +187,6 @@ int simpp_r1_make(struct simpp_reg *r, const struct simpp_ctx *c, const char *id
     if ((e = simpp_master_key(kr_a, ku_s, id, kr_a, ku_s, r->ka)) < 0) return e;
     if ((e = ctx_hash(c, "simpp/1 reg", c0)) < 0) return e;
     sc_sha256_parts(r->t, c0, sizeof c0, out, w.n, (void *)NULL);
-    if ((e = kdf(r->t, r->ka, SIMPP_KEY, "simpp/1 R2", r->kr, sc_suite_keylen(suite))) < 0) return e;
     *outlen = w.n;
     r->state = SIMPP_R1;
     return SIMPP_OK;
@@ -181,7 +196,7 @@ int simpp_r1_accept(struct simpp_reg *r, const struct simpp_ctx *c, const sc_key
                     const uint8_t *r1, size_t r1len, uint8_t *out, size_t *outlen)
 {
     struct rd in = { r1, r1len, 0 };
-    uint8_t c0[SC_SHA256_LEN], pt[SIMPP_NONCE + SC_SHA256_LEN], ns[SIMPP_NONCE];
+    uint8_t c0[SC_SHA256_LEN], pt[SIMPP_NONCE + SC_SHA256_LEN], ns[SIMPP_NONCE], kr[SC_MAX_KEY];
     const uint8_t *id, *pub;
     size_t idl, pl, sl;
     sc_key *ku_a = NULL, *ku_s = NULL;
@@ -217,9 +232,7 @@ int simpp_r1_accept(struct simpp_reg *r, const struct simpp_ctx *c, const sc_key
     if ((e = simpp_master_key(kr_s, ku_a, r->id, ku_a, ku_s, r->ka)) < 0) goto out;
     if ((e = ctx_hash(c, "simpp/1 reg", c0)) < 0) goto out;
     sc_sha256_parts(r->t, c0, sizeof c0, r1, r1len, (void *)NULL);
-    if ((e = kdf(r->t, r->ka, SIMPP_KEY, "simpp/1 R2", r->kr, sc_suite_keylen(r->suite))) < 0)
-        goto out;
-    /* R2 = {R_S, h(ID_A, KU_A)}K_A */
+    /* R2 = {R_S, h(ID_A, KU_A)}K_A, under K_R bound to T1 and this R2's N_S */
     e = SIMPP_EINTERNAL;
     if (sc_random(r->rs, sizeof r->rs) < 0 || sc_random(ns, sizeof ns) < 0) goto out;
     memcpy(pt, r->rs, SIMPP_NONCE);
@@ -229,7 +242,8 @@ int simpp_r1_accept(struct simpp_reg *r, const struct simpp_ctx *c, const sc_key
     out[1] = SIMPP_R2;
     memcpy(out + 2, ns, SIMPP_NONCE);
     sl = *outlen - HDR_R2;
-    if (sc_seal(r->suite, r->kr, zero_nonce, out, HDR_R2, pt, sizeof pt, out + HDR_R2, &sl) < 0)
+    if (hdr_kdf(r->t, out, HDR_R2, r->ka, "simpp/1 R2", kr, sc_suite_keylen(r->suite)) < 0 ||
+        sc_seal(r->suite, kr, zero_nonce, out, HDR_R2, pt, sizeof pt, out + HDR_R2, &sl) < 0)
         goto out;
     *outlen = HDR_R2 + sl;
     sc_sha256_parts(r->t, r->t, sizeof r->t, out, *outlen, (void *)NULL);
@@ -237,6 +251,7 @@ int simpp_r1_accept(struct simpp_reg *r, const struct simpp_ctx *c, const sc_key
     e = SIMPP_OK;
 out:
     sc_zero(pt, sizeof pt);
+    sc_zero(kr, sizeof kr);
     sc_key_free(ku_a);
     sc_key_free(ku_s);
     return e;
@@ -251,14 +266,15 @@ int simpp_r2_answer(struct simpp_reg *r, const sc_key *kr_a, const uint8_t *r2, 
                     uint8_t *out, size_t *outlen)
 {
     uint8_t pt[SIMPP_NONCE + SC_SHA256_LEN + SC_MAX_OVERHEAD], want[SC_SHA256_LEN], d[SC_SHA256_LEN];
-    uint8_t sig[SC_MAX_SIG];
+    uint8_t sig[SC_MAX_SIG], kr[SC_MAX_KEY];
     size_t pl = sizeof pt, sl = sizeof sig;
     int e = SIMPP_EAUTH;
     if (r->state != SIMPP_R1) return SIMPP_ESTATE;
     if (r2len < HDR_R2 || r2len > SIMPP_MSG_MAX) return SIMPP_EFORMAT;
     if (r2[0] != SIMPP_V) return SIMPP_EVERSION;
     if (r2[1] != SIMPP_R2) return SIMPP_EFORMAT;
-    if (sc_open(r->suite, r->kr, zero_nonce, r2, HDR_R2, r2 + HDR_R2, r2len - HDR_R2, pt, &pl) < 0 ||
+    if (hdr_kdf(r->t, r2, HDR_R2, r->ka, "simpp/1 R2", kr, sc_suite_keylen(r->suite)) < 0 ||
+        sc_open(r->suite, kr, zero_nonce, r2, HDR_R2, r2 + HDR_R2, r2len - HDR_R2, pt, &pl) < 0 ||
         pl != SIMPP_NONCE + SC_SHA256_LEN)
         goto out;
     /* A compares h(ID_A, KU_A) with what it sent: R1 arrived unchanged */
@@ -279,6 +295,7 @@ int simpp_r2_answer(struct simpp_reg *r, const sc_key *kr_a, const uint8_t *r2, 
     e = SIMPP_OK;
 out:
     sc_zero(pt, sizeof pt);
+    sc_zero(kr, sizeof kr);
     return e;
 }
 
@@ -310,7 +327,7 @@ void simpp_reg_wipe(struct simpp_reg *r)
 int simpp_s1_make(struct simpp_login *l, const struct simpp_ctx *c, const char *id,
                   const uint8_t ka[SIMPP_KEY], int suite, int mode, uint8_t *out, size_t *outlen)
 {
-    uint8_t c0[SC_SHA256_LEN], salt[SC_SHA256_LEN], k1[SC_MAX_KEY], nc[SIMPP_NONCE];
+    uint8_t c0[SC_SHA256_LEN], k1[SC_MAX_KEY], nc[SIMPP_NONCE];
     struct wr w = { out, *outlen, 0, 0 };
     size_t sl;
     int e;
@@ -336,10 +353,9 @@ int simpp_s1_make(struct simpp_login *l, const struct simpp_ctx *c, const char *
     put(&w, id, strlen(id));
     if (w.bad) return SIMPP_EINTERNAL;
     /* S1 = ID_A, {K_AS}K_A, the key bound to this stream and header */
-    sc_sha256_parts(salt, c0, sizeof c0, out, w.n, (void *)NULL);
     e = SIMPP_EINTERNAL;
     sl = *outlen - w.n;
-    if (kdf(salt, ka, SIMPP_KEY, "simpp/1 S1", k1, sc_suite_keylen(suite)) == SIMPP_OK &&
+    if (hdr_kdf(c0, out, w.n, ka, "simpp/1 S1", k1, sc_suite_keylen(suite)) == SIMPP_OK &&
         sc_seal(suite, k1, zero_nonce, out, w.n, l->kas, sizeof l->kas, out + w.n, &sl) == 0) {
         *outlen = w.n + sl;
         sc_sha256_parts(l->t, c0, sizeof c0, out, *outlen, (void *)NULL);
@@ -382,7 +398,7 @@ int simpp_s1_id(const uint8_t *s1, size_t len, char *id, size_t idcap)
 int simpp_s1_accept(struct simpp_login *l, const struct simpp_ctx *c, const uint8_t ka[SIMPP_KEY],
                     unsigned allowed, const uint8_t *s1, size_t len, uint8_t *out, size_t *outlen)
 {
-    uint8_t c0[SC_SHA256_LEN], salt[SC_SHA256_LEN], k[SC_MAX_KEY], ns[SIMPP_NONCE];
+    uint8_t c0[SC_SHA256_LEN], k[SC_MAX_KEY], ns[SIMPP_NONCE];
     uint8_t pt[SIMPP_NONCE + SC_SHA256_LEN + SC_MAX_OVERHEAD];
     const uint8_t *id;
     size_t idl, pl = sizeof pt, sl;
@@ -397,18 +413,16 @@ int simpp_s1_accept(struct simpp_login *l, const struct simpp_ctx *c, const uint
     l->id[idl] = 0;
     memcpy(l->ka, ka, SIMPP_KEY);
     if ((e = ctx_hash(c, "simpp/1 login", c0)) < 0) return e;
-    sc_sha256_parts(salt, c0, sizeof c0, s1, (size_t)h, (void *)NULL);
     e = SIMPP_EAUTH;
-    if (kdf(salt, ka, SIMPP_KEY, "simpp/1 S1", k, sc_suite_keylen(l->suite)) < 0 ||
+    if (hdr_kdf(c0, s1, (size_t)h, ka, "simpp/1 S1", k, sc_suite_keylen(l->suite)) < 0 ||
         sc_open(l->suite, k, zero_nonce, s1, (size_t)h, s1 + h, len - (size_t)h, pt, &pl) < 0 ||
         pl != SIMPP_KEY)
         goto out;
     memcpy(l->kas, pt, SIMPP_KEY);
     sc_sha256_parts(l->t, c0, sizeof c0, s1, len, (void *)NULL);
-    /* S2 = {R_S, h(ID_A, K_AS)}K_A */
+    /* S2 = {R_S, h(ID_A, K_AS)}K_A, under K2 bound to T1 and this S2's N_S */
     e = SIMPP_EINTERNAL;
-    if (sc_random(l->rs, sizeof l->rs) < 0 || sc_random(ns, sizeof ns) < 0 || *outlen < HDR_S2 ||
-        kdf(l->t, ka, SIMPP_KEY, "simpp/1 S2", k, sc_suite_keylen(l->suite)) < 0)
+    if (sc_random(l->rs, sizeof l->rs) < 0 || sc_random(ns, sizeof ns) < 0 || *outlen < HDR_S2)
         goto out;
     memcpy(pt, l->rs, SIMPP_NONCE);
     id_hash(l->id, l->kas, SIMPP_KEY, pt + SIMPP_NONCE);
@@ -416,7 +430,8 @@ int simpp_s1_accept(struct simpp_login *l, const struct simpp_ctx *c, const uint
     out[1] = SIMPP_S2;
     memcpy(out + 2, ns, SIMPP_NONCE);
     sl = *outlen - HDR_S2;
-    if (sc_seal(l->suite, k, zero_nonce, out, HDR_S2, pt, SIMPP_NONCE + SC_SHA256_LEN,
+    if (hdr_kdf(l->t, out, HDR_S2, ka, "simpp/1 S2", k, sc_suite_keylen(l->suite)) < 0 ||
+        sc_seal(l->suite, k, zero_nonce, out, HDR_S2, pt, SIMPP_NONCE + SC_SHA256_LEN,
                 out + HDR_S2, &sl) < 0)
         goto out;
     *outlen = HDR_S2 + sl;
@@ -449,7 +464,7 @@ int simpp_s2_answer(struct simpp_login *l, const uint8_t *s2, size_t len, uint8_
     if (len < HDR_S2 || len > SIMPP_MSG_MAX) return SIMPP_EFORMAT;
     if (s2[0] != SIMPP_V) return SIMPP_EVERSION;
     if (s2[1] != SIMPP_S2) return SIMPP_EFORMAT;
-    if (kdf(l->t, l->ka, SIMPP_KEY, "simpp/1 S2", k, sc_suite_keylen(l->suite)) < 0 ||
+    if (hdr_kdf(l->t, s2, HDR_S2, l->ka, "simpp/1 S2", k, sc_suite_keylen(l->suite)) < 0 ||
         sc_open(l->suite, k, zero_nonce, s2, HDR_S2, s2 + HDR_S2, len - HDR_S2, pt, &pl) < 0 ||
         pl != SIMPP_NONCE + SC_SHA256_LEN)
         goto out;

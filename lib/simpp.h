@@ -75,7 +75,6 @@ struct simpp_reg {
     size_t publen;
     int curve;
     uint8_t ka[SIMPP_KEY];          /* K_A */
-    uint8_t kr[SC_MAX_KEY];         /* registration handshake key */
     uint8_t t[SC_SHA256_LEN];       /* transcript */
     uint8_t rs[SIMPP_NONCE];        /* R_S */
 };

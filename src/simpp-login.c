@@ -25,21 +25,27 @@
 #include "util.h"
 
 #define USAGE \
-"usage: simpp-login [-v] [-c host[:port]] -s relay.pub [-t tls] [-T cafile] [-C suite] [-m mode]\n" \
-"                   [-r resource]\n" \
+"usage: simpp-login [-v] [-c host[:port]] [-s relay.pub | -x [-W fd] [-M mech]] [-t tls] [-T cafile]\n" \
+"                   [-C suite] [-m mode] [-r resource]\n" \
 "                   (-k keyfile|pkcs11:URI [-E fd] | -p [-P fd] [-K rounds]) jid [prog [arg...]]\n" \
 "\n" \
 "  jid          the account, user@domain\n" \
 "  prog         run prog with the session on fds 6 (read) and 7 (write): plain XMPP\n" \
 "               stanzas, one a line; without prog: stanzas on stdin and stdout\n" \
-"  -c addr      connect to the relay (else fds 6/7, as under tcpclient)\n" \
-"  -s file      the relay's pinned public key (from simpp-register)\n" \
+"  -c addr      connect to the server (else fds 6/7, as under tcpclient, else the\n" \
+"               domain's DNS SRV records, else domain:5222)\n" \
+"  -s file      the relay's pinned public key (from simpp-register): a SIMPP login\n" \
+"  -x           an ordinary XMPP login with the server's password (automatic on a\n" \
+"               server without SIMPP, when -s is not given)\n" \
+"  -W fd        the server's password from fd (else the terminal)\n" \
+"  -M mech      only this SASL mechanism: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), PLAIN\n" \
 "  -k keyfile   the account's private key; -E fd: its passphrase from fd\n" \
 "  -k pkcs11:.. the key on a PKCS#11 token (RFC 7512 URI); -E fd: the PIN from fd\n" \
 "  -p           derive the key from the password; -P fd: the password from fd\n" \
 "  -K rounds    PBKDF2 rounds for -p (default 600000)\n" \
-"  -t tls       auto (STARTTLS when offered, the default), require, or off\n" \
-"  -T cafile    trust the CA certificates in cafile (PEM) for the relay's TLS\n" \
+"  -t tls       auto (STARTTLS when offered, the default; required for -x), require,\n" \
+"               direct (TLS from the first byte, XEP-0368), or off\n" \
+"  -T cafile    trust the CA certificates in cafile (PEM) for the server's TLS\n" \
 "               certificate (default: the system's CA store)\n" \
 "  -C suite     chacha20-poly1305, aes128-gcm or aes128-cbc-hmac-sha256\n" \
 "  -m mode      keyfile, password, javacard or mifare (the relay records the level)\n" \
@@ -185,7 +191,7 @@ int main(int argc, char **argv)
     while (own < argc && argv[own][0] == '-' && strcmp(argv[own], "--")) {
         if (!strcmp(argv[own], "--help")) usage(0);
         if (!strcmp(argv[own], "--version")) print_version();
-        if (strlen(argv[own]) == 2 && strchr("csEPKCkmr", argv[own][1])) own++;
+        if (strlen(argv[own]) == 2 && strchr(CLIENT_OPTS_ARG "r", argv[own][1])) own++;
         own++;
     }
     if (argv_has_secret(own < argc ? own : argc, argv))
@@ -203,9 +209,12 @@ int main(int argc, char **argv)
     char **prog = argc - optind > 1 ? argv + optind + 1 : NULL;
     sc_key *kr = client_start(&c, &o, jid, 0, 0);
     int s = o.suite, verbose = o.verbose;
-    if (client_login(&c, jid, kr, s, o.mode, resource) < 0)
+    if (o.xmpp)
+        client_start_xmpp(&c, &o, jid, resource);
+    else if (client_login(&c, jid, kr, s, o.mode, resource) < 0)
         die(strstr(c.err, "refused") || strstr(c.err, "does not check") ? EX_NOPERM : EX_PROTOCOL, "%s", c.err);
-    if (verbose) fprintf(stderr, "%s: logged in as %s (suite %s)\n", progname, c.jid, sc_suite_name(s));
+    if (verbose && o.xmpp) fprintf(stderr, "%s: logged in as %s (an ordinary XMPP login)\n", progname, c.jid);
+    else if (verbose) fprintf(stderr, "%s: logged in as %s (suite %s)\n", progname, c.jid, sc_suite_name(s));
 
     if (!prog) {
         sc_key_free(kr);
@@ -240,7 +249,11 @@ int main(int argc, char **argv)
         /* public facts only: who we are logged in as (never a key) */
         setenv("SIMPP_JID", c.jid, 1);
         setenv("SIMPP_DOMAIN", c.domain, 1);
-        setenv("SIMPP_SUITE", sc_suite_name(s), 1);
+        /* how we logged in: "simpp" (the relay's directory is reached
+         * through the SIMPP channel) or "xmpp" (an ordinary server) */
+        setenv("SIMPP_LOGIN", o.xmpp ? "xmpp" : "simpp", 1);
+        if (o.xmpp) unsetenv("SIMPP_SUITE");
+        else setenv("SIMPP_SUITE", sc_suite_name(s), 1);
         execvp(prog[0], prog);
         die_sys(errno == ENOENT ? EX_UNAVAILABLE : EX_OSERR, "unable to run %s", prog[0]);
     }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "keyagent.h"
 #include "keyfile.h"
 #include "payload.h"
+#include "pepkey.h"
 #include "sbuf.h"
 #include "util.h"
 #include "x509.h"
@@ -91,7 +93,10 @@ static struct {
     int64_t drain_deadline;
     int wait_s;
     int failed;
-    int c1_done;                    /* the relay answered the key request */
+    int c1_done;                    /* the server answered the key request */
+    int via_relay;                  /* logged in to simpp-relayd (SIMPP_LOGIN=simpp) */
+    int key_wait;                   /* 1-2: for the peer to accept our subscription, 3: asked again */
+    int peer_seen;                  /* the peer's presence or "subscribed" came */
     int presence_done;              /* what was stored for us while offline is in */
     int accept_video;
     const char *answer;             /* -m: the parameters an answer offers */
@@ -240,16 +245,16 @@ static char *pin_path(const char *jid)
     return p;
 }
 
-/* the relay's answer to <pubkey/>: check it against the pin, or pin it */
-static int pin_peer(const char *b64, const char *curve)
+/* the key the peer's PEP gave (checked by pk_item_check): compare it with
+ * the pin, or pin it */
+static int pin_peer(sc_key *k)
 {
     uint8_t pub[SC_MAX_PUB];
     size_t pl = sizeof pub;
-    int cv = curve ? sc_curve_from_name(curve) : 0;
-    sc_key *k = NULL, *pinned;
+    sc_key *pinned;
     char fa[KF_FPR_LEN], fb[KF_FPR_LEN], *path = pin_path(S.peer);
-    if (!cv || sc_b64_decode(b64, strlen(b64), pub, &pl) < 0 || !(k = sc_key_from_public(cv, pub, pl))) {
-        alarmx("the relay sent an invalid key for %s", S.peer);
+    if (sc_key_public(k, pub, &pl) < 0) {
+        sc_key_free(k);
         free(path);
         return -1;
     }
@@ -261,7 +266,7 @@ static int pin_peer(const char *b64, const char *curve)
         kf_fingerprint(pinned, fa);
         sc_key_free(pinned);
         if (!same && !S.accept_changed) {
-            alarmx("THE KEY OF %s HAS CHANGED: pinned %s, the relay now gives %s. "
+            alarmx("THE KEY OF %s HAS CHANGED: pinned %s, the server now gives %s. "
                    "Someone may be in the middle. Compare safety numbers; run with -A to accept.",
                    S.peer, fa, fb);
             sc_key_free(k);
@@ -288,10 +293,13 @@ static int pin_peer(const char *b64, const char *curve)
  * safety number. */
 static char peer_ident[1200];
 
-static void peer_identity(const xs_node *iq, const xs_node *pk)
+static void peer_identity(const xs_node *iq)
 {
-    const char *lv = xs_getattr(pk, "level", NULL);
-    const xs_node *certs = xs_child(iq, "certs", "urn:simpp:1");
+    /* the relay's answer from its directory carries the level and the
+     * certificate; a key from the peer's own server (PEP) comes without */
+    const xs_node *pk = S.via_relay ? pk_find(iq) : NULL;
+    const char *lv = pk ? xs_getattr(pk, "level", NULL) : NULL;
+    const xs_node *certs = pk ? xs_child(pk, "certs", "urn:simpp:1") : NULL;
     uint8_t *der[X509_CHAIN_MAX];
     size_t len[X509_CHAIN_MAX], n = 0;
     struct x509_ident id;
@@ -325,6 +333,7 @@ static void peer_identity(const xs_node *iq, const xs_node *pk)
         if (S.json) event("peer-cert %s %s; subject %s; issuer %s", S.peer, verdict, id.subject, id.issuer);
         free(ca);
     }
+    if (!S.json) note("%s: %s", S.peer, peer_ident);
     for (size_t i = 0; i < n; i++) free(der[i]);
 }
 
@@ -972,6 +981,64 @@ static void on_message(xs_node *m)
     free(d);
 }
 
+/* C1: ask for the peer's key item in their PEP (lib/pepkey.h) */
+static void key_request(void)
+{
+    sbuf b = { 0 };
+    sb_puts(&b, "<iq type='get' id='simpp-c1' to='");
+    sb_esc(&b, S.peer);
+    sb_puts(&b, "'><pubsub xmlns='" NS_PUBSUB "'><items node='" PK_NODE "' max_items='1'/></pubsub></iq>");
+    send_stanza(&b);
+}
+
+/* C2: the answer to our request for the peer's key item in their PEP
+ * (lib/pepkey.h).  It must come from the peer's account, name the peer,
+ * and be signed by the key it carries; only the relay's own directory,
+ * reached through the SIMPP channel, answers unsigned. */
+static sc_key *peer_key(const xs_node *iq)
+{
+    const char *type = xs_getattr(iq, "type", NULL), *from = xs_getattr(iq, "from", NULL);
+    const xs_node *item = pk_find(iq);
+    char err[512];
+    int64_t when;
+    sc_key *k;
+    if (type && !strcmp(type, "error")) {
+        const xs_node *e = xs_child(iq, "error", NULL), *c = e ? e->children : NULL;
+        while (c && (!c->name || !strcmp(c->name, "text"))) c = c->next;
+        const char *cond = c ? c->name : "undefined-condition";
+        if (!strcmp(cond, "item-not-found"))
+            alarmx("no key for %s: nothing published (no such SIMPP user? simpp-register publishes the key)", S.peer);
+        else if ((!strcmp(cond, "not-authorized") || !strcmp(cond, "forbidden") ||
+                  !strcmp(cond, "presence-subscription-required")) && !S.via_relay && !S.key_wait) {
+            /* asked once more when the peer accepts our subscription */
+            S.key_wait = 1;
+            note("the key of %s is visible only to their contacts: waiting for %s to accept our subscription "
+                 "(or to publish it with simpp-register -a open)", S.peer, S.peer);
+        } else if (!strcmp(cond, "not-authorized") || !strcmp(cond, "forbidden") ||
+                   !strcmp(cond, "presence-subscription-required"))
+            alarmx("the key of %s is visible only to their contacts, and the server still refuses it to us", S.peer);
+        else if (!strcmp(cond, "service-unavailable") || !strcmp(cond, "feature-not-implemented"))
+            alarmx("no key for %s: their server offers no PEP (XEP-0163), so SIMPP cannot find their key there (%s)",
+                   S.peer, cond);
+        else
+            alarmx("no key for %s: %s", S.peer, cond);
+        return NULL;
+    }
+    if (from && strcasecmp(from, S.peer)) {
+        alarmx("the key for %s came from %s: refused", S.peer, from);
+        return NULL;
+    }
+    if (!item) {
+        alarmx("no key for %s: nothing published (simpp-register publishes the key)", S.peer);
+        return NULL;
+    }
+    if (!(k = pk_item_check(item, S.peer, !S.via_relay, &when, err, sizeof err))) {
+        alarmx("%s: refused", err);
+        return NULL;
+    }
+    return k;
+}
+
 /* messages that came before the peer's key, held in order up to a bound
  * (the relay answers the key request at once; only a hostile or broken
  * one sends more than this first) */
@@ -984,18 +1051,26 @@ static int stanza_cb(void *arg, xs_node *n)
     (void)arg;
     if (!n->name) { xs_node_free(n); return XS_CONTINUE; }
     if (!strcmp(n->name, "iq")) {
-        const xs_node *pk = xs_child(n, "pubkey", "urn:simpp:1");
         const char *id = xs_getattr(n, "id", NULL);
+        sc_key *pk = NULL;
         if (id && !strcmp(id, "simpp-sync")) S.sync_done = 1;
         if (id && !strcmp(id, "simpp-presence")) S.presence_done = 1;
         if (id && !strcmp(id, "simpp-c1")) {
             S.c1_done = 1;
-            if (!pk) {
-                alarmx("the relay has no key for %s (no such SIMPP user?)", S.peer);
-                S.input_done = 1;
-                S.drain_deadline = ev_now_ms();
-            } else if (pin_peer(xs_text(pk), xs_getattr(pk, "curve", NULL)) == 0) {
-                peer_identity(n, pk);
+            if (!(pk = peer_key(n))) {
+                if (S.key_wait == 1) {
+                    S.key_wait = 2;          /* until the peer says subscribed */
+                    S.c1_done = 0;
+                    if (S.peer_seen) {       /* it did already */
+                        S.key_wait = 3;
+                        key_request();
+                    }
+                } else {
+                    S.input_done = 1;
+                    S.drain_deadline = ev_now_ms();
+                }
+            } else if (pin_peer(pk) == 0) {
+                peer_identity(n);
                 start_handshake();
                 /* what arrived while we waited for the key */
                 while (deferred_head) {
@@ -1030,6 +1105,22 @@ static int stanza_cb(void *arg, xs_node *n)
         on_message(n);
     } else if (!strcmp(n->name, "presence")) {
         const char *from = xs_getattr(n, "from", NULL), *type = xs_getattr(n, "type", NULL);
+        /* subscribed, or presence we could only see as a subscriber */
+        if (bare_is(from, S.peer) && (!type || !strcmp(type, "subscribed"))) {
+            S.peer_seen = 1;
+            if (S.key_wait == 2) {
+                S.key_wait = 3;
+                key_request();
+            }
+        }
+        /* the peer asks to see our presence (and so our key item): yes */
+        if (bare_is(from, S.peer) && type && !strcmp(type, "subscribe") && !S.via_relay) {
+            sbuf b = { 0 };
+            sb_puts(&b, "<presence type='subscribed' to='");
+            sb_esc(&b, S.peer);
+            sb_puts(&b, "'/>");
+            send_stanza(&b);
+        }
         if (bare_is(from, S.peer) && S.json) event("presence %s %s", from, type ? type : "available");
         if (bare_is(from, S.peer) && !type && S.peer_offline && S.peerkey) start_handshake();
     }
@@ -1202,17 +1293,23 @@ int main(int argc, char **argv)
     /* C1/C2 first: while the relay answers, the key is taken in and the
      * first handshake's key pair made */
     sbuf b = { 0 };
-    sb_puts(&b, "<iq type='get' id='simpp-c1'><pubkey xmlns='urn:simpp:1' jid='");
-    sb_esc(&b, S.peer);
-    sb_puts(&b, "'/></iq>");
-    send_stanza(&b);
+    /* on an ordinary server the key item is visible to the peer's contacts
+     * (presence access): ask to be one; the peer's session agrees */
+    S.via_relay = getenv("SIMPP_LOGIN") && !strcmp(getenv("SIMPP_LOGIN"), "simpp");
+    if (!S.via_relay) {
+        sb_puts(&b, "<presence type='subscribe' to='");
+        sb_esc(&b, S.peer);
+        sb_puts(&b, "'/>");
+        send_stanza(&b);
+    }
+    key_request();
     /* the private key from its descriptor: read once (which closes it), or
      * kept open to simpp-login, which holds it on a token (keyagent.h) */
     char kerr[256];
     if (!(S.key = key_receive((int)v, kerr, sizeof kerr))) die(EX_DATAERR, "%s", kerr);
     S.spare = sc_key_generate(sc_key_curve(S.key));
     /* then the initial presence, which brings the offline (pager) messages:
-     * only once the key is there to open them.  The relay answers in order,
+     * only once the key is there to open them.  The server answers in order,
      * so once the ping after it comes back they are all in. */
     sb_puts(&b, "<presence/>");
     send_stanza(&b);

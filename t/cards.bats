@@ -317,6 +317,44 @@ PY
     [ "$(cat pw1)" != "$(cat pw2)" ]
 }
 
+@test "PC/SC: another card in the reader after a reconnect is refused: the PIN is not sent to it" {
+    pcsc_up
+    card_in
+    printf '%s\n2468\n' $PIN0 > pins
+    ns simpp-cardwrite -t javacard -P 3 alice@localhost 3<pins
+    card_out
+    : > apdu.log
+    # the 5th APDU is GET DATA (after SELECT, VERIFY for the tries left,
+    # SELECT, VERIFY): the card goes, and a stranger's card (another ATR of
+    # the same length) comes back
+    card_in --blink-after 5 --blink-other --blink-ms 300
+    echo 2468 > pin
+    run ns simpp-cardread -w 5 -t javacard -P 3 cat 3<pin
+    [ "$status" -eq 74 ]
+    [[ "$output" == *"another card was inserted during GET DATA"* ]]
+    grep -q '^# card inserted' apdu.log
+    ! sed -n '/^# card inserted/,$p' apdu.log | grep -q '^> 00 20 00 81' || false
+}
+
+@test "a PIN shorter than 4 characters is refused before the card sees it: no try is used" {
+    pcsc_up
+    card_in
+    printf '%s\n2468\n' $PIN0 > pins
+    ns simpp-cardwrite -t javacard -P 3 alice@localhost 3<pins
+    : > apdu.log
+    echo 12 > short
+    run ns simpp-cardread -t javacard -P 3 cat 3<short
+    [ "$status" -eq 65 ]
+    [[ "$output" == *"card PIN: 4 to 16 characters"* ]]
+    ! grep -q '^> 00 20 00 81 0' apdu.log || false
+    [ "$(state tries)" -eq 3 ]
+    # and as a new PIN
+    printf '2468\n12\n' > newshort
+    run ns simpp-cardwrite -f -t javacard -P 3 alice@localhost 3<newshort
+    [ "$status" -eq 65 ]
+    ! grep -q '^> 00 24 01 81' apdu.log || false
+}
+
 @test "the three login modes through the relay: keyboard password, Java Card PIN, MIFARE card" {
     pcsc_up
     ns_relay

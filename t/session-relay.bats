@@ -9,11 +9,18 @@ setup() {
     common_setup
     simpp-keygen -q alice.key > /dev/null
     simpp-keygen -q bob.key > /dev/null
-    # bob's public point as the relay's key directory gives it
+    # bob's public point as the relay's key directory gives it (in the
+    # form of a PEP item, unsigned: simpp-session is told it logged in to
+    # a SIMPP relay)
     BOBPUB=$(openssl pkey -in bob.key -pubout -outform DER | tail -c 65 | base64 -w0)
-    KEYIQ="<iq type='result' id='simpp-c1'><pubkey xmlns='urn:simpp:1' jid='bob@localhost' curve='P-256' level='password'>$BOBPUB</pubkey></iq>"
+    KEYIQ=$(keyiq "curve='P-256' level='password'><pub>$BOBPUB</pub>")
     FRAME="<message from='bob@localhost/x' type='chat'><e2e xmlns='urn:simpp:e2e:1' t='f' n='1' sid='00'>AAAA</e2e></message>"
     mkfifo to from
+}
+
+# keyiq ATTRS-AND-CONTENT: the directory's answer for bob
+keyiq() {
+    printf "%s" "<iq type='result' id='simpp-c1' from='bob@localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:simpp:1:key'><item id='current'><key xmlns='urn:simpp:1' jid='bob@localhost' $1</key></item></items></pubsub></iq>"
 }
 
 # alice SCRIPT [options]: simpp-session as alice, its relay end playing SCRIPT,
@@ -25,7 +32,7 @@ alice() {
     local rp=$! input=/dev/null
     [ -e in ] && input=in
     status=0 relay_status=0
-    SIMPP_JID=alice@localhost/t SIMPP_KEYFD=5 SIMPP_HOME="$TMP/home" \
+    SIMPP_JID=alice@localhost/t SIMPP_KEYFD=5 SIMPP_HOME="$TMP/home" SIMPP_LOGIN=simpp \
         timeout 60 simpp-session -j -w 5 "$@" bob@localhost 5< alice.key 6< to 7> from < "$input" > out 2> err \
         || status=$?
     wait "$rp" || relay_status=$?
@@ -51,26 +58,26 @@ EOF2
 @test "a key directory answer that is not a key: refused, nothing pinned, non-zero exit" {
     cat > script <<EOF2
 expect simpp-c1
-send <iq type='result' id='simpp-c1'><pubkey xmlns='urn:simpp:1' jid='bob@localhost' curve='P-256'>AAAA</pubkey></iq>
+send $(keyiq "curve='P-256'><pub>AAAA</pub>")
 close
 EOF2
     alice script
     [ "$status" -eq 76 ]
-    grep -q 'the relay sent an invalid key for bob@localhost' err
+    grep -q 'the key published for bob@localhost is not a valid key' err
     [ ! -e home/pins/bob@localhost.pub ]
     ! grep -q "t='c3'" relay.seen || false
 }
 
 @test "a key on an unknown curve, or base64 that is not: refused" {
-    for bad in "curve='P-999'>$BOBPUB" "curve='P-256'>!!!$BOBPUB" "curve='P-256'>${BOBPUB:0:40}"; do
+    for bad in "curve='P-999'><pub>$BOBPUB" "curve='P-256'><pub>!!!$BOBPUB" "curve='P-256'><pub>${BOBPUB:0:40}"; do
         cat > script <<EOF2
 expect simpp-c1
-send <iq type='result' id='simpp-c1'><pubkey xmlns='urn:simpp:1' jid='bob@localhost' $bad</pubkey></iq>
+send $(keyiq "$bad</pub>")
 close
 EOF2
         alice script
         [ "$status" -eq 76 ]
-        grep -q 'the relay sent an invalid key for bob@localhost' err
+        grep -q 'the key published for bob@localhost is not a valid key' err
     done
 }
 

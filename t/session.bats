@@ -186,7 +186,7 @@ setup() {
     run env SIMPP_HOME=$TMP/h simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost \
         simpp-session -w 1 nobody@localhost < /dev/null
     [ "$status" -ne 0 ]
-    [[ "$output" == *"the relay has no key for nobody@localhost"* ]]
+    [[ "$output" == *"no key for nobody@localhost: nothing published"* ]]
 }
 
 @test "rekey: new keys mid-conversation, nothing lost, old keys gone" {

@@ -36,6 +36,12 @@ static void sasl_reply(struct conn *c, const char *elem, const uint8_t *data, si
     conn_send_sb(c, &b);
 }
 
+/* RFC 6120 6.4.5: the server may close after a number of retries */
+static void auth_failed(struct conn *c)
+{
+    if (++c->auth_failures >= 3) conn_stream_error(c, "policy-violation", "too many failed attempts");
+}
+
 static void sasl_fail(struct conn *c, const char *cond, const char *why)
 {
     sbuf b = { 0 };
@@ -50,8 +56,7 @@ static void sasl_fail(struct conn *c, const char *cond, const char *why)
     c->authuser = NULL;
     c->mech = MECH_NONE;
     c->state = CS_PREAUTH;
-    /* RFC 6120 6.4.5: the server may close after a number of retries */
-    if (++c->auth_failures >= 3) conn_stream_error(c, "policy-violation", "too many failed attempts");
+    auth_failed(c);
 }
 
 /* decode the base64 payload of <auth/> or <response/>; "=" is empty */
@@ -100,6 +105,7 @@ static void sasl_simpp_s1(struct conn *c, const uint8_t *s1, size_t len)
     int e;
     if (simpp_s1_id(s1, len, id, sizeof id) < 0) { sasl_fail(c, "malformed-request", "bad S1"); return; }
     c->authuser = strdup(id);
+    if (c->s2_sent) { sasl_fail(c, "not-authorized", "S1 repeated on this stream"); return; }
     if (!split_domain_ok(r, id, bare, sizeof bare)) { sasl_fail(c, "not-authorized", "foreign or bad JID"); return; }
     e = store_user_get(r->st, bare, &u);
     if (e == STORE_NOTFOUND || (e == STORE_OK && u.wkalen == 0)) {
@@ -127,6 +133,7 @@ static void sasl_simpp_s1(struct conn *c, const uint8_t *s1, size_t len)
     c->level = card_level_at_login(r, &u, lv < u.level ? lv : u.level);
     sc_zero(&u, sizeof u);
     c->state = CS_SASL;
+    c->s2_sent = 1;
     sasl_reply(c, "challenge", s2, s2l);
 }
 
@@ -517,6 +524,12 @@ static void handle_register(struct conn *c, xs_node *iq, const xs_node *reg)
         struct simpp_ctx ctx = { c->stream_id, r->cfg->suites, r->cfg->nsuites };
         char bare[512];
         struct store_user u;
+        if (c->r2_sent) {
+            relay_log(r, "register-refused addr=%s reason=repeated-r1", c->addr);
+            conn_stanza_error(c, iq, "cancel", "unexpected-request");
+            auth_failed(c);
+            return;
+        }
         if (reg_throttled(r)) {
             relay_log(r, "register-refused addr=%s reason=rate", c->addr);
             conn_stanza_error(c, iq, "wait", "resource-constraint");
@@ -543,6 +556,7 @@ static void handle_register(struct conn *c, xs_node *iq, const xs_node *reg)
             simpp_reg_wipe(c->reg);
             return;
         }
+        c->r2_sent = 1;
         iq_reply_elem(c, iq, "r2", out, ol);
         return;
     }

@@ -68,6 +68,7 @@ struct conn {
     struct job *job;            /* a derivation under way on a worker (auth.c) */
     struct addr_count *acct;    /* this address's count and attempt budget */
     int auth_failures;
+    int s2_sent, r2_sent;       /* one S2 and one R2 a stream: never a second under K_A */
     struct simpp_login *login;
     struct simpp_reg *reg;
     scram_server *scram;

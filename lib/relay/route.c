@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "relay/route.h"
+#include "pepkey.h"
 #include "util.h"
 
 /* ---- the session table: bound connections by bare JID ------------------------ */
@@ -793,7 +794,7 @@ static void iq_result(struct conn *c, const xs_node *iq, const char *payload)
     conn_send_sb(c, &b);
 }
 
-/* the card certificate chain a user registered with, beside the key:
+/* the card certificate chain a user registered with, inside the key item:
  * <certs><cert>DER in base64</cert>...</certs> (the peer checks it against
  * its own CAs; the relay's word is only the level) */
 static void pubkey_certs(struct relay *r, const char *bare, sbuf *b)
@@ -844,10 +845,46 @@ static void iq_pubkey(struct conn *c, xs_node *iq, const xs_node *q)
     attr(&b, "jid", bare);
     sb_printf(&b, " curve='%s' level='%s'>%s</pubkey>", sc_curve_name(u.curve) ? sc_curve_name(u.curve) : "",
               simpp_level_name(u.level), key);
-    pubkey_certs(c->r, bare, &b);
     sc_zero(&u, sizeof u);
     iq_result(c, iq, sb_str(&b));
     sb_free(&b);
+}
+
+/* The same directory as PEP (XEP-0163) shows it, so that clients have one
+ * way to find keys on any server: the items of node urn:simpp:1:key of a
+ * bare JID, the <key/> unsigned (lib/pepkey.h; the SIMPP channel
+ * authenticates it).  1 when the iq was such a request and is answered. */
+static int pep_key_request(struct conn *c, xs_node *iq, const xs_node *q, const char *bare)
+{
+    const xs_node *items = xs_child(q, "items", NS_PUBSUB);
+    const char *node = items ? xs_getattr(items, "node", NULL) : NULL;
+    struct store_user u;
+    if (!node || strcmp(q->name, "pubsub") || !q->ns || strcmp(q->ns, NS_PUBSUB)) return 0;
+    /* a bound session, or another domain's server asking for its user
+     * (the answer goes back over the federation, as iq_pubkey's) */
+    if (c->state != CS_BOUND && c->kind != K_REMOTE) { conn_stanza_error(c, iq, "wait", "not-authorized"); return 1; }
+    if (strcmp(node, PK_NODE) || store_user_get(c->r->st, bare, &u) != STORE_OK || u.publen == 0) {
+        if (!strcmp(node, PK_NODE)) sc_zero(&u, sizeof u);
+        conn_stanza_error(c, iq, "cancel", "item-not-found");
+        return 1;
+    }
+    char *key = pk_item_unsigned(u.curve, u.pub, u.publen, bare, simpp_level_name(u.level));
+    sc_zero(&u, sizeof u);
+    sbuf b = { 0 };
+    size_t kl = key ? strlen(key) : 0;
+    sb_puts(&b, "<pubsub xmlns='" NS_PUBSUB "'><items node='" PK_NODE "'><item id='current'>");
+    /* the card certificate on record goes inside the key, before </key> */
+    if (kl > 6 && !strcmp(key + kl - 6, "</key>")) {
+        sb_put(&b, key, kl - 6);
+        pubkey_certs(c->r, bare, &b);
+        sb_puts(&b, "</key>");
+    }
+    sb_puts(&b, "</item></items></pubsub>");
+    if (key) iq_result(c, iq, sb_str(&b));
+    else conn_stanza_error(c, iq, "wait", "internal-server-error");
+    free(key);
+    sb_free(&b);
+    return 1;
 }
 
 static void iq_bind(struct conn *c, xs_node *iq, const xs_node *bind)
@@ -932,6 +969,10 @@ static void handle_iq(struct conn *c, xs_node *iq)
         free(xml);
         return;
     }
+    /* PEP of an account (its bare JID, or our own): the key directory */
+    if (q && !strcmp(type, "get") && (!to || (!j.resource[0] && j.local[0])) &&
+        pep_key_request(c, iq, q, to ? bare : (c->bare ? c->bare : "")))
+        return;
     if (!for_server) {
         /* iq between users: to a full JID that is online */
         size_t len;

@@ -26,7 +26,8 @@ power on/off/reset, as on a real card.
 Test hooks: --remove-after N  the card disappears when the N-th APDU arrives
 (unanswered): we close the socket and exit.  --blink-after N  the same, but
 the card comes back (--blink-ms later) with its state, like a user who pulls
-the card out and pushes it back in.  --t0 getresp: answers that carry data
+the card out and pushes it back in; with --blink-other another card comes
+back instead (another ATR of the same length, a fresh applet, no state file).  --t0 getresp: answers that carry data
 come as "61 xx" and are fetched with GET RESPONSE (00 C0 00 00 Le), at most
 --t0-piece bytes a round (ISO/IEC 7816-4 5.3.4, as T=0 cards do).  --t0
 exactle: a command whose Le (00: up to 256) does not match its answer's
@@ -50,10 +51,10 @@ RECORD_MAX = 250
 LCS_INIT, LCS_OPERATIONAL = 0x03, 0x05         # ISO 7816-4 5.3.3.2 life cycle status
 
 
-def make_atr():
+def make_atr(hist=b"\x00SIMPPEMU\x00"):
     # TS=3B, T0=8A (TD1 present, 10 historical bytes), TD1=80, TD2=01 (T=1),
     # historical bytes "\0SIMPPEMU\0", TCK = XOR of T0..last
-    body = bytes([0x8A, 0x80, 0x01]) + b"\x00SIMPPEMU\x00"
+    body = bytes([0x8A, 0x80, 0x01]) + hist
     tck = 0
     for b in body:
         tck ^= b
@@ -61,6 +62,7 @@ def make_atr():
 
 
 ATR = make_atr()
+OTHER_ATR = make_atr(b"\x00OTHERCRD\x00")
 
 
 def hexs(b):
@@ -291,6 +293,7 @@ def main():
     ap.add_argument("--remove-after", type=int, default=0, help="vanish at the N-th APDU")
     ap.add_argument("--blink-after", type=int, default=0, help="vanish at the N-th APDU, come back")
     ap.add_argument("--blink-ms", type=int, default=500)
+    ap.add_argument("--blink-other", action="store_true", help="another card comes back")
     ap.add_argument("--wait", type=float, default=10, help="seconds to wait for vpcd")
     ap.add_argument("--ready", help="create this file once pcscd has powered the card up")
     ap.add_argument("--t0", choices=["getresp", "exactle"], help="answer in T=0 rounds")
@@ -304,6 +307,7 @@ def main():
     log = open(args.log, "a", buffering=1) if args.log else None
     n = 0
     powered = False
+    atr = ATR
     while True:
         try:
             sk = connect(args.host, args.port, args.wait)
@@ -317,7 +321,7 @@ def main():
                 m = recvall(sk, ln)
                 if ln == 1:
                     if m[0] == 0x04:
-                        sk.sendall(struct.pack("!H", len(ATR)) + ATR)
+                        sk.sendall(struct.pack("!H", len(atr)) + atr)
                         if powered and args.ready and not os.path.exists(args.ready):
                             open(args.ready, "w").close()
                     else:
@@ -335,6 +339,9 @@ def main():
                     if n == args.remove_after:
                         return 0
                     time.sleep(args.blink_ms / 1000)
+                    if args.blink_other:
+                        atr = OTHER_ATR
+                        card = Card(argparse.Namespace(**dict(vars(args), state=None)))
                     if log:
                         log.write("# card inserted\n")
                     break

@@ -3,7 +3,9 @@
 loopback that changes the client's SIMPP frames in flight, to check that the
 relay refuses them.  MODE: flip (change a base64 character of the first
 frame), replay (send the first frame twice), drop (leave out the first
-frame), inject (send the client a <message/> in clear, as if from the relay).  Standard library only."""
+frame), inject (send the client a <message/> in clear, as if from the relay),
+smuggle (send the relay a <message/> in clear before the first frame, as if
+from the client).  Standard library only."""
 import re, select, socket, sys
 
 lport, tport, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -54,6 +56,8 @@ while True:
                     f = b""
                 elif mode == "inject":
                     c.sendall(b"<message from='bob@localhost/x' type='chat'><body>INJECTED</body></message>")
+                elif mode == "smuggle":
+                    f = b"<message to='bob@localhost' type='chat'><body>SMUGGLED</body></message>" + f
             out += f
         s.sendall(out)
 c.close()

@@ -821,6 +821,7 @@ static void test_cbc_padding(void)
         { 15, 0x0c, 0, "last padding byte 0x00 refused" },
         { 15, 0x0c ^ 0x11, 0, "last padding byte 0x11 (> 16) refused" },
         { 14, 0x01, 0, "inconsistent padding (0x0d before 0x0c) refused" },
+        { 4, 0x01, 0, "first of the 12 padding bytes 0x0d, the other 11 0x0c: refused" },
         { 15, 0x0c ^ 0x01, 1, "padding 0x01: opens as 31 bytes (twin)" },
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
