@@ -116,6 +116,8 @@ $(OUT)/t/srv: LDLIBS += -lresolv
 LDLIBS  += -lpthread
 # federation looks up DNS SRV records (res_query)
 $(BINOUT)/simpp-relayd: LDLIBS += -lresolv
+# simpp-session checks a peer's card certificate (lib/x509.o: libcrypto)
+$(BINOUT)/simpp-session: LDLIBS += -lcrypto
 
 # PKCS#11 tokens: lib/p11.o is the one object that includes p11-kit's
 # headers; the programs that take a key on a token link libp11-kit (which

@@ -197,6 +197,6 @@ int client_proof(struct client *c, struct client_opts *o, const char *jid, const
         sb_printf(out, "<provision xmlns='" SIMPP_NS "'>%s</provision>", b);
     }
     if (out->oom) die(EX_OSERR, "out of memory");
-    c->reg_extra = out->n ? out->p : NULL;
+    c->reg_extra = out->n ? sb_str(out) : NULL;
     return 0;
 }

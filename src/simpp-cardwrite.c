@@ -42,7 +42,9 @@
 "  -u           javacard: unblock with the PUK, setting a new PIN\n" \
 "  -C           change the PIN only; the record stays\n" \
 "  -f           overwrite a card that already holds a SIMPP record\n" \
-"  -b list      batch: the next account of list (one a line) not yet in list.done\n" \
+"  -b list      batch: the next account of list (one a line) not yet in list.done;\n" \
+"               a provisioning token after the account (simpp-relayd provision) goes\n" \
+"               to prog on fd 10 ($SIMPP_CARD_PROVISION_FD): the account registers at level card\n" \
 "  -q           nothing to do is said by the exit status alone: no card in the\n" \
 "               reader, another run at work (75); for cron, which mails all output\n" \
 "  -K rounds    mifare: PBKDF2 rounds of the key derivation (default 100000)\n" \
@@ -64,7 +66,7 @@ static void usage(int code)
  * and nothing else */
 static int quiet;
 
-static int next_account(const char *list, char *account, size_t cap, char **donepath)
+static int next_account(const char *list, char *account, size_t cap, char *token, size_t tcap, char **donepath)
 {
     char *text, *done;
     size_t len, dlen;
@@ -86,7 +88,17 @@ static int next_account(const char *list, char *account, size_t cap, char **done
          line = strtok_r(NULL, "\n", &save)) {
         lineno++;
         line += strspn(line, " \t");
-        line[strcspn(line, " \t\r#")] = 0;
+        /* "account [token]": the operator's provisioning token (simpp-relayd
+         * provision) may follow the account */
+        char *tok = line + strcspn(line, " \t\r#");
+        int more = *tok == ' ' || *tok == '\t';
+        *tok = 0;
+        if (more) {
+            tok++;
+            tok += strspn(tok, " \t");
+            tok[strcspn(tok, " \t\r#")] = 0;
+        } else
+            tok = NULL;
         if (!*line) continue;
         if (cardrec_check_account(line) < 0) die(EX_DATAERR, "%s:%d: not an account: %s", list, lineno, line);
         /* LIST.done lines: date account type card */
@@ -96,12 +108,29 @@ static int next_account(const char *list, char *account, size_t cap, char **done
             size_t n = strlen(line);
             if (a && !strncmp(a + 1, line, n) && a[1 + n] == ' ') { found = 0; break; }
         }
-        if (found) snprintf(account, cap, "%s", line);
+        if (found) {
+            snprintf(account, cap, "%s", line);
+            snprintf(token, tcap, "%s", tok ? tok : "");
+        }
     }
     free(text);
     free(done);
     if (!found) die(EX_CONFIG, "every account in %s has a card (see %s)", list, *donepath);
     return fd;
+}
+
+/* the list's provisioning token for the program, on fd 10 through a pipe
+ * ($SIMPP_CARD_PROVISION_FD): simpp-register proves it to the relay, which
+ * then records level card (doc/CARDS.md) */
+static void pass_token(const char *token)
+{
+    int p[2];
+    size_t n = strlen(token);
+    if (pipe(p) < 0) die_sys(EX_OSERR, "pipe");
+    if (write(p[1], token, n) != (ssize_t)n || write(p[1], "\n", 1) != 1) die_sys(EX_OSERR, "unable to pass the token");
+    close(p[1]);
+    if (p[0] != 10 && (dup2(p[0], 10) < 0 || close(p[0]) < 0)) die_sys(EX_OSERR, "dup2");
+    if (setenv("SIMPP_CARD_PROVISION_FD", "10", 1) < 0) die_sys(EX_OSERR, "setenv");
 }
 
 static void log_done(int fd, const char *path, const char *account, const char *type, const char *card)
@@ -119,7 +148,7 @@ int main(int argc, char **argv)
     int opt, force = 0, keep = 0, unblock = 0, pin_only = 0, st;
     struct card_opts o;
     const char *list = NULL, *card;
-    char cur[MFC_PIN_MAX + 2], npin[MFC_PIN_MAX + 2], account[CARDREC_ACCOUNT_MAX + 1];
+    char cur[MFC_PIN_MAX + 2], npin[MFC_PIN_MAX + 2], account[CARDREC_ACCOUNT_MAX + 1], token[128] = "";
     size_t curlen = 0, npinlen = 0;
     struct cardrec rec;
     util_setprog(argv[0]);
@@ -189,7 +218,7 @@ int main(int argc, char **argv)
         die(CARD_ENOTSIMPP, "%s holds no SIMPP record: its keys come from no PIN yet", where);
     int donefd = -1;
     char *donepath = NULL;
-    if (list) donefd = next_account(list, account, sizeof account, &donepath);
+    if (list) donefd = next_account(list, account, sizeof account, token, sizeof token, &donepath);
 
     /* the PINs: the one in force (or the PUK), then the new one */
     size_t min = o.mifare ? MFC_PIN_MIN : JC_PIN_MIN, max = o.mifare ? MFC_PIN_MAX : JC_PIN_MAX;
@@ -246,6 +275,8 @@ int main(int argc, char **argv)
         free(donepath);
     }
     fprintf(stderr, "%s: wrote %s to %s\n", progname, rec.account, where);
+    if (prog && token[0]) pass_token(token);
+    sc_zero(token, sizeof token);
     if (prog) card_chain(prog, o.pwfd, &rec, type, id);
     cardrec_wipe(&rec);
     return 0;

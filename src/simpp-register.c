@@ -118,6 +118,7 @@ int main(int argc, char **argv)
     kf_fingerprint(kr, fpr);
     printf("registered %s key %s mode %s level %s\n", jid, fpr, simpp_mode_name(o.mode),
            c.reg_level[0] ? c.reg_level : "?");
+    fflush(stdout);
     if (c.reg_note[0]) fprintf(stderr, "%s: the relay says: %s\n", progname, c.reg_note);
     sb_free(&proof);
     client_close(&c);

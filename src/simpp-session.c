@@ -26,6 +26,7 @@
 #include "pepkey.h"
 #include "sbuf.h"
 #include "util.h"
+#include "x509.h"
 #include "xmlstream.h"
 
 #define USAGE \
@@ -286,6 +287,56 @@ static int pin_peer(sc_key *k)
     return 0;
 }
 
+/* What the peer is worth: the level the relay recorded (its word), and the
+ * card certificate it keeps for the peer, checked here against the user's
+ * own card CAs (STATEDIR/card-ca.pem), not the relay's.  Shown beside the
+ * safety number. */
+static char peer_ident[1200];
+
+static void peer_identity(const xs_node *iq)
+{
+    /* the relay's answer from its directory carries the level and the
+     * certificate; a key from the peer's own server (PEP) comes without */
+    const xs_node *pk = S.via_relay ? pk_find(iq) : NULL;
+    const char *lv = pk ? xs_getattr(pk, "level", NULL) : NULL;
+    const xs_node *certs = pk ? xs_child(pk, "certs", "urn:simpp:1") : NULL;
+    uint8_t *der[X509_CHAIN_MAX];
+    size_t len[X509_CHAIN_MAX], n = 0;
+    struct x509_ident id;
+    char verdict[400] = "", *ca = NULL;
+    snprintf(peer_ident, sizeof peer_ident, "level %s (as the relay recorded it)", lv ? lv : "unknown");
+    for (const xs_node *k = certs ? certs->children : NULL; k && n < X509_CHAIN_MAX; k = k->next) {
+        if (!k->name || strcmp(k->name, "cert")) continue;
+        const char *t = xs_text(k);
+        size_t cap = strlen(t) / 4 * 3 + 4;
+        if (!(der[n] = malloc(cap)) || sc_b64_decode(t, strlen(t), der[n], &cap) < 0) { free(der[n]); break; }
+        len[n++] = cap;
+    }
+    if (S.json) event("peer %s level %s", S.peer, lv ? lv : "unknown");
+    if (n && x509_describe(der[0], len[0], &id) == 0) {
+        uint8_t spki[256];
+        size_t sl = sizeof spki;
+        char why[300];
+        struct x509_ident chk;
+        if (asprintf(&ca, "%s/card-ca.pem", S.statedir) < 0) die(EX_OSERR, "out of memory");
+        if (access(ca, R_OK) < 0)
+            snprintf(verdict, sizeof verdict, "not checked (no card CAs of yours in %s)", ca);
+        else if (kf_spki_der(S.peerkey, spki, &sl) < 0 ||
+                 x509_check_card(ca, NULL, (const uint8_t *const *)der, len, n, spki, sl, S.peer,
+                                 (int64_t)time(NULL), &chk, why, sizeof why) < 0)
+            snprintf(verdict, sizeof verdict, "NOT GOOD against your card CAs: %s", why);
+        else
+            snprintf(verdict, sizeof verdict, "good against your card CAs");
+        size_t o = strlen(peer_ident);
+        snprintf(peer_ident + o, sizeof peer_ident - o, "; certificate \"%s\" issued by \"%s\": %s", id.subject,
+                 id.issuer, verdict);
+        if (S.json) event("peer-cert %s %s; subject %s; issuer %s", S.peer, verdict, id.subject, id.issuer);
+        free(ca);
+    }
+    if (!S.json) note("%s: %s", S.peer, peer_ident);
+    for (size_t i = 0; i < n; i++) free(der[i]);
+}
+
 /* ---- the session ----------------------------------------------------- */
 
 static void seal_send(int type, uint64_t id, const void *d, size_t n)
@@ -395,7 +446,8 @@ static void session_up(void)
     else {
         e2e_safety_number(S.key, S.peerkey, safety);
         for (char *c = safety; *c; c++) if (*c == '\n') *c = ' ';
-        note("end-to-end session with %s (%s); safety number %s", S.peerfull, sc_suite_name(S.s.suite), safety);
+        note("end-to-end session with %s (%s); safety number %s; %s", S.peerfull, sc_suite_name(S.s.suite), safety,
+             peer_ident);
     }
     S.peer_offline = 0;
     flush_queue();
@@ -1018,6 +1070,7 @@ static int stanza_cb(void *arg, xs_node *n)
                     S.drain_deadline = ev_now_ms();
                 }
             } else if (pin_peer(pk) == 0) {
+                peer_identity(n);
                 start_handshake();
                 /* what arrived while we waited for the key */
                 while (deferred_head) {
@@ -1111,7 +1164,7 @@ static void on_line(char *line, size_t n)
             char s[80];
             if (S.peerkey && e2e_safety_number(S.key, S.peerkey, s) == 0) {
                 for (char *c = s; *c; c++) if (*c == '\n') *c = ' ';
-                if (S.json) event("safety %s", s); else note("safety number with %s: %s", S.peer, s);
+                if (S.json) event("safety %s", s); else note("safety number with %s: %s; %s", S.peer, s, peer_ident);
             }
             return;
         }

@@ -146,3 +146,38 @@ EOF2
     [ "$status" -eq 0 ]
     [[ "$output" == *"level password"* ]]
 }
+
+@test "simpp-session shows the peer's level and its certificate, checked against the user's own card CAs" {
+    make_token
+    start_relay -o card_ca=cardca.pem
+    token_key alice
+    card_cert alice alice.pub alice@localhost
+    simpp-register -c 127.0.0.1:$PORT -s relay.pub -k "$(token_uri alice)" -E 3 -X alice.pem alice@localhost 3< pin \
+        | grep -q 'level card'
+    simpp-keygen -q bob.key > /dev/null
+    reg bob > /dev/null
+    # bob trusts the issuer himself; carol trusts another one
+    mkdir -p bob.home carol.home
+    cp cardca.pem bob.home/card-ca.pem
+    e2e bob alice
+    wait_for bob "offline alice@localhost" bob.out
+    grep -qx 'peer alice@localhost level card' bob.out
+    grep -q '^peer-cert alice@localhost good against your card CAs; subject CN=alice@localhost,O=simpp test; issuer CN=simpp card issuer,O=simpp test$' bob.out
+    e2e_token alice bob
+    wait_for bob "^session chacha20-poly1305 alice@localhost/s" bob.out
+    grep -qx 'peer bob@localhost level password' alice.out
+    ! grep -q '^peer-cert' alice.out || false
+    # without -j, beside the safety number
+    say bob "/safety"
+    end_session bob
+    wait "$pid_bob"
+    # another user who trusts another issuer: the same certificate is not good for them
+    mv cardca.pem other.pem; mv cardca.key other.key
+    card_ca
+    simpp-keygen -q carol.key > /dev/null
+    reg carol > /dev/null
+    cp cardca.pem carol.home/card-ca.pem
+    printf '/safety\n' | SIMPP_HOME=$TMP/carol.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k carol.key carol@localhost \
+        simpp-session -w 1 alice@localhost > carol.out 2> carol.err || true
+    grep -q "certificate \"CN=alice@localhost,O=simpp test\" issued by \"CN=simpp card issuer,O=simpp test\": NOT GOOD against your card CAs: certificate: unable to get local issuer certificate" carol.err
+}

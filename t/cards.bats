@@ -370,7 +370,7 @@ PY
     grep -q 'login addr=127.0.0.1 jid=carol@localhost mechanism=SIMPP mode=password level=password' "$RELAY_LOG"
     # 2. Java Card: reset the PIN, SIMPP makes the password, registers with it
     printf '%s\n2468\n' $PIN0 > pins
-    # the operator's one-time token: what makes the relay record level card
+    # the operator's one-time tokens make the relay record level card
     simpp-relayd -d data provision alice@localhost > alice.tok
     ns simpp-cardwrite -t javacard -P 3 alice@localhost \
         simpp-register $C -P 9 -m javacard -G 4 alice@localhost 3<pins 4<alice.tok

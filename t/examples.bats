@@ -179,7 +179,9 @@ cron_run() {  # TYPE: as cron does: sh -c, the crontab's variables set
 }
 cron_files() {
     mkdir -p etc
-    printf 'dan@localhost\neve@localhost\n' > etc/accounts.txt
+    # each account with the operator's one-time token (level card)
+    printf 'dan@localhost %s\neve@localhost %s\n' "$(simpp-relayd -d data provision dan@localhost)" \
+        "$(simpp-relayd -d data provision eve@localhost)" > etc/accounts.txt
     cp relay.pub etc/relay.pub
 }
 

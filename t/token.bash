@@ -27,3 +27,14 @@ token_uri() {
 token_key() {
     simpp-keygen -q -E 3 -w "$1.pub" "$(token_uri "$1" "${2:-}")" 3< "$TMP/pin" > "$1.fpr"
 }
+
+# e2e_token NAME PEER: as helper.bash's e2e, with NAME's key on the token
+# (needs $PORT: start_relay)
+e2e_token() {
+    mkfifo "$1.in"
+    SIMPP_HOME="$TMP/$1.home" simpp-login -c 127.0.0.1:$PORT -s relay.pub -k "$(token_uri "$1")" -E 3 -r s \
+        "$1@localhost" simpp-session -j "$2@localhost" < "$1.in" > "$1.out" 2> "$1.err" 3< pin &
+    eval "pid_$1=$!"
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    eval "exec {fd_$1}>$1.in"
+}

@@ -10,15 +10,6 @@ setup() {
     make_token
 }
 
-# e2e_token NAME PEER: as helper.bash's e2e, with NAME's key on the token
-e2e_token() {
-    mkfifo "$1.in"
-    SIMPP_HOME="$TMP/$1.home" simpp-login -c 127.0.0.1:$PORT -s relay.pub -k "$(token_uri "$1")" -E 3 -r s \
-        "$1@localhost" simpp-session -j "$2@localhost" < "$1.in" > "$1.out" 2> "$1.err" 3< pin &
-    eval "pid_$1=$!"
-    SESSION_PIDS="${SESSION_PIDS:-} $!"
-    eval "exec {fd_$1}>$1.in"
-}
 
 @test "simpp-keygen makes the key pair on the token: sensitive, never extractable, both halves there" {
     token_key alice

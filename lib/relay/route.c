@@ -794,6 +794,27 @@ static void iq_result(struct conn *c, const xs_node *iq, const char *payload)
     conn_send_sb(c, &b);
 }
 
+/* the card certificate chain a user registered with, inside the key item:
+ * <certs><cert>DER in base64</cert>...</certs> (the peer checks it against
+ * its own CAs; the relay's word is only the level) */
+static void pubkey_certs(struct relay *r, const char *bare, sbuf *b)
+{
+    struct store_cert *sc = malloc(sizeof *sc);
+    if (sc && store_cert_get(r->st, bare, sc) == STORE_OK) {
+        sb_puts(b, "<certs xmlns='" SIMPP_NS "'>");
+        for (size_t o = 0; o + 2 <= sc->chainlen;) {
+            size_t l = (size_t)sc->chain[o] << 8 | sc->chain[o + 1], bl = 4 * ((l + 2) / 3) + 1;
+            char *e = o + 2 + l <= sc->chainlen ? malloc(bl) : NULL;
+            if (!e) break;
+            if (sc_b64_encode(sc->chain + o + 2, l, e, &bl) == 0) sb_printf(b, "<cert>%s</cert>", e);
+            free(e);
+            o += 2 + l;
+        }
+        sb_puts(b, "</certs>");
+    }
+    free(sc);
+}
+
 /* C1/C2: a user's public key KU from the relay's directory, over the
  * authenticated channel; clients pin it (doc/PROTOCOL.md) */
 static void iq_pubkey(struct conn *c, xs_node *iq, const xs_node *q)
@@ -850,8 +871,14 @@ static int pep_key_request(struct conn *c, xs_node *iq, const xs_node *q, const 
     char *key = pk_item_unsigned(u.curve, u.pub, u.publen, bare, simpp_level_name(u.level));
     sc_zero(&u, sizeof u);
     sbuf b = { 0 };
+    size_t kl = key ? strlen(key) : 0;
     sb_puts(&b, "<pubsub xmlns='" NS_PUBSUB "'><items node='" PK_NODE "'><item id='current'>");
-    sb_puts(&b, key ? key : "");
+    /* the card certificate on record goes inside the key, before </key> */
+    if (kl > 6 && !strcmp(key + kl - 6, "</key>")) {
+        sb_put(&b, key, kl - 6);
+        pubkey_certs(c->r, bare, &b);
+        sb_puts(&b, "</key>");
+    }
     sb_puts(&b, "</item></items></pubsub>");
     if (key) iq_result(c, iq, sb_str(&b));
     else conn_stanza_error(c, iq, "wait", "internal-server-error");
