@@ -202,8 +202,7 @@ cron_files() {
     [ "$status" -eq 0 ]
     [[ "$output" == *"wrote dan@localhost to the MIFARE card"* ]]
     [[ "$output" == *"registered dan@localhost"* ]]
-    # without the operator's provisioning token the relay records password, not card
-    grep -q 'register addr=127.0.0.1 jid=dan@localhost level=password' "$RELAY_LOG"
+    grep -q 'register addr=127.0.0.1 jid=dan@localhost level=card' "$RELAY_LOG"
     grep -q ' dan@localhost mifare deadbeef$' etc/accounts.txt.done
     # the same card again: one line, and the job fails
     cron_run mifare
@@ -239,8 +238,7 @@ cron_files() {
     cron_run javacard "${NSX[@]}"
     [ "$status" -eq 0 ]
     [[ "$output" == *"wrote dan@localhost to the Java Card in Virtual PCD"* ]]
-    # without the operator's provisioning token the relay records password, not card
-    grep -q 'register addr=127.0.0.1 jid=dan@localhost level=password' "$RELAY_LOG"
+    grep -q 'register addr=127.0.0.1 jid=dan@localhost level=card' "$RELAY_LOG"
     # the next card has another transport PIN than the file says
     card_out
     rm -f card.json
@@ -259,8 +257,8 @@ cron_files() {
         'expect:card PIN: ' 'send:2468' -- "$SIMPP_TOP/scripts/try-cards"
     cat "$TMP/try.tty"
     [ "$status" -eq 0 ]
-    grep -q "relay: simpp-relayd: login addr=127.0.0.1 jid=bob@localhost mechanism=SIMPP mode=mifare level=password" "$TMP/try.tty"
-    grep -q "relay: simpp-relayd: login addr=127.0.0.1 jid=alice@localhost mechanism=SIMPP mode=javacard level=password" "$TMP/try.tty"
+    grep -q "relay: simpp-relayd: login addr=127.0.0.1 jid=bob@localhost mechanism=SIMPP mode=mifare level=card" "$TMP/try.tty"
+    grep -q "relay: simpp-relayd: login addr=127.0.0.1 jid=alice@localhost mechanism=SIMPP mode=javacard level=card" "$TMP/try.tty"
     grep -q "id='card-login'" "$TMP/try.tty"
     # the PINs were typed, never shown
     ! grep -qE '8642|2468' "$TMP/try.tty" || false

@@ -76,7 +76,7 @@ check_progress() {  # FILE DIR TOTAL NAME
     # input), then the prompt; the other way round, what a person (or
     # ptyrun) types the moment the prompt shows can be thrown away
     run python3 "$SIMPP_TOP/t/tools/ptyrun.py" -t 20 -o tty.log 'expect:passphrase: ' noecho 'send:pass phrase' \
-        'expect:again: ' noecho 'send:pass phrase' -- strace -o st.log -e trace=ioctl,write simpp-keygen -e k.key
+        'expect:again: ' noecho 'send:pass phrase' -- env ASAN_OPTIONS=detect_leaks=0 strace -o st.log -e trace=ioctl,write simpp-keygen -e k.key
     echo "$output"; cat tty.log
     [ "$status" -eq 0 ]
     grep -q 'ENCRYPTED PRIVATE KEY' k.key
