@@ -47,13 +47,36 @@
 "/help lists them.\n"
 
 #define NS_HINTS "urn:xmpp:hints"
+#define NS_LINK "urn:simpp:1:link"
 #define NOTICE "[SIMPP end-to-end encrypted message: use simpp-session to read it]"
 #define REKEY_EVERY 1000
 
 static const char SYNTH[] =
     "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
 
-struct pending { uint64_t id; uint8_t t[SC_SHA256_LEN]; char *what; struct pending *next; };
+/*
+ * What the peer has not acknowledged yet.  The frames go on being kept as
+ * they were written (the same bytes, the same sequence numbers) to be
+ * written again after a link change (doc/PROTOCOL.md 19.19); a line keeps
+ * its text, to be sealed again under new keys if the peer's session
+ * restarted, and a file its path, to be offered again.
+ */
+struct pending {
+    uint64_t id, seq;                   /* seq: its first frame's */
+    uint8_t sid[E2E_SID];               /* the session it was sealed in */
+    uint8_t t[SC_SHA256_LEN];
+    char *what;
+    char *text;                         /* a line: its text (zeroed when acknowledged) */
+    size_t tlen;
+    char *path;                         /* a file: where it is */
+    sbuf frames;                        /* the stanzas as written, one a line */
+    int kept;                           /* frames holds all of them */
+    int at_link;                        /* pending when the link came back */
+    struct pending *next;
+};
+
+/* what may be kept for sending again, in all (a larger file is sent once) */
+#define KEEP_MAX (64u << 20)
 
 /* how far a file has gone: a bar on a terminal, events with -j */
 struct progress {
@@ -108,6 +131,12 @@ static struct {
     /* the next handshake's ephemeral key, made while idle (e2e_c3_*_spare) */
     sc_key *spare;
     int want_spare;
+    /* the link to the relay (simpp-login's <link/> elements) */
+    sbuf *capture;                  /* a copy of what send_stanza writes goes here */
+    size_t kept;                    /* bytes of frames kept in pending */
+    int link_down;
+    int back_left, back_done, back_wait;    /* lines pending when it came back */
+    int peer_restarted;             /* a C3 that does not continue the session came */
 } S;
 
 /* ---- output ------------------------------------------------------------- */
@@ -148,19 +177,24 @@ static void alarmx(const char *fmt, ...)
     S.failed = 1;
 }
 
+static int write_all(const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(S.out6, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 static int send_stanza(sbuf *b)
 {
     int r = 0;
     sb_puts(b, "\n");
-    const char *p = b->p;
-    size_t n = b->n;
-    while (!b->oom && n) {
-        ssize_t w = write(S.out6, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) { r = -1; break; }
-        p += w;
-        n -= (size_t)w;
-    }
+    if (S.capture) sb_put(S.capture, b->p, b->n);
+    if (!b->oom) r = write_all(b->p, b->n);
     sb_free(b);
     return r;
 }
@@ -361,25 +395,197 @@ static void start_handshake(void)
     if (e2e_c3_make_spare(&S.hs, S.mybare, S.peer, S.key, S.suites, S.nsuites, c3, &l, &S.spare) != E2E_OK)
         die(EX_SOFTWARE, "unable to start the key exchange");
     S.want_spare = !S.spare;
-    send_e2e(S.peer, "c3", c3, l, NULL, 0);
+    /* a rekey names the session it continues; a first C3 (or one after a
+     * restart, with nothing to continue) does not (19.19) */
+    char extra[64] = "", sid[2 * E2E_SID + 1];
+    if (S.have_sess && S.s.confirmed) {
+        sc_hex_encode(S.s.sid, E2E_SID, sid);
+        snprintf(extra, sizeof extra, " sid='%s'", sid);
+    }
+    send_e2e(S.peer, "c3", c3, l, extra, 0);
     S.hs_sent = 1;
+}
+
+/* ---- pending: kept until acknowledged ---------------------------------- */
+
+static struct pending *pending_new(uint64_t id)
+{
+    struct pending *p = calloc(1, sizeof *p);
+    if (!p) die(EX_OSERR, "out of memory");
+    p->id = id;
+    p->seq = S.s.sseq;
+    memcpy(p->sid, S.s.sid, E2E_SID);
+    return p;
+}
+
+/* the frames captured for p are kept if they fit (KEEP_MAX in all) */
+static void pending_keep(struct pending *p)
+{
+    p->kept = !p->frames.oom && S.kept + p->frames.n <= KEEP_MAX;
+    if (p->kept) S.kept += p->frames.n;
+    else sb_free(&p->frames);
+}
+
+static void pending_unkeep(struct pending *p)
+{
+    if (p->kept) S.kept -= p->frames.n;
+    p->kept = 0;
+    sb_free(&p->frames);
+}
+
+static void pending_add(struct pending *p)
+{
+    memcpy(p->t, S.s.t_send, sizeof p->t);
+    p->next = S.pend;
+    S.pend = p;
+    S.npend++;
+}
+
+static void pending_free(struct pending *p)
+{
+    pending_unkeep(p);
+    if (p->text) sc_zero(p->text, p->tlen);
+    free(p->text);
+    free(p->path);
+    free(p->what);
+    free(p);
+}
+
+static void pending_unlink(struct pending *p)
+{
+    for (struct pending **pp = &S.pend; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            S.npend--;
+            return;
+        }
+}
+
+/* the user's lines not yet acknowledged (files not counted) */
+static int pending_lines(void)
+{
+    int n = 0;
+    for (struct pending *p = S.pend; p; p = p->next) n += !p->path;
+    return n;
+}
+
+/* a line sealed (again) under the current session, its frame kept */
+static void seal_text(struct pending *p)
+{
+    pending_unkeep(p);
+    p->seq = S.s.sseq;
+    memcpy(p->sid, S.s.sid, E2E_SID);
+    S.capture = &p->frames;
+    seal_send(E2E_TEXT, p->id, p->text, p->tlen);
+    S.capture = NULL;
+    memcpy(p->t, S.s.t_send, sizeof p->t);
+    pending_keep(p);
 }
 
 static void send_text(const char *line, size_t n)
 {
     uint64_t id = ++S.next_id;
-    struct pending *p = calloc(1, sizeof *p);
-    seal_send(E2E_TEXT, id, line, n);
-    if (p) {
-        p->id = id;
-        memcpy(p->t, S.s.t_send, sizeof p->t);
-        p->what = strndup(line, n > 40 ? 40 : n);
-        p->next = S.pend;
-        S.pend = p;
-        S.npend++;
-    }
+    struct pending *p = pending_new(id);
+    if (!(p->text = malloc(n ? n : 1)) || !(p->what = strndup(line, n > 40 ? 40 : n))) die(EX_OSERR, "out of memory");
+    memcpy(p->text, line, n);
+    p->tlen = n;
+    seal_text(p);
+    pending_add(p);
     if (S.json) event("sent %llu", (unsigned long long)id);
     if (S.s.sseq >= REKEY_EVERY && S.s.initiator && !S.hs_sent) start_handshake();
+}
+
+static void send_file(const char *path);
+
+static int by_seq(const void *a, const void *b)
+{
+    const struct pending *x = *(struct pending *const *)a, *y = *(struct pending *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * After a link change (restart = 0) or the peer's restart (1): what the
+ * peer has not acknowledged goes again, oldest first.  Frames of the
+ * current session are written again as they were (the receiver drops
+ * those it has, 19.19); a line from another session (the peer restarted,
+ * or a rekey came between) is sealed again under the current one, and a
+ * file whose frames were not all kept or whose session is gone is offered
+ * again from the start.  Returns the lines sent again.
+ */
+static int resend_pending(int restart)
+{
+    size_t n = 0, i;
+    int lines = 0;
+    struct pending **v;
+    if (!S.have_sess || !S.s.confirmed || !S.pend) return 0;
+    for (struct pending *p = S.pend; p; p = p->next) n++;
+    if (!(v = calloc(n, sizeof *v))) die(EX_OSERR, "out of memory");
+    n = 0;
+    for (struct pending *p = S.pend; p; p = p->next) v[n++] = p;
+    qsort(v, n, sizeof *v, by_seq);
+    for (i = 0; i < n; i++)
+        if (!restart && v[i]->kept && !memcmp(v[i]->sid, S.s.sid, E2E_SID)) {
+            if (write_all(v[i]->frames.p, v[i]->frames.n) < 0)
+                die_sys(EX_IOERR, "unable to write to the relay (fd 7)");
+            lines += !v[i]->path;
+            v[i] = NULL;
+        }
+    for (i = 0; i < n; i++) {
+        struct pending *p = v[i];
+        if (!p) continue;
+        if (p->text) {
+            seal_text(p);
+            lines++;
+        } else if (p->path) {
+            char *path = strdup(p->path);
+            pending_unlink(p);
+            pending_free(p);
+            if (!path) die(EX_OSERR, "out of memory");
+            send_file(path);
+            free(path);
+        }
+    }
+    free(v);
+    return lines;
+}
+
+/* "connection back, N delivered", once the lines pending when it came back are */
+static void back_check(void)
+{
+    if (!S.back_wait || S.back_left > 0) return;
+    S.back_wait = 0;
+    if (S.json) event("link back %d", S.back_done);
+    else note("connection back, %d delivered", S.back_done);
+}
+
+/*
+ * simpp-login's word on the link (<link xmlns='urn:simpp:1:link'/>): down
+ * (it queues what we write), resumed (nothing lost on the hop), new (a new
+ * stream: stanzas may have been lost or come twice).  The session and its
+ * keys stay either way; on the way back what is pending goes again.
+ */
+static void on_link(const xs_node *n)
+{
+    const char *st = xs_getattr(n, "state", NULL);
+    if (!st) return;
+    if (!strcmp(st, "down")) {
+        if (S.link_down) return;
+        S.link_down = 1;
+        if (S.json) event("link down %d", pending_lines());
+        else note("connection lost, %d line%s pending", pending_lines(), pending_lines() == 1 ? "" : "s");
+    } else if (!strcmp(st, "resumed") || !strcmp(st, "new")) {
+        S.link_down = 0;
+        for (struct pending *p = S.pend; p; p = p->next)
+            if (!p->at_link && !p->path) {
+                p->at_link = 1;
+                S.back_left++;
+            }
+        if (!S.back_wait) S.back_done = 0;
+        S.back_wait = 1;
+        int again = resend_pending(0);
+        if (S.json) event("link %s %d", st, again);
+        back_check();
+    }
 }
 
 static void send_pager(const char *line, size_t n)
@@ -400,8 +606,9 @@ static void send_pager(const char *line, size_t n)
     else note("%s is offline: sent as a pager message (signed, encrypted to their key, kept by the relay)", S.peer);
 }
 
-static void send_file(const char *path);
 static void video_invite(const char *params);
+static void answer(int type, uint64_t id, const void *d, size_t n);
+static void file_done(int ok, const char *why);
 
 /* conversation consistency (paper 004): both ends print the same hash iff
  * both saw the same frames in the same order */
@@ -453,7 +660,18 @@ static void session_up(void)
     flush_queue();
 }
 
-static void on_c3(const char *from, const uint8_t *d, size_t n)
+/* the peer's session restarted: the new one is confirmed now; what was
+ * pending goes under its keys, a file from the start */
+static void restarted(void)
+{
+    S.peer_restarted = 0;
+    if (S.in.name) file_done(0, "the peer restarted its session");
+    int n = resend_pending(1);
+    if (S.json) event("restarted %s %d", S.peer, n);
+    else note("%s restarted its session; re-established, %d pending lines resent", S.peer, n);
+}
+
+static void on_c3(const char *from, const xs_node *el, const uint8_t *d, size_t n)
 {
     uint8_t c4[E2E_MSG_MAX];
     size_t l = sizeof c4;
@@ -464,9 +682,21 @@ static void on_c3(const char *from, const uint8_t *d, size_t n)
         alarmx("a key exchange from %s names other parties: refused", from);
         return;
     }
-    /* both sent C3 at once: the smaller JID stays initiator */
-    if (S.hs.state == E2E_C3 && strcmp(S.mybare, S.peer) < 0) return;
+    /* a C3 that does not continue the session we have (no sid of ours on
+     * it) comes from a peer that lost its state: a restart (19.19) */
+    const char *csid = xs_getattr(el, "sid", NULL);
+    char cur[2 * E2E_SID + 1];
+    sc_hex_encode(S.s.sid, E2E_SID, cur);
+    int restart = S.have_sess && S.s.confirmed && !(csid && !strcmp(csid, cur));
     for (size_t i = 0; i < S.nsuites; i++) allowed |= 1u << S.suites[i];
+    /* both sent C3 at once: the smaller JID stays initiator; a restart
+     * still counts, once its C3 checks */
+    if (S.hs.state == E2E_C3 && strcmp(S.mybare, S.peer) < 0) {
+        if (restart && e2e_c3_accept(S.mybare, S.peer, S.key, S.peerkey, allowed, d, n, c4, &l, &ns) == E2E_OK)
+            S.peer_restarted = 1;
+        e2e_sess_wipe(&ns);
+        return;
+    }
     int e = e2e_c3_accept_spare(S.mybare, S.peer, S.key, S.peerkey, allowed, d, n, c4, &l, &ns, &S.spare);
     S.want_spare = !S.spare;
     if (e != E2E_OK) {
@@ -475,6 +705,7 @@ static void on_c3(const char *from, const uint8_t *d, size_t n)
         return;
     }
     e2e_hs_wipe(&S.hs);
+    if (restart) S.peer_restarted = 1;
     snprintf(S.peerfull, sizeof S.peerfull, "%s", from);
     send_e2e(from, "c4", c4, l, NULL, 0);
     /* a rekey: frames A sent before it saw C4 still use the old keys */
@@ -508,7 +739,8 @@ static void on_c4(const char *from, const uint8_t *d, size_t n)
     seal_send(E2E_FIN, 0, S.s.th, sizeof S.s.th);
     if (!rekey) session_up();
     else {
-        if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
+        if (S.peer_restarted) restarted();
+        else if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
         else note("new session keys with %s", S.peer);
         flush_queue();
     }
@@ -520,7 +752,7 @@ static void file_done(int ok, const char *why)
     uint8_t v[2] = { (uint8_t)ok, 0 };
     if (f->fd >= 0) close(f->fd);
     if (!ok && f->tmp) unlink(f->tmp);
-    if (f->name && S.have_sess && S.s.confirmed) seal_send(E2E_FILE_DONE, f->r.id, v, 1);
+    if (f->name && S.have_sess && S.s.confirmed) answer(E2E_FILE_DONE, f->r.id, v, 1);
     if (ok) {
         if (S.json) event("file-received %s %llu", f->name, (unsigned long long)f->r.o.size);
         else note("received file %s (%llu bytes, SHA-256 checked)", f->name, (unsigned long long)f->r.o.size);
@@ -637,6 +869,10 @@ static void send_file(const char *path)
     }
     uint64_t id = ++S.next_id;
     struct progress pg;
+    /* its frames are kept, up to KEEP_MAX, to go again after a link change */
+    struct pending *p = pending_new(id);
+    if (!(p->what = strdup(base)) || !(p->path = strdup(path))) die(EX_OSERR, "out of memory");
+    S.capture = &p->frames;
     seal_send(E2E_FILE_OFFER, id, offer, ol);
     progress_start(&pg, 1, id, o.size, base);
     progress_show(&pg);
@@ -645,21 +881,19 @@ static void send_file(const char *path)
     while ((r = read(fd, buf + 8, PL_CHUNK)) > 0) {
         size_t cl = pl_chunk_make(off, buf + 8, (size_t)r, buf);
         seal_send(E2E_FILE_CHUNK, id, buf, cl);
+        if (S.capture && (p->frames.oom || S.kept + p->frames.n > KEEP_MAX)) {
+            S.capture = NULL;               /* too large to keep: sent once */
+            sb_free(&p->frames);
+        }
         off += (uint64_t)r;
         pg.done = off < o.size ? off : o.size;
         progress_show(&pg);
     }
     close(fd);
     free(buf);
-    struct pending *p = calloc(1, sizeof *p);
-    if (p) {
-        p->id = id;
-        memcpy(p->t, S.s.t_send, sizeof p->t);
-        p->what = strdup(base);
-        p->next = S.pend;
-        S.pend = p;
-        S.npend++;
-    }
+    if (S.capture) pending_keep(p);
+    S.capture = NULL;
+    pending_add(p);
     if (S.json) event("file-sent %llu %s", (unsigned long long)id, base);
 }
 
@@ -765,7 +999,8 @@ static void on_ack(uint64_t id, const uint8_t *d, size_t n, int file_ok)
         if (p->id != id) continue;
         /* conversation consistency: the peer saw exactly what we sent */
         const uint8_t *t = pl_ack_transcript(d, n);
-        if (t && !sc_ct_eq(p->t, t, SC_SHA256_LEN))
+        int good = !(t && !sc_ct_eq(p->t, t, SC_SHA256_LEN));
+        if (!good)
             alarmx("message %llu: the peer's transcript differs from ours: the conversation was altered",
                    (unsigned long long)id);
         else if (file_ok < 0) {
@@ -777,44 +1012,203 @@ static void on_ack(uint64_t id, const uint8_t *d, size_t n, int file_ok)
         } else
             alarmx("the peer refused file %s", p->what);
         *pp = p->next;
-        free(p->what);
-        free(p);
         S.npend--;
+        if (p->at_link && S.back_left > 0) {
+            S.back_left--;
+            S.back_done += good;
+        }
+        pending_free(p);
+        back_check();
         return;
     }
 }
 
-static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_t n)
+/*
+ * Frames opened lately, per session and sequence number: a hash of their
+ * bytes, their id and type, and the answer they got (an ACK and the t_recv
+ * it carried, or a file's verdict).  A frame that comes again with the same
+ * bytes (resent after a link change, or replayed) is dropped and its answer
+ * sent again, since the answer may be what was lost; the same number with
+ * other bytes is refused (doc/PROTOCOL.md 19.19).
+ */
+#define SEEN_MAX 8192
+struct seen {
+    uint8_t sid[E2E_SID], h[SC_SHA256_LEN];
+    uint64_t seq, id;
+    int type, used;
+    char *reply;                            /* the answer's stanza, as written */
+    size_t rlen;
+};
+static struct seen *seen_tab;
+static size_t seen_next;
+static struct seen *seen_cur;               /* the frame being handled */
+
+static struct seen *seen_find(const uint8_t *sid, uint64_t seq)
 {
-    const char *ns = xs_getattr(e, "n", NULL), *sid = xs_getattr(e, "sid", NULL);
-    char mysid[2 * E2E_SID + 1];
+    for (size_t i = 0; seen_tab && i < SEEN_MAX; i++)
+        if (seen_tab[i].used && seen_tab[i].seq == seq && !memcmp(seen_tab[i].sid, sid, E2E_SID)) return &seen_tab[i];
+    return NULL;
+}
+
+static struct seen *seen_add(const uint8_t *sid, uint64_t seq, const uint8_t *d, size_t n, int type, uint64_t id)
+{
+    if (!seen_tab && !(seen_tab = calloc(SEEN_MAX, sizeof *seen_tab))) die(EX_OSERR, "out of memory");
+    struct seen *o = &seen_tab[seen_next++ % SEEN_MAX];
+    free(o->reply);
+    memset(o, 0, sizeof *o);
+    memcpy(o->sid, sid, E2E_SID);
+    sc_sha256(d, n, o->h);
+    o->seq = seq;
+    o->id = id;
+    o->type = type;
+    o->used = 1;
+    return o;
+}
+
+/* an answer to the frame being handled: sealed, and its frame kept to
+ * write again as it was (the same number: a lost answer fills its place in
+ * the peer's transcript; one that was not lost is a duplicate there) */
+static void answer(int type, uint64_t id, const void *d, size_t n)
+{
+    sbuf b = { 0 };
+    S.capture = seen_cur ? &b : NULL;
+    seal_send(type, id, d, n);
+    S.capture = NULL;
+    if (seen_cur && !b.oom) {
+        free(seen_cur->reply);
+        seen_cur->reply = malloc(b.n);
+        if (seen_cur->reply) memcpy(seen_cur->reply, b.p, b.n);
+        seen_cur->rlen = seen_cur->reply ? b.n : 0;
+    }
+    sb_free(&b);
+}
+
+/*
+ * Frames that came ahead of one still missing (after a link change the
+ * frames a relay lost come again behind newer ones): held, in order, up to
+ * HOLD_MAX and GAP_MS, then opened; only then is the gap skipped and
+ * reported (19.7).
+ */
+#define HOLD_MAX 1024
+#define GAP_MS 2000
+struct held { char *from, sid[2 * E2E_SID + 1]; uint64_t seq; uint8_t *d; size_t n; struct held *next; };
+static struct held *held;
+static int nheld;
+static int64_t hold_until;
+
+static void frame_in(const char *from, const char *sid, uint64_t seq, const uint8_t *d, size_t n, int force);
+
+static void hold(const char *from, const char *sid, uint64_t seq, const uint8_t *d, size_t n)
+{
+    struct held *h = calloc(1, sizeof *h), **pp = &held;
+    if (!h || !(h->from = strdup(from)) || !(h->d = malloc(n ? n : 1))) die(EX_OSERR, "out of memory");
+    snprintf(h->sid, sizeof h->sid, "%s", sid);
+    memcpy(h->d, d, n);
+    h->n = n;
+    h->seq = seq;
+    while (*pp && (*pp)->seq <= seq) pp = &(*pp)->next;
+    h->next = *pp;
+    *pp = h;
+    nheld++;
+    if (!hold_until) hold_until = ev_now_ms() + GAP_MS;
+}
+
+/* the first held frame (with force: whatever is missing before it is given up) */
+static void release_first(int force)
+{
+    struct held *h = held;
+    held = h->next;
+    nheld--;
+    if (!held) hold_until = 0;
+    frame_in(h->from, h->sid, h->seq, h->d, h->n, force);
+    free(h->from);
+    free(h->d);
+    free(h);
+}
+
+/* the session a sid (hex) names: the current one or a rekey's old one */
+static struct e2e_sess *sess_of(const char *sid)
+{
+    char hex[2 * E2E_SID + 1];
+    if (!S.have_sess) return NULL;
+    sc_hex_encode(S.s.sid, E2E_SID, hex);
+    if (!strcmp(sid, hex)) return &S.s;
+    sc_hex_encode(S.old.sid, E2E_SID, hex);
+    if (S.have_old && !strcmp(sid, hex)) return &S.old;
+    return NULL;
+}
+
+/* held frames that are next in their session now */
+static void drain_held(void)
+{
+    static int draining;
+    if (draining) return;
+    draining = 1;
+    for (;;) {
+        struct e2e_sess *s;
+        if (!held) break;
+        if ((s = sess_of(held->sid)) && held->seq > s->rseq) break;
+        release_first(0);                   /* next, duplicate, or for no session */
+    }
+    if (held && !hold_until) hold_until = ev_now_ms() + GAP_MS;
+    draining = 0;
+}
+
+/* GAP_MS passed (or the end came): the gap is given up */
+static void hold_expire(int all)
+{
+    do {
+        if (held) release_first(1);
+        drain_held();
+    } while (all && held);
+    if (held) hold_until = ev_now_ms() + GAP_MS;
+}
+
+static void frame_in(const char *from, const char *sid, uint64_t seq, const uint8_t *d, size_t n, int force)
+{
     uint8_t *pt;
     size_t pl = n;
     int type;
     uint64_t id, skipped;
     const uint8_t *data;
     size_t dl;
-    if (!S.have_sess || !ns || !sid) return;
-    struct e2e_sess *sess = &S.s;
-    sc_hex_encode(S.s.sid, E2E_SID, mysid);
-    if (strcmp(sid, mysid)) {
-        char oldsid[2 * E2E_SID + 1];
-        sc_hex_encode(S.old.sid, E2E_SID, oldsid);
-        if (!S.have_old || strcmp(sid, oldsid)) {
-            alarmx("a frame from %s for another session: ignored", from);
+    if (!S.have_sess) return;
+    struct e2e_sess *sess = sess_of(sid);
+    if (!sess) {
+        note("a frame from %s for a session this one does not have (one that ended, or the peer's "
+             "before a restart): ignored", from);
+        return;
+    }
+    if (seq < sess->rseq) {
+        struct seen *o = seen_find(sess->sid, seq);
+        uint8_t h[SC_SHA256_LEN];
+        sc_sha256(d, n, h);
+        if (o && sc_ct_eq(o->h, h, sizeof h)) {
+            if (o->type != E2E_FILE_CHUNK)
+                note("duplicate frame %llu dropped (a resend or a replay)", (unsigned long long)seq);
+            if (o->reply && write_all(o->reply, o->rlen) < 0)
+                die_sys(EX_IOERR, "unable to write to the relay (fd 7)");
             return;
         }
-        sess = &S.old;
+        if (o) {
+            alarmx("frame %llu from %s has the number of one already opened but other content: refused "
+                   "(a replay or a forgery)", (unsigned long long)seq, from);
+            return;
+        }
+    } else if (seq > sess->rseq && !force && nheld < HOLD_MAX && seq - sess->rseq <= 10000) {
+        hold(from, sid, seq, d, n);
+        return;
     }
     if (!(pt = malloc(n ? n : 1))) die(EX_OSERR, "out of memory");
     uint8_t before[SC_SHA256_LEN];          /* what we had received before this frame */
     memcpy(before, sess->t_recv, sizeof before);
-    int r = e2e_open(sess, strtoull(ns, NULL, 10), d, n, pt, &pl, &type, &id, &data, &dl, &skipped);
+    int r = e2e_open(sess, seq, d, n, pt, &pl, &type, &id, &data, &dl, &skipped);
     if (r != E2E_OK) {
         alarmx("a message from %s was refused: %s", from, e2e_strerror(r));
         free(pt);
         return;
     }
+    seen_cur = seen_add(sess->sid, seq, d, n, type, id);
     if (skipped)
         alarmx("%llu message(s) from %s are missing: dropped or withheld on the way",
                (unsigned long long)skipped, from);
@@ -825,7 +1219,8 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
             if (S.have_old) {               /* rekeyed: the old keys go now */
                 e2e_sess_wipe(&S.old);
                 S.have_old = 0;
-                if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
+                if (S.peer_restarted) restarted();
+                else if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
                 else note("new session keys with %s", S.peer);
                 flush_queue();              /* lines typed meanwhile */
             } else
@@ -839,7 +1234,7 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
         if (S.json) event("msg %llu %s %.*s", (unsigned long long)id, S.peer, (int)dl, (const char *)data);
         else { printf("%s: %.*s\n", S.peer, (int)dl, (const char *)data); fflush(stdout); }
         /* the ACK carries our transcript of what we received */
-        seal_send(E2E_ACK, id, sess->t_recv, sizeof sess->t_recv);
+        answer(E2E_ACK, id, sess->t_recv, sizeof sess->t_recv);
         break;
     case E2E_ACK:
         on_ack(id, data, dl, -1);
@@ -874,8 +1269,10 @@ static void on_frame(const char *from, const xs_node *e, const uint8_t *d, size_
     default:
         break;
     }
+    seen_cur = NULL;
     sc_zero(pt, n);
     free(pt);
+    drain_held();
 }
 
 static int seen_pager(const uint8_t id[16])
@@ -974,9 +1371,12 @@ static void on_message(xs_node *m)
         return;
     }
     if (!S.peerkey) { free(d); return; }
-    if (!strcmp(t, "c3")) on_c3(from, d, dl);
+    if (!strcmp(t, "c3")) on_c3(from, e, d, dl);
     else if (!strcmp(t, "c4")) on_c4(from, d, dl);
-    else if (!strcmp(t, "f")) on_frame(from, e, d, dl);
+    else if (!strcmp(t, "f")) {
+        const char *seq = xs_getattr(e, "n", NULL), *sid = xs_getattr(e, "sid", NULL);
+        if (seq && sid) frame_in(from, sid, strtoull(seq, NULL, 10), d, dl, 0);
+    }
     else if (!strcmp(t, "p")) on_pager(from, d, dl);
     free(d);
 }
@@ -1103,6 +1503,8 @@ static int stanza_cb(void *arg, xs_node *n)
             return XS_CONTINUE;
         }
         on_message(n);
+    } else if (!strcmp(n->name, "link") && n->ns && !strcmp(n->ns, NS_LINK)) {
+        on_link(n);
     } else if (!strcmp(n->name, "presence")) {
         const char *from = xs_getattr(n, "from", NULL), *type = xs_getattr(n, "type", NULL);
         /* subscribed, or presence we could only see as a subscriber */
@@ -1122,7 +1524,15 @@ static int stanza_cb(void *arg, xs_node *n)
             send_stanza(&b);
         }
         if (bare_is(from, S.peer) && S.json) event("presence %s %s", from, type ? type : "available");
-        if (bare_is(from, S.peer) && !type && S.peer_offline && S.peerkey) start_handshake();
+        if (bare_is(from, S.peer) && !type && S.peer_offline && S.peerkey) {
+            /* back with the session still up (its link had gone): what it
+             * has not acknowledged goes again (19.19); else a key exchange */
+            if (S.have_sess && S.s.confirmed && S.hs.state != E2E_C3) {
+                S.peer_offline = 0;
+                resend_pending(0);
+            } else
+                start_handshake();
+        }
     }
     xs_node_free(n);
     return XS_CONTINUE;
@@ -1337,10 +1747,17 @@ int main(int argc, char **argv)
             continue;
         }
         int wait = S.drain_deadline ? (int)(S.drain_deadline - ev_now_ms()) : -1;
-        if (poll(pf, S.input_done ? 1 : 2, wait < 0 && S.drain_deadline ? 0 : wait) < 0) {
+        if (wait < 0 && S.drain_deadline) wait = 0;
+        if (hold_until) {                   /* frames held behind a gap (frame_in) */
+            int64_t h = hold_until - ev_now_ms();
+            if (h < 0) h = 0;
+            if (wait < 0 || h < wait) wait = (int)h;
+        }
+        if (poll(pf, S.input_done ? 1 : 2, wait) < 0) {
             if (errno == EINTR) continue;
             die_sys(EX_OSERR, "poll");
         }
+        if (hold_until && ev_now_ms() >= hold_until) hold_expire(0);
         if (pf[0].revents) {
             ssize_t n = read(S.in7, buf, sizeof buf);
             if (n <= 0) { note("the relay connection ended"); break; }
@@ -1399,6 +1816,8 @@ int main(int argc, char **argv)
         }
         if (!S.sync_done) alarmx("the relay did not confirm the pager messages in time");
     }
+    /* frames still held behind a gap: what is missing will not come now */
+    if (held) hold_expire(1);
     /* a file still arriving is refused first, while the session still stands */
     if (S.in.name) file_done(0, "the session ended before the file was complete");
     /* BYE: how many frames we sent, and our transcript, for the peer to check */
@@ -1420,7 +1839,10 @@ int main(int argc, char **argv)
     sb_free(&line);
     sb_free(&S.queue);
     xs_free(xs);
-    while (S.pend) { struct pending *p = S.pend; S.pend = p->next; free(p->what); free(p); }
+    while (S.pend) { struct pending *p = S.pend; S.pend = p->next; pending_free(p); }
+    for (size_t i = 0; seen_tab && i < SEEN_MAX; i++) free(seen_tab[i].reply);
+    if (seen_tab) sc_zero(seen_tab, SEEN_MAX * sizeof *seen_tab);
+    free(seen_tab);
     while (deferred_head) { xs_node *d = deferred_head; deferred_head = d->next; d->next = NULL; xs_node_free(d); }
     free(home);
     if (S.failed) return EX_PROTOCOL;
