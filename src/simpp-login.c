@@ -130,7 +130,10 @@ static int is_stanza(const xs_node *n)
 
 static int sm_send(struct link *l, const char *xml)
 {
-    return client_send(&l->c, xml, strlen(xml));
+    if (l->c.sent_close) return 0;  /* after our </stream:stream>, nothing more */
+    if (client_send(&l->c, xml, strlen(xml)) == 0) return 0;
+    l->c.closed = 1;                /* a write that fails is a broken connection */
+    return -1;
 }
 
 static void ask(struct link *l)

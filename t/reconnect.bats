@@ -194,3 +194,28 @@ for i in range(1, 2001):
     grep -q "stream management is simpp-login's; dropped" alice.err
     ! grep -q "<a xmlns='urn:xmpp:sm:3'" alice.out || false
 }
+
+@test "with a program: it keeps fds 6/7 across a relay restart and reads the link lines there" {
+    mkfifo alice.in
+    # the program: what comes on 6 to its stdout, its stdin to 7
+    simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k alice.key -r t -D 2 alice@localhost \
+        sh -c 'exec 8<&- 3<&0; cat <&3 >&7 & exec cat <&6' < alice.in > alice.out 2> alice.err &
+    pid_alice=$!
+    SESSION_PIDS="$pid_alice"
+    exec {fd_alice}>alice.in
+    say alice "<presence/>"
+    say alice "<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>"
+    wait_for alice "id='p1'" alice.out
+    kill -9 "$RELAY_PID"
+    wait "$RELAY_PID" 2>/dev/null || true
+    wait_for alice "state='down'" alice.out
+    restart_relay
+    wait_for alice "state='new'" alice.out 20
+    say alice "<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>"
+    wait_for alice "id='p2'" alice.out
+    grep -qx "<link xmlns='urn:simpp:1:link' state='down' pending='[0-9]*'/>" alice.out
+    grep -qx "<link xmlns='urn:simpp:1:link' state='new' resent='[0-9]*'/>" alice.out
+    # nothing of XEP-0198 reaches the program
+    ! grep -q "urn:xmpp:sm:3" alice.out || false
+    alive "$pid_alice"
+}
