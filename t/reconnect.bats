@@ -2,8 +2,17 @@
 # simpp-login rides through a broken connection: XEP-0198 resumption on the
 # way back, a new stream when the relay lost the session, give-up after -R.
 load helper
+load tls
+load xmpp-servers
 
 setup() { relay_with alice bob; }
+teardown() {
+    local p
+    for p in ${SESSION_PIDS:-}; do kill "$p" 2>/dev/null || true; done
+    prosody_down
+    stop_relay
+    common_teardown
+}
 
 # login NAME PORT [simpp-login options]: NAME logged in through PORT,
 # stanzas in through NAME.in (held open), out in NAME.out; pid in pid_NAME
@@ -218,4 +227,44 @@ for i in range(1, 2001):
     # nothing of XEP-0198 reaches the program
     ! grep -q "urn:xmpp:sm:3" alice.out || false
     alive "$pid_alice"
+}
+
+@test "Prosody (an ordinary server, SCRAM): a cut connection logs in again and resumes (XEP-0198), messages once each both ways" {
+    local D=example.org
+    stop_relay
+    prosody_up $D 'modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "offline", "pep", "posix", "stanza_debug", "smacks" }' || return 1
+    rm -f alice.key* bob.key*
+    xuser alice
+    xuser bob
+    prosody_account $D alice "$(cat alice.pw)"
+    prosody_account $D bob "$(cat bob.pw)"
+    PORT=$P_PORT proxy
+    mkfifo alice.in bob.in
+    xlogin alice $D "$PPORT" -r t -D 2 < alice.in > alice.out 2> alice.err &
+    SESSION_PIDS="$SESSION_PIDS $!"
+    exec {fd_alice}>alice.in
+    xlogin bob $D "$P_PORT" -r t < bob.in > bob.out 2> bob.err &
+    SESSION_PIDS="$SESSION_PIDS $!"
+    exec {fd_bob}>bob.in
+    local n
+    for n in alice bob; do
+        say $n "<presence/>"
+        say $n "<iq type='get' id='up'><ping xmlns='urn:xmpp:ping'/></iq>"
+        wait_for $n "id='up'" $n.out
+    done
+    echo cut >> ctl
+    wait_for alice "state='down'" alice.out
+    for n in 1 2 3; do
+        say alice "<message to='bob@$D' id='a$n' type='chat'><body>a$n</body></message>"
+        say bob "<message to='alice@$D/t' id='b$n' type='chat'><body>b$n</body></message>"
+    done
+    wait_for alice "state='resumed'" alice.out 20
+    wait_for bob "<body>a3</body>" bob.out
+    wait_for alice "<body>b3</body>" alice.out
+    sleep 1
+    once bob.out a 1 3
+    once alice.out b 1 3
+    # two SCRAM logins of alice, one resource binding
+    [ "$(grep -c "RECV: <auth [^>]*mechanism='SCRAM" prosody.log)" -ge 3 ]
+    grep -q "RECV: <resume [^>]*previd=" prosody.log
 }
