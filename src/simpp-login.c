@@ -141,7 +141,7 @@ static void ask(struct link *l)
     if (sm_send(l, "<r xmlns='" NS_SM3 "'/>") == 0 && !l->r_sent_at) l->r_sent_at = ev_now_ms();
 }
 
-/* the stream is new (a new login, not a resume): bind, presence, enable */
+/* a new stream (bound, not resumed): stream management from 0, if offered */
 static int enable_sm(struct link *l)
 {
     l->h_in = 0;
@@ -333,8 +333,13 @@ static int attempt(struct link *l, sbuf *pend, int lout_ok)
         else if (is_name(n, "resumed", NS_SM3)) {
             unsigned long h;
             const char *hs = xs_getattr(n, "h", NULL);
-            if (hs && parse_ulong(hs, 0, UINT32_MAX, &h) == 0) sm_acked(&l->q, (uint32_t)h);
-            else h = l->q.seq;
+            if (!hs || parse_ulong(hs, 0, UINT32_MAX, &h) < 0) {
+                snprintf(c->err, sizeof c->err, "the server resumed without saying what it has (no h)");
+                xs_node_free(n);
+                r = -1;
+                goto fail;
+            }
+            sm_acked(&l->q, (uint32_t)h);
             sm_unsend_all(&l->q, (uint32_t)h);
             l->sm_counting = 1;
             l->up = 1;
@@ -362,6 +367,7 @@ static int attempt(struct link *l, sbuf *pend, int lout_ok)
             return 0;
         }
     }
+fail:
     snprintf(l->why, sizeof l->why, "%s", c->err[0] ? c->err : "the login failed");
     if (c->rfd >= 0) close(c->rfd);
     client_free(c);

@@ -10,6 +10,7 @@ teardown() {
     local p
     for p in ${SESSION_PIDS:-}; do kill "$p" 2>/dev/null || true; done
     prosody_down
+    [ -z "${EJ:-}" ] || ejabberd_down "$EJ"
     stop_relay
     common_teardown
 }
@@ -229,6 +230,38 @@ for i in range(1, 2001):
     alive "$pid_alice"
 }
 
+# xmpp_cut DOMAIN PORT: alice@DOMAIN through a proxy to an ordinary server
+# on PORT, bob directly; alice's connection is cut, both send three
+# messages; she logs in again (SCRAM) and resumes: each arrives once
+xmpp_cut() {
+    local D=$1 n
+    PORT=$2 proxy
+    mkfifo alice.in bob.in
+    xlogin alice "$D" "$PPORT" -r t -D 2 < alice.in > alice.out 2> alice.err &
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    exec {fd_alice}>alice.in
+    xlogin bob "$D" "$2" -r t < bob.in > bob.out 2> bob.err &
+    SESSION_PIDS="$SESSION_PIDS $!"
+    exec {fd_bob}>bob.in
+    for n in alice bob; do
+        say $n "<presence/>"
+        say $n "<iq type='get' id='up'><ping xmlns='urn:xmpp:ping'/></iq>"
+        wait_for $n "id='up'" $n.out 20
+    done
+    echo cut >> ctl
+    wait_for alice "state='down'" alice.out
+    for n in 1 2 3; do
+        say alice "<message to='bob@$D' id='a$n' type='chat'><body>a$n</body></message>"
+        say bob "<message to='alice@$D/t' id='b$n' type='chat'><body>b$n</body></message>"
+    done
+    wait_for alice "state='resumed'" alice.out 30
+    wait_for bob "<body>a3</body>" bob.out
+    wait_for alice "<body>b3</body>" alice.out
+    sleep 1
+    once bob.out a 1 3
+    once alice.out b 1 3
+}
+
 @test "Prosody (an ordinary server, SCRAM): a cut connection logs in again and resumes (XEP-0198), messages once each both ways" {
     local D=example.org
     stop_relay
@@ -238,33 +271,22 @@ for i in range(1, 2001):
     xuser bob
     prosody_account $D alice "$(cat alice.pw)"
     prosody_account $D bob "$(cat bob.pw)"
-    PORT=$P_PORT proxy
-    mkfifo alice.in bob.in
-    xlogin alice $D "$PPORT" -r t -D 2 < alice.in > alice.out 2> alice.err &
-    SESSION_PIDS="$SESSION_PIDS $!"
-    exec {fd_alice}>alice.in
-    xlogin bob $D "$P_PORT" -r t < bob.in > bob.out 2> bob.err &
-    SESSION_PIDS="$SESSION_PIDS $!"
-    exec {fd_bob}>bob.in
-    local n
-    for n in alice bob; do
-        say $n "<presence/>"
-        say $n "<iq type='get' id='up'><ping xmlns='urn:xmpp:ping'/></iq>"
-        wait_for $n "id='up'" $n.out
-    done
-    echo cut >> ctl
-    wait_for alice "state='down'" alice.out
-    for n in 1 2 3; do
-        say alice "<message to='bob@$D' id='a$n' type='chat'><body>a$n</body></message>"
-        say bob "<message to='alice@$D/t' id='b$n' type='chat'><body>b$n</body></message>"
-    done
-    wait_for alice "state='resumed'" alice.out 20
-    wait_for bob "<body>a3</body>" bob.out
-    wait_for alice "<body>b3</body>" alice.out
-    sleep 1
-    once bob.out a 1 3
-    once alice.out b 1 3
-    # two SCRAM logins of alice, one resource binding
+    xmpp_cut $D "$P_PORT"
+    # alice logged in twice (SCRAM), and resumed
     [ "$(grep -c "RECV: <auth [^>]*mechanism='SCRAM" prosody.log)" -ge 3 ]
     grep -q "RECV: <resume [^>]*previd=" prosody.log
+}
+
+@test "ejabberd (an ordinary server, SCRAM): a cut connection logs in again and resumes (XEP-0198), messages once each both ways" {
+    local D=example.net
+    EJ=rc$RANDOM
+    stop_relay
+    ejabberd_up $EJ $D '  mod_stream_mgmt: {}' || return 1
+    rm -f alice.key* bob.key*
+    xuser alice
+    xuser bob
+    ejabberd_account $EJ alice $D "$(cat alice.pw)"
+    ejabberd_account $EJ bob $D "$(cat bob.pw)"
+    xmpp_cut $D "$E_PORT"
+    grep -q "simpp-login: resumed" alice.err
 }
