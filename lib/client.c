@@ -621,25 +621,39 @@ static int bind_resource(struct client *c, const char *resource)
     return 0;
 }
 
-int client_login(struct client *c, const char *jid, const sc_key *kr, int suite, int mode,
-                 const char *resource)
+int client_master_key(struct client *c, const char *jid, const sc_key *kr, uint8_t ka[SIMPP_KEY])
 {
-    struct simpp_ctx ctx = { c->stream_id, c->suites, c->nsuites };
-    struct simpp_login lg;
-    uint8_t ka[SIMPP_KEY], m[SIMPP_MSG_MAX], *in = NULL;
-    size_t ml = sizeof m, il;
-    int e, r = -1;
-    xs_node *n = NULL;
     sc_key *ku_a = NULL;
     uint8_t pub[SC_MAX_PUB];
     size_t pl = sizeof pub;
-    memset(&lg, 0, sizeof lg);
+    int r = 0;
     /* K_A = KR_A . KU_S, recomputed from the key (or the password it came from) */
     if (sc_key_public(kr, pub, &pl) < 0 || !(ku_a = sc_key_from_public(sc_key_curve(kr), pub, pl)) ||
-        simpp_master_key(kr, c->server_key, jid, ku_a, c->server_key, ka) != SIMPP_OK) {
-        fail(c, "unable to derive the master key (is the key on the relay's curve?)");
-        goto out;
-    }
+        simpp_master_key(kr, c->server_key, jid, ku_a, c->server_key, ka) != SIMPP_OK)
+        r = fail(c, "unable to derive the master key (is the key on the relay's curve?)");
+    sc_key_free(ku_a);
+    return r;
+}
+
+int client_login(struct client *c, const char *jid, const sc_key *kr, int suite, int mode,
+                 const char *resource)
+{
+    uint8_t ka[SIMPP_KEY];
+    int r = client_master_key(c, jid, kr, ka) < 0 ? -1 : client_login_ka(c, jid, ka, suite, mode, resource);
+    sc_zero(ka, sizeof ka);
+    return r;
+}
+
+int client_login_ka(struct client *c, const char *jid, const uint8_t ka[SIMPP_KEY], int suite, int mode,
+                    const char *resource)
+{
+    struct simpp_ctx ctx = { c->stream_id, c->suites, c->nsuites };
+    struct simpp_login lg;
+    uint8_t m[SIMPP_MSG_MAX], *in = NULL;
+    size_t ml = sizeof m, il;
+    int e, r = -1;
+    xs_node *n = NULL;
+    memset(&lg, 0, sizeof lg);
     if ((e = simpp_s1_make(&lg, &ctx, jid, ka, suite, mode, m, &ml)) != SIMPP_OK) {
         fail(c, "S1: %s", simpp_strerror(e));
         goto out;
@@ -674,11 +688,9 @@ int client_login(struct client *c, const char *jid, const sc_key *kr, int suite,
     }
     simpp_chan_init(c->chan, &lg, 0);
     if (stream_start(c) < 0) goto out;
-    r = bind_resource(c, resource);
+    r = c->no_bind ? 0 : bind_resource(c, resource);
 out:
-    sc_zero(ka, sizeof ka);
     simpp_login_wipe(&lg);
-    sc_key_free(ku_a);
     xs_node_free(n);
     free(in);
     return r;
@@ -727,6 +739,22 @@ static int connect_srv(const char *domain, int *fd, int *direct, char *err, size
                     t[0].host, t[0].port, net_strerror());
     else snprintf(err, errlen, "unable to connect to %s:5222 (no SRV records): %s", domain, net_strerror());
     return -1;
+}
+
+int client_reconnect(const char *hostport, const char *domain, int *fd, int *direct, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    *direct = 0;
+    if (!hostport) return connect_srv(domain, fd, direct, err, errlen);
+    if (net_parse_hostport(hostport, host, sizeof host, port, sizeof port, "5222") < 0) {
+        snprintf(err, errlen, "%s: expected host[:port]", hostport);
+        return -1;
+    }
+    if ((*fd = net_connect(host, port, 10000)) < 0) {
+        snprintf(err, errlen, "unable to connect to %s: %s", hostport, net_strerror());
+        return -1;
+    }
+    return 0;
 }
 
 int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, char *err, size_t errlen)
@@ -1008,6 +1036,11 @@ int client_xmpp_login(struct client *c, const char *jid, const char *pw, size_t 
     if (r < 0) return -1;
     /* outer_cb restarted the parser at <success/>: a new stream */
     if (stream_start(c) < 0) return -1;
+    return c->no_bind ? 0 : bind_resource(c, resource);
+}
+
+int client_bind(struct client *c, const char *resource)
+{
     return bind_resource(c, resource);
 }
 

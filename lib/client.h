@@ -47,6 +47,9 @@ struct client {
     /* registration: XML put beside R3 (the proofs of a card level), and
      * the level the relay recorded with its note */
     const char *reg_extra;
+    /* login only: client_login and client_xmpp_login stop at the new
+     * stream's features, before binding (for a XEP-0198 resume) */
+    int no_bind;
     char reg_level[16], reg_note[400];
 };
 /* CLIENT_TLS_DIRECT: TLS from the first byte (XEP-0368) */
@@ -81,6 +84,13 @@ int client_register(struct client *c, const char *jid, const sc_key *kr, int sui
 /* S1-S3, stream restart, channel, resource binding; c->jid is the full JID */
 int client_login(struct client *c, const char *jid, const sc_key *kr, int suite, int mode,
                  const char *resource);
+/* K_A = KR_A . KU_S, the master key of S1-S3 for this relay (c->server_key) */
+int client_master_key(struct client *c, const char *jid, const sc_key *kr, uint8_t ka[SIMPP_KEY]);
+/* client_login with K_A already derived: a login again needs no private key */
+int client_login_ka(struct client *c, const char *jid, const uint8_t ka[SIMPP_KEY], int suite, int mode,
+                    const char *resource);
+/* RFC 6120 7 resource binding (after a login with c->no_bind) */
+int client_bind(struct client *c, const char *resource);
 /* An ordinary XMPP login (a server without SIMPP, or when asked): SASL
  * with the server's password, SCRAM-SHA-256/-1 and their -PLUS variants
  * bound to the TLS channel, PLAIN only inside TLS (mech NULL: the best
@@ -109,6 +119,9 @@ int client_connect(const char *hostport, int allow_stdio, int *rfd, int *wfd, ch
  * stdin is a socket. */
 int client_connect_to(const char *hostport, const char *domain, int allow_stdio, int *rfd, int *wfd, int *direct,
                       char *err, size_t errlen);
+/* A new connection to where client_connect_to went the first time: host:port,
+ * else the domain's SRV records (never fds 6/7 or stdin/stdout) */
+int client_reconnect(const char *hostport, const char *domain, int *fd, int *direct, char *err, size_t errlen);
 /* The user's key: a key file (its passphrase from passfd or the terminal),
  * or with frompw the paper's KR = h(pw) (simpp-keygen -p): the password
  * from pwfd or the terminal, the JID's bare form as the salt. */

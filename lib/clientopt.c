@@ -76,8 +76,10 @@ void client_start_xmpp(struct client *c, struct client_opts *o, const char *jid,
 {
     read_server_password(o);
     int r = client_xmpp_login(c, jid, o->srvpw, o->srvpwlen, o->mech, resource);
-    sc_zero(o->srvpw, sizeof o->srvpw);
-    o->srvpwlen = 0;
+    if (!o->keep_pw || r < 0) {
+        sc_zero(o->srvpw, sizeof o->srvpw);
+        o->srvpwlen = 0;
+    }
     if (r < 0) die(strstr(c->err, "refused") || strstr(c->err, "did not prove") ? EX_NOPERM : EX_PROTOCOL, "%s", c->err);
 }
 

@@ -27,6 +27,7 @@ struct client_opts {
     const char *mech;
     char srvpw[1024];
     size_t srvpwlen;
+    int keep_pw;                    /* simpp-login: keep srvpw for logging in again */
     const char *certfile;           /* simpp-register -X: the key's certificate chain */
     int provfd;                     /* simpp-register -G: a provisioning token on this fd */
 };

@@ -22,7 +22,7 @@ for i in range(1, 301):
         print("<r xmlns='urn:xmpp:sm:3'/>")
 PY
     mkfifo a.in
-    simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key alice@localhost < a.in > a.out 2> a.err &
+    simpp-login -c 127.0.0.1:$PORT -s relay.pub -k alice.key -R 0 alice@localhost < a.in > a.out 2> a.err &
     SESSION_PIDS="$!"
     exec {fa}>a.in
     wait_for a "bound .*alice" "$RELAY_LOG"

@@ -116,7 +116,8 @@ setup() {
 }
 
 @test "offline message: stored durably, survives kill -9, delivered once" {
-    session alice
+    # -R 0: the test drives XEP-0198 itself
+    session alice -R 0
     say alice "<presence/>"
     # XEP-0198: the relay acknowledges only what it has handled (stored)
     say alice "<enable xmlns='urn:xmpp:sm:3'/>"
@@ -146,7 +147,7 @@ setup() {
 
 @test "a delivered offline message leaves no trace in the data directory (database, WAL) while the relay runs" {
     local marker="lingers-$RANDOM$RANDOM-marker" i
-    session alice
+    session alice -R 0
     say alice "<presence/>"
     say alice "<enable xmlns='urn:xmpp:sm:3'/>"
     say alice "<message to='bob@localhost' type='chat'><body>$marker</body></message>"
