@@ -133,10 +133,15 @@ static struct {
     int want_spare;
     /* the link to the relay (simpp-login's <link/> elements) */
     sbuf *capture;                  /* a copy of what send_stanza writes goes here */
+    int framing;                    /* send_stanza writes a frame: kept in last_frame */
+    sbuf last_frame;                /* the last frame written, as it was */
     size_t kept;                    /* bytes of frames kept in pending */
     int link_down;
     int back_left, back_done, back_wait;    /* lines pending when it came back */
-    int peer_restarted;             /* a C3 that does not continue the session came */
+    struct e2e_sess cand;           /* from a C3 that did not continue ours, until its FIN */
+    int have_cand;
+    uint8_t hs_seen[8][SC_SHA256_LEN];  /* the last C3s and C4s from the peer */
+    int nhs_seen;
 } S;
 
 /* ---- output ------------------------------------------------------------- */
@@ -194,6 +199,10 @@ static int send_stanza(sbuf *b)
     int r = 0;
     sb_puts(b, "\n");
     if (S.capture) sb_put(S.capture, b->p, b->n);
+    if (S.framing) {
+        sb_reset(&S.last_frame);
+        sb_put(&S.last_frame, b->p, b->n);
+    }
     if (!b->oom) r = write_all(b->p, b->n);
     sb_free(b);
     return r;
@@ -382,7 +391,9 @@ static void seal_send(int type, uint64_t id, const void *d, size_t n)
     if (!ct || e2e_seal(&S.s, type, id, d, n, ct, &cl, &seq) != E2E_OK) die(EX_SOFTWARE, "unable to seal");
     sc_hex_encode(S.s.sid, E2E_SID, sid);
     snprintf(extra, sizeof extra, " sid='%s' n='%llu'", sid, (unsigned long long)seq);
+    S.framing = 1;
     send_e2e(S.peerfull[0] ? S.peerfull : S.peer, "f", ct, cl, extra, 0);
+    S.framing = 0;
     free(ct);
 }
 
@@ -583,6 +594,12 @@ static void on_link(const xs_node *n)
         if (!S.back_wait) S.back_done = 0;
         S.back_wait = 1;
         int again = resend_pending(0);
+        /* nothing to send again: the last frame goes again anyway, a
+         * duplicate that tells a peer which took us for offline while our
+         * link was down that we are back (frame_in) */
+        if (!S.pend && S.last_frame.n && S.have_sess && S.s.confirmed &&
+            write_all(S.last_frame.p, S.last_frame.n) < 0)
+            die_sys(EX_IOERR, "unable to write to the relay (fd 7)");
         if (S.json) event("link %s %d", st, again);
         back_check();
     }
@@ -664,7 +681,6 @@ static void session_up(void)
  * pending goes under its keys, a file from the start */
 static void restarted(void)
 {
-    S.peer_restarted = 0;
     if (S.in.name) file_done(0, "the peer restarted its session");
     int n = resend_pending(1);
     if (S.json) event("restarted %s %d", S.peer, n);
@@ -683,20 +699,15 @@ static void on_c3(const char *from, const xs_node *el, const uint8_t *d, size_t 
         return;
     }
     /* a C3 that does not continue the session we have (no sid of ours on
-     * it) comes from a peer that lost its state: a restart (19.19) */
+     * it) comes from a peer that lost its state, or is an old one sent
+     * again: its session is a candidate until its FIN (19.19) */
     const char *csid = xs_getattr(el, "sid", NULL);
-    char cur[2 * E2E_SID + 1];
+    char cur[2 * E2E_SID + 1], extra[64] = "";
     sc_hex_encode(S.s.sid, E2E_SID, cur);
-    int restart = S.have_sess && S.s.confirmed && !(csid && !strcmp(csid, cur));
+    int confirmed = S.have_sess && S.s.confirmed, cont = csid && !strcmp(csid, cur);
     for (size_t i = 0; i < S.nsuites; i++) allowed |= 1u << S.suites[i];
-    /* both sent C3 at once: the smaller JID stays initiator; a restart
-     * still counts, once its C3 checks */
-    if (S.hs.state == E2E_C3 && strcmp(S.mybare, S.peer) < 0) {
-        if (restart && e2e_c3_accept(S.mybare, S.peer, S.key, S.peerkey, allowed, d, n, c4, &l, &ns) == E2E_OK)
-            S.peer_restarted = 1;
-        e2e_sess_wipe(&ns);
-        return;
-    }
+    /* both sent C3 at once: the smaller JID stays initiator */
+    if (S.hs.state == E2E_C3 && strcmp(S.mybare, S.peer) < 0) return;
     int e = e2e_c3_accept_spare(S.mybare, S.peer, S.key, S.peerkey, allowed, d, n, c4, &l, &ns, &S.spare);
     S.want_spare = !S.spare;
     if (e != E2E_OK) {
@@ -705,9 +716,19 @@ static void on_c3(const char *from, const xs_node *el, const uint8_t *d, size_t 
         return;
     }
     e2e_hs_wipe(&S.hs);
-    if (restart) S.peer_restarted = 1;
     snprintf(S.peerfull, sizeof S.peerfull, "%s", from);
-    send_e2e(from, "c4", c4, l, NULL, 0);
+    /* C4 says whether it continues our session: the initiator learns so
+     * that this side did not restart */
+    if (confirmed && cont) snprintf(extra, sizeof extra, " sid='%s'", cur);
+    send_e2e(from, "c4", c4, l, extra, 0);
+    if (confirmed && !cont) {
+        e2e_sess_wipe(&S.cand);
+        S.cand = ns;
+        S.have_cand = 1;
+        S.hs_sent = 0;
+        sc_zero(&ns, sizeof ns);
+        return;
+    }
     /* a rekey: frames A sent before it saw C4 still use the old keys */
     e2e_sess_wipe(&S.old);
     S.have_old = S.have_sess && S.s.confirmed;
@@ -719,9 +740,18 @@ static void on_c3(const char *from, const xs_node *el, const uint8_t *d, size_t 
     sc_zero(&ns, sizeof ns);
 }
 
-static void on_c4(const char *from, const uint8_t *d, size_t n)
+static void on_c4(const char *from, const xs_node *el, const uint8_t *d, size_t n)
 {
     struct e2e_sess ns;
+    char cur[2 * E2E_SID + 1];
+    const char *csid = xs_getattr(el, "sid", NULL);
+    sc_hex_encode(S.s.sid, E2E_SID, cur);
+    int cont = csid && !strcmp(csid, cur);
+    if (S.hs.state != E2E_C3 && S.have_sess && S.s.confirmed) {
+        /* the answer to an old C3 of ours sent again across a new stream */
+        note("a key exchange answer from %s to no exchange under way: ignored", from);
+        return;
+    }
     int e = e2e_c4_accept(&S.hs, S.peerkey, d, n, &ns);
     if (e != E2E_OK) {
         alarmx("key exchange answer from %s refused: %s%s", from, e2e_strerror(e),
@@ -739,7 +769,7 @@ static void on_c4(const char *from, const uint8_t *d, size_t n)
     seal_send(E2E_FIN, 0, S.s.th, sizeof S.s.th);
     if (!rekey) session_up();
     else {
-        if (S.peer_restarted) restarted();
+        if (!cont) restarted();     /* the peer did not have our session */
         else if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
         else note("new session keys with %s", S.peer);
         flush_queue();
@@ -1135,6 +1165,8 @@ static struct e2e_sess *sess_of(const char *sid)
     if (!strcmp(sid, hex)) return &S.s;
     sc_hex_encode(S.old.sid, E2E_SID, hex);
     if (S.have_old && !strcmp(sid, hex)) return &S.old;
+    sc_hex_encode(S.cand.sid, E2E_SID, hex);
+    if (S.have_cand && !strcmp(sid, hex)) return &S.cand;
     return NULL;
 }
 
@@ -1179,6 +1211,13 @@ static void frame_in(const char *from, const char *sid, uint64_t seq, const uint
              "before a restart): ignored", from);
         return;
     }
+    /* a frame of this session (a duplicate too) from a peer a bounce took
+     * for offline: its link was down, and it is back; what it has not
+     * acknowledged goes again (19.19) */
+    if (S.peer_offline && S.s.confirmed && S.hs.state != E2E_C3) {
+        S.peer_offline = 0;
+        resend_pending(0);
+    }
     if (seq < sess->rseq) {
         struct seen *o = seen_find(sess->sid, seq);
         uint8_t h[SC_SHA256_LEN];
@@ -1214,13 +1253,23 @@ static void frame_in(const char *from, const char *sid, uint64_t seq, const uint
                (unsigned long long)skipped, from);
     switch (type) {
     case E2E_FIN:
-        if (sess == &S.s && !S.s.initiator && dl == SC_SHA256_LEN && sc_ct_eq(data, S.s.th, dl)) {
+        if (sess == &S.cand && dl == SC_SHA256_LEN && sc_ct_eq(data, S.cand.th, dl)) {
+            /* the candidate is confirmed: the peer restarted (19.19) */
+            e2e_sess_wipe(&S.s);
+            e2e_sess_wipe(&S.old);
+            S.have_old = 0;
+            S.s = S.cand;
+            S.s.confirmed = 1;
+            e2e_sess_wipe(&S.cand);
+            S.have_cand = 0;
+            restarted();
+            flush_queue();
+        } else if (sess == &S.s && !S.s.initiator && dl == SC_SHA256_LEN && sc_ct_eq(data, S.s.th, dl)) {
             S.s.confirmed = 1;
             if (S.have_old) {               /* rekeyed: the old keys go now */
                 e2e_sess_wipe(&S.old);
                 S.have_old = 0;
-                if (S.peer_restarted) restarted();
-                else if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
+                if (S.json) event("rekeyed %s", sc_suite_name(S.s.suite));
                 else note("new session keys with %s", S.peer);
                 flush_queue();              /* lines typed meanwhile */
             } else
@@ -1264,6 +1313,8 @@ static void frame_in(const char *from, const char *sid, uint64_t seq, const uint
             S.have_old = 0;
         }
         e2e_hs_wipe(&S.hs);
+        e2e_sess_wipe(&S.cand);
+        S.have_cand = 0;
         break;
     }
     default:
@@ -1371,8 +1422,18 @@ static void on_message(xs_node *m)
         return;
     }
     if (!S.peerkey) { free(d); return; }
+    if (!strcmp(t, "c3") || !strcmp(t, "c4")) {
+        /* a key exchange message seen before (sent again across a new
+         * stream, or replayed): nothing to do again */
+        uint8_t h[SC_SHA256_LEN];
+        sc_sha256_parts(h, t, (size_t)2, d, dl, (void *)NULL);
+        for (int i = 0; i < 8; i++)
+            if (sc_ct_eq(S.hs_seen[i], h, sizeof h)) { free(d); return; }
+        memcpy(S.hs_seen[S.nhs_seen++ % 8], h, sizeof h);
+        if (S.nhs_seen == 16) S.nhs_seen = 8;
+    }
     if (!strcmp(t, "c3")) on_c3(from, e, d, dl);
-    else if (!strcmp(t, "c4")) on_c4(from, d, dl);
+    else if (!strcmp(t, "c4")) on_c4(from, e, d, dl);
     else if (!strcmp(t, "f")) {
         const char *seq = xs_getattr(e, "n", NULL), *sid = xs_getattr(e, "sid", NULL);
         if (seq && sid) frame_in(from, sid, strtoull(seq, NULL, 10), d, dl, 0);
@@ -1455,7 +1516,9 @@ static int stanza_cb(void *arg, xs_node *n)
         sc_key *pk = NULL;
         if (id && !strcmp(id, "simpp-sync")) S.sync_done = 1;
         if (id && !strcmp(id, "simpp-presence")) S.presence_done = 1;
-        if (id && !strcmp(id, "simpp-c1")) {
+        if (id && !strcmp(id, "simpp-c1") && S.c1_done && S.peerkey) {
+            /* answered already: the request went twice (a new stream) */
+        } else if (id && !strcmp(id, "simpp-c1")) {
             S.c1_done = 1;
             if (!(pk = peer_key(n))) {
                 if (S.key_wait == 1) {
@@ -1832,12 +1895,14 @@ int main(int argc, char **argv)
         else note("not acknowledged: %s", p->what);
     e2e_sess_wipe(&S.s);
     e2e_sess_wipe(&S.old);
+    e2e_sess_wipe(&S.cand);
     e2e_hs_wipe(&S.hs);
     sc_key_free(S.spare);
     sc_key_free(S.key);
     sc_key_free(S.peerkey);
     sb_free(&line);
     sb_free(&S.queue);
+    sb_free(&S.last_frame);
     xs_free(xs);
     while (S.pend) { struct pending *p = S.pend; S.pend = p->next; pending_free(p); }
     for (size_t i = 0; seen_tab && i < SEEN_MAX; i++) free(seen_tab[i].reply);

@@ -259,6 +259,84 @@ ends() {
     wait_for alice "^file-delivered 2$" alice.out 30
     [ "$(sha256sum < inbox/g.bin)" = "$(sha256sum < g.bin)" ]
 }
+# live NAME PEER [options]: NAME's simpp-session (-j, options) under a
+# simpp-login that reconnects (-D 2: at most 2 s between attempts)
+live() {
+    local name=$1 peer=$2; shift 2
+    mkfifo "$name.in"
+    SIMPP_HOME="$TMP/$name.home" simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k "$name.key" -r s -D 2 \
+        "$name@localhost" simpp-session -j "$@" "$peer@localhost" < "$name.in" > "$name.out" 2> "$name.err" &
+    eval "pid_$name=$!"
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    eval "exec {fd_$name}>$name.in"
+}
+
+# relay_dies: kill -9, and both links go down
+relay_dies() {
+    kill -9 "$RELAY_PID"
+    wait "$RELAY_PID" 2>/dev/null || true
+    wait_for alice "^link down" alice.out
+    wait_for bob "^link down" bob.out
+}
+# relay_back: the relay again on its port (without the sessions' inputs:
+# their ends must not wait for the relay's)
+relay_back() { restart_relay {fd_alice}>&- {fd_bob}>&-; }
+
+@test "the relay killed with -9 and restarted mid-conversation: both sessions go on, lines typed meanwhile arrive once, in order" {
+    live bob alice
+    wait_for bob "offline alice@localhost" bob.out
+    live alice bob
+    wait_for alice "^session" alice.out
+    wait_for bob "^session" bob.out
+    say alice "a1"
+    say bob "b1"
+    wait_for alice "^ack 1$" alice.out
+    wait_for bob "^ack 1$" bob.out
+    relay_dies
+    say alice "a2"
+    say alice "a3"
+    say bob "b2"
+    wait_for alice "^sent 3$" alice.out
+    wait_for bob "^sent 2$" bob.out
+    relay_back
+    wait_for alice "^link new" alice.out 30
+    wait_for bob "^link new" bob.out 30
+    wait_for alice "^link back 2$" alice.out 30
+    wait_for bob "^link back 1$" bob.out 30
+    [ "$(grep '^msg' bob.out)" = "$(printf 'msg 1 alice@localhost a1\nmsg 2 alice@localhost a2\nmsg 3 alice@localhost a3')" ]
+    [ "$(grep '^msg' alice.out)" = "$(printf 'msg 1 bob@localhost b1\nmsg 2 bob@localhost b2')" ]
+    # the same session all along: no new key exchange
+    [ "$(grep -c '^session' alice.out)" -eq 1 ] && [ "$(grep -c '^session' bob.out)" -eq 1 ]
+    ! grep -q '^rekeyed\|^restarted' alice.out bob.out || false
+    # and it goes on
+    say bob "b3"
+    wait_for alice "^msg 3 bob@localhost b3" alice.out
+    ! grep -q '^error' alice.out bob.out || false
+    ends
+    ! grep -q '^error' alice.out bob.out || false
+}
+
+@test "a file across a relay restart arrives whole, with the right SHA-256" {
+    mkdir inbox
+    live bob alice -o "$TMP/inbox"
+    wait_for bob "offline alice@localhost" bob.out
+    live alice bob
+    wait_for alice "^session" alice.out
+    wait_for bob "^session" bob.out
+    head -c 2000000 /dev/urandom > f.bin
+    say alice "/file f.bin"
+    # the relay dies while the file is on its way
+    wait_for bob "^progress recv 1 [1-9]" bob.out 30
+    relay_dies
+    relay_back
+    wait_for alice "^link new" alice.out 30
+    wait_for bob "^file-received f.bin 2000000" bob.out 60
+    wait_for alice "^file-delivered 1$" alice.out 30
+    [ "$(sha256sum < inbox/f.bin)" = "$(sha256sum < f.bin)" ]
+    ! grep -q '^error' alice.out bob.out || false
+    ends
+}
+
 # on a failure, what each side and the relay said
 teardown() {
     local f p
