@@ -220,6 +220,38 @@ ends() {
     ! grep -q '^pending' alice.out || false
 }
 
+@test "a key exchange without our session id that does not check: refused, the session goes on" {
+    pair
+    say alice "one"
+    wait_for alice "^ack 1$" alice.out
+    # a C3 "from bob" as a restarted session would send it, signed by another key
+    simpp-keygen -q -w mallory.pub mallory.key > /dev/null
+    c3=$(python3 - "$(openssl pkey -in mallory.key -pubout -outform DER | tail -c 65 | base64 -w0)" <<'PY'
+import base64, os, sys
+x = base64.b64decode(sys.argv[1])
+ids = b"".join(len(j).to_bytes(2, "big") + j for j in (b"bob@localhost", b"alice@localhost"))
+m = bytes([1, 0x21, 1, 1]) + os.urandom(32) + (256).to_bytes(2, "big") + bytes([len(x)]) + x + ids
+sig = b"\x30\x44\x02\x20" + os.urandom(32) + b"\x02\x20" + os.urandom(32)
+print(base64.b64encode(m + bytes([len(sig)]) + sig).decode())
+PY
+)
+    ctl alice "raw <message from='bob@localhost/s' to='alice@localhost/s' type='chat'><e2e xmlns='urn:simpp:e2e:1' t='c3'>$c3</e2e></message>"
+    wait_for alice "^error key exchange from bob@localhost/s refused: signature or authentication tag does not check" alice.out
+    say alice "two"
+    say bob "back"
+    wait_for bob "^msg 2 alice@localhost two" bob.out
+    wait_for alice "^msg 1 bob@localhost back" alice.out
+    wait_for alice "^ack 2$" alice.out
+    [ "$(grep -c '^session' alice.out)" -eq 1 ]
+    ! grep -q '^restarted' alice.out || false
+    end_session alice
+    local st=0
+    wait "$pid_alice" || st=$?
+    [ "$st" -eq 76 ]
+    wait_for bob "^bye alice@localhost" bob.out
+    [ "$(grep '^transcript' alice.out | tail -1)" = "$(grep '^transcript' bob.out | tail -1)" ]
+}
+
 @test "a file continues across a link change from what arrived, with the right SHA-256" {
     mkdir inbox
     pair -o "$TMP/inbox"
