@@ -11,6 +11,13 @@
  * and the queue goes out.  A stream that cannot be set up bounces every
  * stanza it held to its sender with remote-server-not-found (after one
  * more try a second later).
+ * Where the peer offers XEP-0198 on the stream, acks are enabled (no
+ * resumption: Prosody offers none on s2s); every stanza sent is kept until
+ * acknowledged, or on a stream without acks until written.  A stream that
+ * drops hands what it kept to a new one (each stanza on three at most).
+ * A stanza the peer handled but had not acknowledged then arrives twice:
+ * on their streams we drop a message whose bytes (with an id) match one of
+ * the last few thousand from that domain.
  *
  * Theirs: a server connects to the s2s port, says which domain it is,
  * starts TLS, and logs in with EXTERNAL; only a certificate that chains to
