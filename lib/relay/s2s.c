@@ -336,7 +336,11 @@ static void in_dialback(struct conn *c, const xs_node *st)
         conn_stream_error(c, "unsupported-stanza-type", st->name);
         return;
     }
-    if (s->authed || s->dialback) return;   /* proved, or being verified */
+    if (s->dialback) return;                /* being verified */
+    if (s->authed) {                        /* proved already */
+        db_send(c, "result", s->domain, NULL, "valid", NULL);
+        return;
+    }
     if (!r->cfg->s2s_dialback) {
         relay_log(r, "s2s-refused addr=%s domain=%s reason=dialback not allowed", c->addr, s->domain);
         conn_stream_error(c, "not-authorized", "a certificate for the domain is required");
@@ -1001,7 +1005,9 @@ static void out_retry(struct conn *c)
     if (!r->draining && !(k = out_find(r, s->domain)) && (k = out_alloc(r, s->domain))) fresh = 1;
     while (q) {
         struct qitem *next = q->next;
-        if (!k || ++q->tries > 2 || out_put(k, q) < 0) {
+        if (!k && q->end <= c->out_written) {
+            q_free(q);                      /* stopping: written is as far as it goes */
+        } else if (!k || ++q->tries > 2 || out_put(k, q) < 0) {
             q_bounce(r, q, "remote-server-timeout");
             lost++;
         } else
