@@ -31,7 +31,10 @@
  *
  * Two domains: with -R host:port/domain the odd clients of flood and rate
  * log in to that second server as PREFIXi@domain, so that every message
- * crosses from one domain to the other (server-to-server, both ways).
+ * crosses from one domain to the other (server-to-server, both ways); with
+ * -1 only the first server's clients send (one way, for a second server that
+ * cannot reach back), and in flood a message received makes its sender
+ * send one more.
  *
  * TLS: -T starttls upgrades each stream with STARTTLS (RFC 6120 5.4) before
  * anything else; -T direct speaks TLS from the first byte (XEP-0368: -c
@@ -125,6 +128,7 @@
 "  -B           with -S -m login: one login at a time through lib/client.c\n" \
 "  -s pid       the server's process, for VmRSS and CPU time\n" \
 "  -R host:port/domain  flood, rate: the odd clients on this second server, this domain\n" \
+"  -1           with -R: one way, only the first server's clients send\n" \
 "  -P fd        read the accounts' password from fd\n"
 
 enum { TLS_NONE, TLS_STARTTLS, TLS_DIRECT };
@@ -139,6 +143,7 @@ static struct {
     struct sockaddr_in sa, sa2;
     const char *domain, *prefix;
     const char *domain2;            /* -R: the partner domain, NULL none */
+    int oneway;                     /* -1: only the even clients send */
     long n[MAX_CKPT];
     int nck;
     int pairs, window, conc;
@@ -931,6 +936,12 @@ static void on_message(struct conn *c, const char *e, size_t len)
             if (!now) now = now_ns();
             if (g_win0 && sent >= g_win0 && sent < g_win1 && nlat < caplat) lat[nlat++] = now - sent;
         }
+    } else if (O.mode == M_FLOOD && g_sending && O.oneway) {
+        struct conn *p = &conns[c->partner];   /* one way: its sender keeps the window */
+        if (p->state == ST_READY) {
+            send_msg(p, 0);
+            flush(p);
+        }
     } else if (O.mode == M_FLOOD && g_sending)
         send_msg(c, 0);             /* keep the window full */
 }
@@ -1238,7 +1249,7 @@ static void mode_flood(void)
     setup_pairs(nc);
     double cpu0 = -1, cpu1 = -1;
     g_sending = 1;
-    for (int i = 0; i < nc; i++) {
+    for (int i = 0; i < nc; i += O.oneway ? 2 : 1) {
         for (int w = 0; w < O.window; w++) send_msg(&conns[i], 0);
         flush(&conns[i]);
     }
@@ -1273,7 +1284,7 @@ static void on_tick(void)
     if (read(g_tfd, &k, sizeof k) != sizeof k) return;
     for (uint64_t i = 0; i < k && g_sending; i++) {
         struct conn *c = &conns[rr];
-        rr = (rr + 1) % nc;
+        rr = (rr + (O.oneway ? 2 : 1)) % nc;
         if (c->state != ST_READY) continue;
         int64_t t = now_ns();
         if (t >= g_win0 && t < g_win1) g_sent_win++;
@@ -1653,7 +1664,7 @@ int main(int argc, char **argv)
     O.logins = 5000;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
-    while ((opt = getopt(argc, argv, "hc:m:n:p:w:r:t:W:k:j:u:D:a:XSBs:P:T:C:L:R:")) != -1) {
+    while ((opt = getopt(argc, argv, "hc:m:n:p:w:r:t:W:k:j:u:D:a:XSBs:P:T:C:L:R:1")) != -1) {
         switch (opt) {
         case 'c': addr = optarg; break;
         case 'm': mode = optarg; break;
@@ -1689,6 +1700,7 @@ int main(int argc, char **argv)
             break;
         case 'C': O.cafile = optarg; break;
         case 'R': addr2 = optarg; break;
+        case '1': O.oneway = 1; break;
         case 'L': O.bg = (int)num(optarg, 1, MAX_CONNS, 'L'); break;
         case 'X': O.libscram = 1; break;
         case 'S': O.simpp = 1; break;
@@ -1726,6 +1738,7 @@ int main(int argc, char **argv)
             die(EX_USAGE, "-R %s: only IPv4 loopback addresses (127.x.x.x)", h2);
         if (O.simpp || (O.mode != M_FLOOD && O.mode != M_RATE)) die(EX_USAGE, "-R goes with -m flood or rate, without -S");
     }
+    if (O.oneway && !addr2) die(EX_USAGE, "-1 goes with -R");
     if (O.mode == M_PROBE) { mode_probe(); return 0; }
     if (!O.nck) { O.n[0] = O.mode == M_IDLE ? 1000 : 1000; O.nck = 1; }
     if (!O.pairs) O.pairs = (int)(O.n[0] / 2 > 0 ? O.n[0] / 2 : 1);
