@@ -83,6 +83,7 @@ struct s2s {
     const char *via;            /* how the domain was proved: "certificate", "dialback" */
     struct dbv *dbv;            /* ours: keys of their streams to verify here */
     int can_verify;             /* ours: TLS up, the peer's features seen */
+    char peer_id[129];          /* ours: the peer's stream id, whole (a dialback key's) */
     struct conn *next;          /* ours: r->s2s_out */
     /* ours: what was sent and may not have arrived, oldest first; kept
      * until acknowledged (XEP-0198, when the peer offers it) or else
@@ -634,6 +635,8 @@ static int out_open_cb(void *arg, const xs_header *h)
         return XS_STOP;
     }
     snprintf(c->stream_id, sizeof c->stream_id, "%.32s", h->id ? h->id : "");
+    /* Prosody's ids are UUIDs (36 characters): a key is made over all of it */
+    snprintf(c->s2s->peer_id, sizeof c->s2s->peer_id, "%s", h->id && strlen(h->id) < sizeof c->s2s->peer_id ? h->id : "");
     return XS_CONTINUE;
 }
 
@@ -747,9 +750,9 @@ static int out_stanza_cb(void *arg, xs_node *st)
                 /* the handshake fails first; this is the same check where it did not */
                 relay_log(c->r, "s2s-failed domain=%s reason=certificate: %s", s->domain, tls_error(c->tls));
                 conn_stream_error(c, "policy-violation", "no certificate for the domain");
-            } else if (!ext && db && token_ok(c->stream_id, 128)) {
+            } else if (!ext && db && token_ok(s->peer_id, 128)) {
                 /* our certificate is not taken (or theirs not trusted): dialback */
-                db_key(c->r, s->domain, c->r->cfg->domain, c->stream_id, key);
+                db_key(c->r, s->domain, c->r->cfg->domain, s->peer_id, key);
                 db_send(c, "result", s->domain, NULL, NULL, key);
                 sc_zero(key, sizeof key);
                 s->dialback = 1;
