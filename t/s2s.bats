@@ -345,3 +345,18 @@ print(s.getsockname()[1], flush=True); c = s.accept(); time.sleep(30)' > silent.
     [ "$(grep -c 's2s-out domain=b.test' a.log)" -eq 2 ]
     ! grep -q "id='m[0-9]*'.*type='error'\|type='error'.*id='m[0-9]*'" alice.out || false
 }
+
+@test "Server Dialback to a peer whose stream ids are UUIDs (as Prosody's): our key is made over the whole id" {
+    printf 'the dialback secret of the a.test nodes\n' > a.secret
+    /usr/bin/python3 "$SIMPP_TOP/t/tools/s2sdb.py" b.test b.pem b.key a.secret > s2sdb.out 2>&1 &
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    for i in $(seq 1 50); do [ -s s2sdb.out ] && break; sleep 0.1; done
+    kill -TERM "$PID_a"; wait "$PID_a" || true
+    start_domain a a.test -o s2s_dialback=yes -o s2s_dialback_secret="$TMP/a.secret" \
+        -o s2s_route=b.test=127.0.0.1:"$(head -1 s2sdb.out)"
+    dsession alice alice@a.test a
+    say alice "<message to='bob@b.test' type='chat' id='u1'><body>over a stream with a long id</body></message>"
+    wait_for s2sdb "over a stream with a long id" s2sdb.out 15
+    grep -q '^key valid' s2sdb.out
+    grep -q 's2s-out domain=b.test .*auth=dialback' a.log
+}

@@ -11,30 +11,15 @@ names another domain in <db:result/>, DB_NOWAIT=1 sends STANZA at once
 without waiting for the answer.
 Exit 0 once logged in (whatever happens to STANZA), 2 if the login is
 refused or not offered, 1 otherwise."""
-import base64, hashlib, hmac, os, re, socket, ssl, sys
+import base64, hashlib, hmac, os, socket, ssl, sys
+from xmppwire import Wire
 
 port, dfrom, dto, cert, key, stanza = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 HDR = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' "
        "xmlns:stream='http://etherx.jabber.org/streams' from='%s' to='%s' version='1.0'>" % (dfrom, dto))
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
-buf = b""
-
-
-def until(pat):
-    global buf
-    rx = re.compile(pat, re.S)
-    while not rx.search(buf.decode("utf-8", "replace")):
-        try:
-            d = s.recv(65536)
-        except (socket.timeout, ssl.SSLError, OSError):
-            d = b""
-        if not d:
-            print("closed: %s" % buf.decode("utf-8", "replace")[-400:], flush=True)
-            return None
-        buf += d
-    m = rx.search(buf.decode("utf-8", "replace"))
-    buf = buf[len(buf.decode("utf-8", "replace")[:m.end()].encode()):]
-    return m
+w = Wire(s)
+until = w.until
 
 
 s.sendall(HDR.encode())
@@ -47,7 +32,7 @@ ctx = ssl.create_default_context(cafile="ca.pem")
 if cert not in ("-", "dialback"):
     ctx.load_cert_chain(cert, key)
 s = ctx.wrap_socket(s, server_hostname=dto)
-buf = b""
+w.restart(s)
 s.sendall(HDR.encode())
 m = until(r"<stream:stream[^>]*\bid='([^']*)'")
 if not m:
@@ -89,7 +74,7 @@ m = until(r"<failure.*?</failure>|<success[^>]*/>")
 if not m or "failure" in m.group(0):
     print("refused: %s" % (m.group(0) if m else "closed"), flush=True)
     sys.exit(2)
-buf = b""
+w.restart(s)
 s.sendall(HDR.encode())
 until(r"<stream:features.*?(/>|</stream:features>)")
 n = int(sys.argv[7]) if len(sys.argv) > 7 else 1
