@@ -151,6 +151,8 @@ struct relay {
     int s2sfd;                  /* the listener for server streams, -1 none */
     tls_ctx *s2s_stls, *s2s_ctls;   /* TLS for their streams, and for ours */
     struct conn *s2s_out;       /* our streams to other domains (s2s.c) */
+    uint8_t db_secret[32];      /* dialback keys (s2s.c): SHA-256 of the secret */
+    struct s2s_seen *s2s_seen;  /* messages from other domains lately (s2s.c) */
     /* stream.c: take a connected server stream into the loop; 0 or -1 */
     int (*adopt)(struct conn *c);
     ev_fd_cb *read_cb;          /* stream.c: what reads a connection */

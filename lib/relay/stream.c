@@ -726,6 +726,7 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
     relay_log(r, "stopped routed=%llu stored=%llu", (unsigned long long)r->routed,
               (unsigned long long)r->stored);
 out:
+    r->draining = 1;                        /* nothing starts again now */
     while (r->conns) {
         r->conns->state = CS_CLOSING;
         sb_reset(&r->conns->out);
