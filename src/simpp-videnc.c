@@ -790,7 +790,9 @@ static void *audio_sender(void *arg)
             double end = C.t0 + (double)(pts + VID_AUDIO_FRAME) / VID_AUDIO_RATE;
             if (!s->ci.live && sleep_until(end) < 0) break;
             if (now() - hdr >= 1) {         /* again every second, for a header lost */
-                vid_tx_aparams(&s->tx, &s->ap, call_emit, NULL);
+                /* three at the start, as the video's: without one the
+                 * peer plays no sound until the next second's */
+                for (int k = hdr == 0 ? 3 : 1; k > 0; k--) vid_tx_aparams(&s->tx, &s->ap, call_emit, NULL);
                 hdr = now();
             }
             const uint8_t *pkt;
