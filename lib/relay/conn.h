@@ -66,6 +66,7 @@ struct conn {
     int mech;                   /* MECH_* */
     const char *mname;          /* the mechanism's name, for the log */
     struct job *job;            /* a derivation under way on a worker (auth.c) */
+    struct cb_cache *cbc;       /* the TLS channel bindings, during SASL (auth.c) */
     struct addr_count *acct;    /* this address's count and attempt budget */
     int auth_failures;
     int s2_sent, r2_sent;       /* one S2 and one R2 a stream: never a second under K_A */
