@@ -34,7 +34,7 @@ struct relay_config {
     const char *tls_chain;      /* more chain certificates; NULL: none */
     const char *tls_port;       /* direct TLS on host:tls_port; NULL: none */
     int tls_required;           /* password logins (SCRAM, PLAIN) only inside TLS */
-    int workers;                /* threads for key derivations (PLAIN logins) */
+    int workers;                /* threads for key derivations (PLAIN logins); 0: CPUs - 1 */
     int auth_per_min;           /* PLAIN attempts a minute from one address; 0: no limit */
     /* federation (RFC 6120 server-to-server, s2s.c): needs tls_cert/tls_key;
      * peers prove their domain with a certificate (SASL EXTERNAL), or

@@ -354,8 +354,10 @@ static void broadcast(struct conn *c, xs_node *p, int unavailable)
 {
     struct relay *r = c->r;
     size_t len;
-    char *xml = stamp(p, c->full, NULL, &len);
+    char *xml = stamp(p, c->full, NULL, &len), *fit;
     if (!xml) return;
+    /* kept as c->presence while the session lasts: no more than it takes */
+    if (!unavailable && (fit = realloc(xml, len + 1))) xml = fit;
     struct bcast_ctx bc = { c, unavailable ? NULL : xml, 0 };
     int initial = !c->available && !unavailable;
     if (unavailable) {
