@@ -232,8 +232,11 @@ static int write_all(int fd, const char *s, size_t n)
 /* A stream error that ends the session for good: someone else took the
  * resource, the account was closed, the relay said we are wrong.  Going
  * away (system-shutdown), idling out, a reset: worth coming back. */
-static int fatal_stream_error(const char *err)
+static int fatal_stream_error(const struct client *c)
 {
+    const char *err = c->err;
+    /* what came is not what the relay sent: the stream ends, as before */
+    if (c->tampered) return 1;
     static const char pre[] = "stream error from the relay: ";
     const char *e = strstr(err, pre);
     if (!e) return 0;
@@ -452,7 +455,7 @@ static int relay_loop(struct link *l, int lin, int lout, int *fatal)
         }
         /* the connection broke (not our own close): come back if we can */
         if (l->up && c->closed && !client_pending(c) && !c->sent_close && l->giveup_ms > 0 && l->can_reconnect &&
-            !fatal_stream_error(c->err))
+            !fatal_stream_error(c))
             link_down(l, &pend, lout_ok);
         if (!l->up) {
             if (local_done && !l->q.n) { rc = END_LOCAL; break; }   /* nothing left to deliver */
@@ -500,7 +503,7 @@ static int relay_loop(struct link *l, int lin, int lout, int *fatal)
         }
         if (pf[0].revents && client_pump(c) < 0 && !client_pending(c) && !pend.n) {
             /* the next turn decides: a break to ride through, or the end */
-            if (!(l->giveup_ms > 0 && l->can_reconnect && !c->sent_close && !fatal_stream_error(c->err))) {
+            if (!(l->giveup_ms > 0 && l->can_reconnect && !c->sent_close && !fatal_stream_error(c))) {
                 if (rc < 0) rc = END_RELAY;
                 break;
             }

@@ -223,6 +223,19 @@ for i in range(1, 2001):
     [ "$(grep -c "login addr=.* jid=carol@localhost" "$RELAY_LOG")" -eq 1 ]
 }
 
+@test "a stanza injected in clear: the session ends at once, no reconnection (what came is not the relay's)" {
+    TP=$(free_port)
+    python3 "$SIMPP_TOP/t/tools/tamper.py" $TP $PORT inject > tp.inject &
+    SESSION_PIDS="$!"
+    wait_for tamper listening tp.inject
+    run timeout 30 simpp-login -c 127.0.0.1:$TP -s relay.pub -k alice.key -r inj alice@localhost <<'IN'
+<iq type='get' id='one'><ping xmlns='urn:xmpp:ping'/></iq>
+IN
+    [ "$status" -eq 69 ]
+    [[ "$output" == *"in clear after login; refusing it"* ]]
+    [[ "$output" != *"reconnecting"* ]]
+}
+
 @test "-R 0: no reconnection, the old behaviour; the program may drive XEP-0198 itself" {
     login alice "$PORT" -R 0
     say alice "<enable xmlns='urn:xmpp:sm:3'/>"
