@@ -444,7 +444,9 @@ static int relay_loop(struct link *l, int lin, int lout, int *fatal)
             if (!local_done) { local_done = 1; rc = END_LOCAL; }   /* nobody reads us any more */
         }
         now = ev_now_ms();
-        if (l->up && !c->sent_close && !client_pending(c) && l->sm_on) {
+        /* (stanzas still queued in c: the program is behind, the timers wait) */
+        int timers = l->up && !c->sent_close && !client_pending(c) && l->sm_on;
+        if (timers) {
             /* a silent network is noticed: <r/> unanswered */
             if (l->r_sent_at && now - l->r_sent_at >= l->ack_ms) {
                 snprintf(c->err, sizeof c->err, "no answer to <r/> in %ld ms", l->ack_ms);
@@ -481,7 +483,7 @@ static int relay_loop(struct link *l, int lin, int lout, int *fatal)
         }
         int64_t wake = deadline;
         if (!l->up) wake = soonest(wake, l->next_try);
-        else if (l->sm_on && !c->sent_close) {
+        else if (timers) {
             wake = soonest(wake, l->r_sent_at ? l->r_sent_at + l->ack_ms
                                  : soonest(l->q.inflight ? l->last_tx + ASK_IDLE_MS : 0, l->last_rx + KEEPALIVE_MS));
         }
