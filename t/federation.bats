@@ -85,5 +85,8 @@ teardown() {
     say bob "<presence/>"
     say alice "<message to='bob@$B' type='chat' id='no'><body>not across</body></message>"
     wait_for alice "id='no'.*type='error'|type='error'.*id='no'" alice.out 30
+    grep -q "Could not authenticate to remote server" alice.out
     ! grep -q 'not across' bob.out || false
+    # ejabberd checked the name and refused it
+    grep -q "Failed inbound s2s EXTERNAL authentication $A -> $B.*Certificate host name mismatch" "$TMP/ej-$EJ/logs/ejabberd.log"
 }
