@@ -93,12 +93,22 @@ teardown() {
     wait_for alice "type='unavailable'[^>]*from='bob@$A/t'|from='bob@$A/t'[^>]*type='unavailable'" alice.out 20
 }
 
-@test "simpp-session from a Prosody user to a simpp-relayd user: the relay's unsigned directory answer crosses the federation, and is refused" {
+@test "simpp-session across simpp-relayd and Prosody: chat with ACKs, equal transcripts, a file, a rekey, video, a pager message to the offline remote user, replay refused" {
+    # alice registers with -F (xreg): the relay shows her key signed by her
+    whole_session $R "$PORT" $A "$P_PORT" prosody.log
+    grep -q "<key [^>]*jid='alice@$R'.*<sig>" prosody.log
+    grep -q "pepkey addr=127.0.0.1 jid=alice@$R" relay.log
+    # neither server's record nor its data held the text
+    ! grep -q 'MARKER-' prosody.log* relay.log || false
+    ! grep -rq 'MARKER-' prosody-data data || false
+}
+
+@test "without -F, the relay's unsigned directory answer crosses the federation, and a Prosody user refuses it" {
     # the relay answers PEP requests for alice's key from its directory,
     # unsigned (its own users trust it through the SIMPP channel); bob, on
     # Prosody, has no such channel to the relay: he needs alice's own
     # signature, and refuses the key without one
-    xreg alice $R "$PORT" > /dev/null
+    simpp-register -c 127.0.0.1:"$PORT" -s relay.pub -T ca.pem -k alice.key alice@$R > /dev/null
     xreg bob $A "$P_PORT" -a open > /dev/null
     xe2e bob $A "$P_PORT" alice@$R -w 1
     wait_for bob "^error the key published for alice@$R is not signed: refused" bob.out 30

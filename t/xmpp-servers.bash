@@ -108,7 +108,9 @@ prosody_down() {
 
 # xopts NAME: how NAME logs in (XO): a user of simpp-relayd (named in
 # RELAY_USERS; the relay's key in relay.pub) with SIMPP, the others as
-# ordinary clients with their server password (NAME.pw on fd 3)
+# ordinary clients with their server password (NAME.pw on fd 3).  xreg
+# registers a user of simpp-relayd with -F: the key signed for the users of
+# other servers.
 xopts() {
     if [[ " ${RELAY_USERS:-} " == *" $1 "* ]]; then XO=(-s "$TMP/relay.pub"); else XO=(-W 3); fi
 }
@@ -116,6 +118,7 @@ xreg() {
     local n=$1 d=$2 p=$3
     shift 3
     xopts "$n"
+    [ "${XO[0]}" = -s ] && XO+=(-F)
     simpp-register -c 127.0.0.1:"$p" -T ca.pem -k "$n.key" "${XO[@]}" "$@" "$n@$d" 3< "$n.pw"
 }
 xlogin() {
