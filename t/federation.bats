@@ -88,5 +88,5 @@ teardown() {
     grep -q "Could not authenticate to remote server" alice.out
     ! grep -q 'not across' bob.out || false
     # ejabberd checked the name and refused it
-    grep -q "Failed inbound s2s EXTERNAL authentication $A -> $B.*Certificate host name mismatch" "$TMP/ej-$EJ/logs/ejabberd.log"
+    wait_for ejabberd "Failed inbound s2s EXTERNAL authentication $A -> $B.*Certificate host name mismatch" "$TMP/ej-$EJ/logs/ejabberd.log"
 }
