@@ -22,7 +22,9 @@ start_domain() {
     eval "PID_$n=$!"
     RELAY_PIDS="${RELAY_PIDS:-} $!"
     local i
-    for i in $(seq 1 100); do [ -s "$n/ready" ] && break; sleep 0.1; done
+    # a loaded machine's sanitizer build may take seconds to start
+    for i in $(seq 1 300); do [ -s "$n/ready" ] && break; sleep 0.1; done
+    [ -s "$n/ready" ] || { echo "# $d did not start:"; sed 's/^/# /' "$n.log"; return 1; }
     read -r port _ _ < "$n/ready"
     eval "PORT_$n=$port"
 }
