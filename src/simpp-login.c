@@ -51,7 +51,8 @@
 "  -T cafile    trust the CA certificates in cafile (PEM) for the server's TLS\n" \
 "               certificate (default: the system's CA store)\n" \
 "  -C suite     chacha20-poly1305, aes128-gcm or aes128-cbc-hmac-sha256\n" \
-"  -m mode      keyfile, password, javacard or mifare (the relay records the level)\n" \
+"  -m mode      keyfile, password, javacard, mifare or pkcs11 (the default for a\n" \
+"               pkcs11: key); the relay records the level it can prove\n" \
 "  -r resource  the resource to bind (default: the relay picks one)\n" \
 "  -R seconds   when the connection breaks, log in again and resume the stream\n" \
 "               (XEP-0198) for up to this long, then give up (default 300; 0: never)\n" \
