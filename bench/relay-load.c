@@ -47,7 +47,9 @@
  * -S logs in with SIMPP S1-S3 instead (simpp-relayd only): every stanza
  * after the login travels sealed in the SIMPP channel.  With -S -m login -B
  * each login goes through lib/client.c's blocking client_login, one after
- * the other, which includes the client's own ECDH for K_A.  SIMPP accounts
+ * the other, which includes the client's own ECDH for K_A; lib/client.c
+ * stays in clear as the other SIMPP rows do, unless -T asks for TLS (then
+ * checked against -C cafile, as simpp-login checks it).  SIMPP accounts
  * are "s1".."sN" unless -u says otherwise; their keys are derived from their
  * JIDs (a hash taken as the private scalar), so the registering run and
  * later runs agree without key files.  Bench accounts only: anyone who
@@ -122,7 +124,8 @@
 "  -t secs      measured time (or cap)    -W secs warm-up  -k logins  -j concurrency\n" \
 "  -u prefix    account names PREFIXi (default user)       -D domain  (default localhost)\n" \
 "  -a scram|plain  SASL mechanism     -X SCRAM through lib/sasl.h, no key cache\n" \
-"  -T starttls|direct  TLS first (the server's certificate checked with -C cafile)\n" \
+"  -T starttls|direct  TLS first (the server's certificate checked with -C cafile);\n" \
+"               with -S only for -B and register (lib/client.c; else in clear)\n" \
 "  -L N         with -m rate: N more clients log in and out meanwhile (second process)\n" \
 "  -S           SIMPP login and channel (simpp-relayd; accounts s1..sN unless -u)\n" \
 "  -B           with -S -m login: one login at a time through lib/client.c\n" \
@@ -1507,6 +1510,11 @@ static int blocking_open(struct client *cl, int *fd)
         return -1;
     }
     client_init(cl, *fd, *fd, O.domain);
+    /* in clear unless -T says otherwise, as the other SIMPP rows: the relay
+     * offers STARTTLS, and lib/client.c would take it by default */
+    cl->tls_mode = O.tls == TLS_DIRECT ? CLIENT_TLS_DIRECT : O.tls == TLS_STARTTLS ? CLIENT_TLS_REQUIRE
+                                                                                   : CLIENT_TLS_OFF;
+    cl->tls_ca = O.cafile;
     if (client_open(cl) < 0) {
         warnx("%s", cl->err);
         client_free(cl);
@@ -1744,7 +1752,8 @@ int main(int argc, char **argv)
     if (!O.pairs) O.pairs = (int)(O.n[0] / 2 > 0 ? O.n[0] / 2 : 1);
     if (O.simpp && (O.plain || O.libscram)) die(EX_USAGE, "-S logs in with SIMPP: no -a or -X");
     if (O.blocking && !(O.simpp && O.mode == M_LOGIN)) die(EX_USAGE, "-B goes with -S -m login");
-    if (O.tls && (O.simpp || !O.cafile)) die(EX_USAGE, "-T needs -C cafile, and goes without -S");
+    if (O.tls && (!O.cafile || (O.simpp && !O.blocking && O.mode != M_REGISTER)))
+        die(EX_USAGE, "-T needs -C cafile, and goes with -S only for -B or -m register");
     if (O.bg && (O.mode != M_RATE || O.n[0] <= 2L * O.pairs))
         die(EX_USAGE, "-L goes with -m rate, and -n must count more accounts than the 2*pairs rate clients");
     if (!O.simpp) {

@@ -241,7 +241,7 @@ alice_to_bob() {
     restart_both -o s2s_ca=other.pem
     alice_to_bob off "certificates only"
     wait_for alice "id='off'.*remote-server" alice.out 15
-    grep -q 'tls-failed addr=127.0.0.1 reason=certificate not trusted' a.log
+    grep -q 'tls-failed addr=127.0.0.1 domain=b.test reason=certificate not trusted' a.log
     ! grep -q 's2s-in .*domain=a.test' b.log || false
     ! grep -q 'certificates only' bob.out || false
     # a allows dialback, b does not: b refuses a's key unheard

@@ -133,7 +133,8 @@ int conn_tls_step(struct conn *c)
         if (ev_mask(r->loop, c->fd) & EV_WRITE) ev_del(r->loop, c->fd, EV_WRITE);
         return 0;
     }
-    relay_log(r, "tls-failed addr=%s reason=%s", c->addr, tls_error(c->tls));
+    relay_log(r, "tls-failed addr=%s%s%s reason=%s", c->addr, c->kind == K_S2S_OUT ? " domain=" : "",
+              c->kind == K_S2S_OUT ? c->remote : "", tls_error(c->tls));
     sb_reset(&c->out);
     c->state = CS_CLOSING;
     return -1;

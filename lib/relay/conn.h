@@ -61,7 +61,7 @@ struct conn {
     int tls_port;               /* came in on the direct TLS port */
     int kind;                   /* K_*: a client's stream, a server's, a remote sender */
     struct s2s *s2s;            /* server streams: their state (s2s.c) */
-    const char *remote;         /* K_REMOTE: the domain answers go to */
+    const char *remote;         /* K_REMOTE: the domain answers go to; K_S2S_OUT: the peer */
     /* authentication under way */
     int mech;                   /* MECH_* */
     const char *mname;          /* the mechanism's name, for the log */

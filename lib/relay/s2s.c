@@ -948,6 +948,7 @@ static struct conn *out_alloc(struct relay *r, const char *domain)
     c->state = CS_HEADER;
     c->s2s->out = 1;
     snprintf(c->s2s->domain, sizeof c->s2s->domain, "%s", domain);
+    c->remote = c->s2s->domain;
     c->s2s->next = r->s2s_out;
     r->s2s_out = c;
     return c;
