@@ -29,6 +29,13 @@
  *   port      print a free loopback TCP port and exit
  *   probe     wait until host:port accepts a connection (at most -t s)
  *
+ * Two domains: with -R host:port/domain the odd clients of flood and rate
+ * log in to that second server as PREFIXi@domain, so that every message
+ * crosses from one domain to the other (server-to-server, both ways); with
+ * -1 only the first server's clients send (one way, for a second server that
+ * cannot reach back), and in flood a message received makes its sender
+ * send one more.
+ *
  * TLS: -T starttls upgrades each stream with STARTTLS (RFC 6120 5.4) before
  * anything else; -T direct speaks TLS from the first byte (XEP-0368: -c
  * names the server's direct-TLS port).  The server's certificate is checked
@@ -40,7 +47,9 @@
  * -S logs in with SIMPP S1-S3 instead (simpp-relayd only): every stanza
  * after the login travels sealed in the SIMPP channel.  With -S -m login -B
  * each login goes through lib/client.c's blocking client_login, one after
- * the other, which includes the client's own ECDH for K_A.  SIMPP accounts
+ * the other, which includes the client's own ECDH for K_A; lib/client.c
+ * stays in clear as the other SIMPP rows do, unless -T asks for TLS (then
+ * checked against -C cafile, as simpp-login checks it).  SIMPP accounts
  * are "s1".."sN" unless -u says otherwise; their keys are derived from their
  * JIDs (a hash taken as the private scalar), so the registering run and
  * later runs agree without key files.  Bench accounts only: anyone who
@@ -115,11 +124,14 @@
 "  -t secs      measured time (or cap)    -W secs warm-up  -k logins  -j concurrency\n" \
 "  -u prefix    account names PREFIXi (default user)       -D domain  (default localhost)\n" \
 "  -a scram|plain  SASL mechanism     -X SCRAM through lib/sasl.h, no key cache\n" \
-"  -T starttls|direct  TLS first (the server's certificate checked with -C cafile)\n" \
+"  -T starttls|direct  TLS first (the server's certificate checked with -C cafile);\n" \
+"               with -S only for -B and register (lib/client.c; else in clear)\n" \
 "  -L N         with -m rate: N more clients log in and out meanwhile (second process)\n" \
 "  -S           SIMPP login and channel (simpp-relayd; accounts s1..sN unless -u)\n" \
 "  -B           with -S -m login: one login at a time through lib/client.c\n" \
 "  -s pid       the server's process, for VmRSS and CPU time\n" \
+"  -R host:port/domain  flood, rate: the odd clients on this second server, this domain\n" \
+"  -1           with -R: one way, only the first server's clients send\n" \
 "  -P fd        read the accounts' password from fd\n"
 
 enum { TLS_NONE, TLS_STARTTLS, TLS_DIRECT };
@@ -131,8 +143,10 @@ enum { ST_FREE, ST_CONNECT, ST_STARTTLS, ST_HANDSHAKE, ST_FEAT1, ST_SASL, ST_FEA
 static struct {
     int mode;
     char host[256], port[16];
-    struct sockaddr_in sa;
+    struct sockaddr_in sa, sa2;
     const char *domain, *prefix;
+    const char *domain2;            /* -R: the partner domain, NULL none */
+    int oneway;                     /* -1: only the even clients send */
     long n[MAX_CKPT];
     int nck;
     int pairs, window, conc;
@@ -565,6 +579,17 @@ struct conn {
 
 static void fail_conn(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* -R: in flood and rate the odd clients are the partner domain's */
+static int on_partner(const struct conn *c)
+{
+    return O.domain2 && (O.mode == M_FLOOD || O.mode == M_RATE) && (c->slot & 1);
+}
+
+static const char *conn_domain(const struct conn *c)
+{
+    return on_partner(c) ? O.domain2 : O.domain;
+}
+
 static void account_name(int acct, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s%d", O.prefix, acct);
@@ -646,7 +671,7 @@ static void send_header(struct conn *c)
     char h[400];
     int n = snprintf(h, sizeof h,
                      "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                     "xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>", O.domain);
+                     "xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>", conn_domain(c));
     sb_put(&c->out, h, (size_t)n);
 }
 
@@ -727,7 +752,7 @@ static int conn_start(struct conn *c, int acct)
         fail_conn(c, "epoll: %s", strerror(errno));
         return -1;
     }
-    if (connect(c->fd, (struct sockaddr *)&O.sa, sizeof O.sa) < 0 && errno != EINPROGRESS) {
+    if (connect(c->fd, (struct sockaddr *)(on_partner(c) ? &O.sa2 : &O.sa), sizeof O.sa) < 0 && errno != EINPROGRESS) {
         fail_conn(c, "connect: %s", strerror(errno));
         return -1;
     }
@@ -852,7 +877,7 @@ static void build_pre(struct conn *c)
 /* TLS over the connected socket: after <proceed/>, or at once with -T direct */
 static void tls_start(struct conn *c)
 {
-    if (!(c->tls = tls_connect(g_tls, c->fd, c->fd, O.domain))) {
+    if (!(c->tls = tls_connect(g_tls, c->fd, c->fd, conn_domain(c)))) {
         fail_conn(c, "TLS: out of memory");
         return;
     }
@@ -913,6 +938,12 @@ static void on_message(struct conn *c, const char *e, size_t len)
             int64_t sent = strtoll(t + 2, NULL, 10);
             if (!now) now = now_ns();
             if (g_win0 && sent >= g_win0 && sent < g_win1 && nlat < caplat) lat[nlat++] = now - sent;
+        }
+    } else if (O.mode == M_FLOOD && g_sending && O.oneway) {
+        struct conn *p = &conns[c->partner];   /* one way: its sender keeps the window */
+        if (p->state == ST_READY) {
+            send_msg(p, 0);
+            flush(p);
         }
     } else if (O.mode == M_FLOOD && g_sending)
         send_msg(c, 0);             /* keep the window full */
@@ -1221,7 +1252,7 @@ static void mode_flood(void)
     setup_pairs(nc);
     double cpu0 = -1, cpu1 = -1;
     g_sending = 1;
-    for (int i = 0; i < nc; i++) {
+    for (int i = 0; i < nc; i += O.oneway ? 2 : 1) {
         for (int w = 0; w < O.window; w++) send_msg(&conns[i], 0);
         flush(&conns[i]);
     }
@@ -1256,7 +1287,7 @@ static void on_tick(void)
     if (read(g_tfd, &k, sizeof k) != sizeof k) return;
     for (uint64_t i = 0; i < k && g_sending; i++) {
         struct conn *c = &conns[rr];
-        rr = (rr + 1) % nc;
+        rr = (rr + (O.oneway ? 2 : 1)) % nc;
         if (c->state != ST_READY) continue;
         int64_t t = now_ns();
         if (t >= g_win0 && t < g_win1) g_sent_win++;
@@ -1479,6 +1510,11 @@ static int blocking_open(struct client *cl, int *fd)
         return -1;
     }
     client_init(cl, *fd, *fd, O.domain);
+    /* in clear unless -T says otherwise, as the other SIMPP rows: the relay
+     * offers STARTTLS, and lib/client.c would take it by default */
+    cl->tls_mode = O.tls == TLS_DIRECT ? CLIENT_TLS_DIRECT : O.tls == TLS_STARTTLS ? CLIENT_TLS_REQUIRE
+                                                                                   : CLIENT_TLS_OFF;
+    cl->tls_ca = O.cafile;
     if (client_open(cl) < 0) {
         warnx("%s", cl->err);
         client_free(cl);
@@ -1624,7 +1660,7 @@ static double num(const char *s, double min, double max, int opt)
 int main(int argc, char **argv)
 {
     int opt, pwfd = -1;
-    const char *addr = NULL, *mode = NULL;
+    const char *addr = NULL, *mode = NULL, *addr2 = NULL;
     util_setprog(argv[0]);
     O.domain = "localhost";
     O.prefix = "user";
@@ -1636,7 +1672,7 @@ int main(int argc, char **argv)
     O.logins = 5000;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
-    while ((opt = getopt(argc, argv, "hc:m:n:p:w:r:t:W:k:j:u:D:a:XSBs:P:T:C:L:")) != -1) {
+    while ((opt = getopt(argc, argv, "hc:m:n:p:w:r:t:W:k:j:u:D:a:XSBs:P:T:C:L:R:1")) != -1) {
         switch (opt) {
         case 'c': addr = optarg; break;
         case 'm': mode = optarg; break;
@@ -1671,6 +1707,8 @@ int main(int argc, char **argv)
             else die(EX_USAGE, "-T: starttls or direct");
             break;
         case 'C': O.cafile = optarg; break;
+        case 'R': addr2 = optarg; break;
+        case '1': O.oneway = 1; break;
         case 'L': O.bg = (int)num(optarg, 1, MAX_CONNS, 'L'); break;
         case 'X': O.libscram = 1; break;
         case 'S': O.simpp = 1; break;
@@ -1695,12 +1733,27 @@ int main(int argc, char **argv)
     O.sa.sin_port = htons((uint16_t)num(O.port, 1, 65535, 'c'));
     if (inet_pton(AF_INET, O.host, &O.sa.sin_addr) != 1 || (ntohl(O.sa.sin_addr.s_addr) >> 24) != 127)
         die(EX_USAGE, "-c %s: only IPv4 loopback addresses (127.x.x.x)", O.host);
+    if (addr2) {
+        char h2[256], p2[16], hp[300];
+        const char *slash = strchr(addr2, '/');
+        snprintf(hp, sizeof hp, "%.*s", slash ? (int)(slash - addr2) : 0, addr2);
+        if (!slash || !slash[1] || net_parse_hostport(hp, h2, sizeof h2, p2, sizeof p2, NULL) < 0)
+            die(EX_USAGE, "-R %s: expected host:port/domain", addr2);
+        O.domain2 = slash + 1;
+        O.sa2.sin_family = AF_INET;
+        O.sa2.sin_port = htons((uint16_t)num(p2, 1, 65535, 'R'));
+        if (inet_pton(AF_INET, h2, &O.sa2.sin_addr) != 1 || (ntohl(O.sa2.sin_addr.s_addr) >> 24) != 127)
+            die(EX_USAGE, "-R %s: only IPv4 loopback addresses (127.x.x.x)", h2);
+        if (O.simpp || (O.mode != M_FLOOD && O.mode != M_RATE)) die(EX_USAGE, "-R goes with -m flood or rate, without -S");
+    }
+    if (O.oneway && !addr2) die(EX_USAGE, "-1 goes with -R");
     if (O.mode == M_PROBE) { mode_probe(); return 0; }
     if (!O.nck) { O.n[0] = O.mode == M_IDLE ? 1000 : 1000; O.nck = 1; }
     if (!O.pairs) O.pairs = (int)(O.n[0] / 2 > 0 ? O.n[0] / 2 : 1);
     if (O.simpp && (O.plain || O.libscram)) die(EX_USAGE, "-S logs in with SIMPP: no -a or -X");
     if (O.blocking && !(O.simpp && O.mode == M_LOGIN)) die(EX_USAGE, "-B goes with -S -m login");
-    if (O.tls && (O.simpp || !O.cafile)) die(EX_USAGE, "-T needs -C cafile, and goes without -S");
+    if (O.tls && (!O.cafile || (O.simpp && !O.blocking && O.mode != M_REGISTER)))
+        die(EX_USAGE, "-T needs -C cafile, and goes with -S only for -B or -m register");
     if (O.bg && (O.mode != M_RATE || O.n[0] <= 2L * O.pairs))
         die(EX_USAGE, "-L goes with -m rate, and -n must count more accounts than the 2*pairs rate clients");
     if (!O.simpp) {

@@ -4,7 +4,7 @@
  *   session-bench e2e  [-S suite] [-t seconds] [-n runs]
  *   session-bench chat -B bindir -c host:port (-s relay.pub | -X cafile) -a alice.key -b bob.key
  *                      -d dir [-D domain] [-S suite] [-n runs] [-m lines] [-l bytes]
- *                      [-w window] [-T stall-seconds]
+ *                      [-w window] [-T stall-seconds] [-A name] [-P pinfile]
  *
  * e2e: lib/e2e.h in this process, one suite (default chacha20-poly1305),
  * P-256 keys made before anything is timed.  Process CPU time, not wall
@@ -36,6 +36,10 @@
  * -X cafile: an ordinary XMPP server instead of simpp-relayd (simpp-login
  * -x, its certificate checked against cafile); each user's server password
  * is in the key file's name with ".pw" for ".key", handed over on fd 3.
+ *
+ * -A name: alice's local name (default alice).  -P pinfile: alice's key is
+ * on a PKCS#11 token (-a its URI); each of her simpp-login reads the PIN
+ * afresh from pinfile on fd 4 (-E 4).
  *
  * Output: "key value" lines on stdout for the script; diagnostics on stderr.
  */
@@ -274,6 +278,7 @@ struct proc {
 
 static struct {
     const char *bindir, *addr, *addr_b, *relaypub, *akey, *bkey, *dir, *domain, *suite, *cafile;
+    const char *apin, *aname;   /* -P: the PIN of alice's key on a token (fd 4); -A: her name */
     char alice[256], bob[256];
     double stall;
 } C;
@@ -282,6 +287,17 @@ static void set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) fail("fcntl: %s", strerror(errno));
+}
+
+/* open path on descriptor fd, left open across exec (in the child) */
+static int file_on_fd(const char *path, int fd)
+{
+    int f = open(path, O_RDONLY);
+    if (f < 0) return -1;
+    if (f == fd) return 0;
+    int r = dup2(f, fd);
+    close(f);
+    return r < 0 ? -1 : 0;
 }
 
 /* simpp-login ... me simpp-session -j ... peer, with SIMPP_HOME=dir/NAME.home */
@@ -308,6 +324,8 @@ static void spawn(struct proc *p, const char *name, const char *key, const char 
     }
     argv[k++] = "-k"; argv[k++] = key;
     argv[k++] = "-C"; argv[k++] = C.suite;
+    int pin = key == C.akey && C.apin;
+    if (pin) { argv[k++] = "-E"; argv[k++] = "4"; }
     if (resource) { argv[k++] = "-r"; argv[k++] = resource; }
     argv[k++] = me;
     argv[k++] = session;
@@ -326,10 +344,8 @@ static void spawn(struct proc *p, const char *name, const char *key, const char 
         int e = open(errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         setpgid(0, 0);
         if (e < 0 || dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(e, 2) < 0) _exit(127);
-        if (C.cafile) {                     /* the server password on fd 3 */
-            int f = open(pw, O_RDONLY | O_CLOEXEC);
-            if (f < 0 || dup2(f, 3) < 0) _exit(127);
-        }
+        if (C.cafile && file_on_fd(pw, 3) < 0) _exit(127);     /* the server password */
+        if (pin && file_on_fd(C.apin, 4) < 0) _exit(127);       /* the token's PIN */
         setenv("SIMPP_HOME", home, 1);
         signal(SIGPIPE, SIG_DFL);
         execv(login, (char *const *)argv);
@@ -509,9 +525,10 @@ static int run_chat(int argc, char **argv)
     int opt;
     unsigned long runs = 20, m = 2000, len = 100, window = 64;
     C.domain = "localhost";
+    C.aname = "alice";
     C.suite = "chacha20-poly1305";
     C.stall = 4;
-    while ((opt = getopt(argc, argv, "B:c:C:s:X:a:b:d:D:S:n:m:l:w:T:")) != -1) {
+    while ((opt = getopt(argc, argv, "B:c:C:s:X:a:b:d:D:S:n:m:l:w:T:A:P:")) != -1) {
         switch (opt) {
         case 'B': C.bindir = optarg; break;
         case 'c': C.addr = optarg; break;
@@ -528,13 +545,15 @@ static int run_chat(int argc, char **argv)
         case 'l': len = num_arg("l", optarg, 20, 60000); break;
         case 'w': window = num_arg("w", optarg, 0, 1000000); break;
         case 'T': C.stall = (double)num_arg("T", optarg, 1, 600); break;
+        case 'A': C.aname = optarg; break;
+        case 'P': C.apin = optarg; break;
         default: fail("usage: see the comment at the top of bench/session-bench.c");
         }
     }
     if (!C.bindir || !C.addr || !(C.relaypub || C.cafile) || !C.akey || !C.bkey || !C.dir)
         fail("chat needs -B -c -s (or -X) -a -b -d");
     if (!sc_suite_from_name(C.suite)) fail("unknown suite %s", C.suite);
-    snprintf(C.alice, sizeof C.alice, "alice@%s", C.domain);
+    snprintf(C.alice, sizeof C.alice, "%s@%s", C.aname, C.domain);
     snprintf(C.bob, sizeof C.bob, "bob@%s", C.domain);
     signal(SIGPIPE, SIG_IGN);
 

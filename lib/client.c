@@ -96,7 +96,7 @@ static int outer_cb(void *arg, xs_node *n)
     if (c->chan && n->name && !strcmp(n->name, "c") && n->ns && !strcmp(n->ns, SIMPP_NS)) {
         int r = open_frame(c, n);
         xs_node_free(n);
-        if (r < 0) { c->closed = 1; return XS_STOP; }
+        if (r < 0) { c->closed = c->tampered = 1; return XS_STOP; }
         return XS_CONTINUE;
     }
     if (n->name && !strcmp(n->name, "error") && n->ns && !strcmp(n->ns, XS_NS_STREAMS)) {
@@ -114,7 +114,7 @@ static int outer_cb(void *arg, xs_node *n)
          * have been put there by anyone on the path */
         fail(c, "the relay sent <%s/> in clear after login; refusing it", n->name ? n->name : "?");
         xs_node_free(n);
-        c->closed = 1;
+        c->closed = c->tampered = 1;
         return XS_STOP;
     }
     int success = n->name && !strcmp(n->name, "success") && n->ns && !strcmp(n->ns, NS_SASL);
@@ -262,7 +262,7 @@ static int read_some(struct client *c, int ms)
                 return -1;
             }
             if (xs_feed(c->xs, buf, (size_t)n) < 0) {
-                c->closed = 1;
+                c->closed = c->tampered = 1;
                 return fail(c, "relay sent bad XML: %s %s", xs_error(c->xs), xs_error_text(c->xs));
             }
         } while (tls_pending(c->tls));
@@ -276,7 +276,7 @@ static int read_some(struct client *c, int ms)
         return -1;
     }
     if (xs_feed(c->xs, buf, (size_t)n) < 0) {
-        c->closed = 1;
+        c->closed = c->tampered = 1;
         return fail(c, "relay sent bad XML: %s %s", xs_error(c->xs), xs_error_text(c->xs));
     }
     return 1;

@@ -32,6 +32,7 @@ struct client {
     int can_register;
     struct cl_item *head, *tail;    /* stanzas received, not yet taken */
     int closed;                     /* the relay closed the stream */
+    int tampered;                   /* ... on a frame that failed, text in clear, bad XML */
     int sent_close;                 /* we sent </stream:stream> */
     char err[256];                  /* why the last call failed */
     char jid[1024];                 /* full JID once bound */

@@ -174,26 +174,84 @@ int sc_hmac(int h, const void *key, size_t klen, const void *msg, size_t mlen, u
     return hmac_memory(i, key, klen, NZ(msg), mlen, out, &ol) == CRYPT_OK ? 0 : -1;
 }
 
+/*
+ * PBKDF2 (RFC 8018 5.2) with HMAC (RFC 2104) over libtomcrypt's hash
+ * primitives.  The key is the password, the same in every round: its inner
+ * and outer states (the hash after the key block XOR ipad / opad) are made
+ * once per derivation and copied into each round, so a round costs two
+ * hashes of one short block each instead of four, plus the key set-up,
+ * that an HMAC keyed afresh every round costs (pkcs_5_alg2 does that).
+ */
+static int pbkdf2(int i, const uint8_t *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
+                  unsigned long iterations, uint8_t *out, size_t outlen)
+{
+    const struct ltc_hash_descriptor *d = &hash_descriptor[i];
+    unsigned long hl = d->hashsize, bl = d->blocksize;
+    uint8_t pad[128], u[MAXBLOCKSIZE], t[MAXBLOCKSIZE], ctr[4];
+    hash_state inner, outer, s;
+    int rc = -1;
+    if (bl > sizeof pad || hl > sizeof u) return -1;
+    memset(pad, 0, sizeof pad);
+    if (pwlen > bl) {                       /* a long key is its hash (RFC 2104 2) */
+        if (d->init(&s) != CRYPT_OK || d->process(&s, pw, (unsigned long)pwlen) != CRYPT_OK ||
+            d->done(&s, pad) != CRYPT_OK)
+            goto out;
+    } else
+        memcpy(pad, pw, pwlen);
+    for (unsigned long k = 0; k < bl; k++) pad[k] ^= 0x36;
+    if (d->init(&inner) != CRYPT_OK || d->process(&inner, pad, bl) != CRYPT_OK) goto out;
+    for (unsigned long k = 0; k < bl; k++) pad[k] ^= 0x36 ^ 0x5c;
+    if (d->init(&outer) != CRYPT_OK || d->process(&outer, pad, bl) != CRYPT_OK) goto out;
+    for (uint32_t block = 1; outlen > 0; block++) {
+        size_t n = outlen < hl ? outlen : hl;
+        ctr[0] = (uint8_t)(block >> 24); ctr[1] = (uint8_t)(block >> 16);
+        ctr[2] = (uint8_t)(block >> 8); ctr[3] = (uint8_t)block;
+        /* U_1 = PRF(P, S || INT(i)) */
+        s = inner;
+        if (d->process(&s, salt, (unsigned long)saltlen) != CRYPT_OK || d->process(&s, ctr, 4) != CRYPT_OK ||
+            d->done(&s, u) != CRYPT_OK)
+            goto out;
+        s = outer;
+        if (d->process(&s, u, hl) != CRYPT_OK || d->done(&s, u) != CRYPT_OK) goto out;
+        memcpy(t, u, hl);
+        /* U_j = PRF(P, U_{j-1}); T = U_1 ^ ... ^ U_c */
+        for (unsigned long r = 1; r < iterations; r++) {
+            s = inner;
+            if (d->process(&s, u, hl) != CRYPT_OK || d->done(&s, u) != CRYPT_OK) goto out;
+            s = outer;
+            if (d->process(&s, u, hl) != CRYPT_OK || d->done(&s, u) != CRYPT_OK) goto out;
+            for (unsigned long k = 0; k < hl; k++) t[k] ^= u[k];
+        }
+        memcpy(out, t, n);
+        out += n;
+        outlen -= n;
+    }
+    rc = 0;
+out:
+    sc_zero(pad, sizeof pad);
+    sc_zero(u, sizeof u);
+    sc_zero(t, sizeof t);
+    sc_zero(&inner, sizeof inner);
+    sc_zero(&outer, sizeof outer);
+    sc_zero(&s, sizeof s);
+    return rc;
+}
+
 int sc_pbkdf2(int h, const void *pw, size_t pwlen, const void *salt, size_t saltlen,
               unsigned long iterations, void *out, size_t outlen)
 {
-    unsigned long ol = outlen;
     int i = hash_idx(h);
-    if (i < 0 || !out || outlen == 0 || iterations == 0 || iterations > INT_MAX || pwlen == 0)
+    /* RFC 8018: dkLen at most (2^32 - 1) * hLen; far more than any caller */
+    if (i < 0 || !out || outlen == 0 || outlen > (1u << 20) || iterations == 0 || iterations > INT_MAX ||
+        pwlen == 0)
         return -1;
-    return pkcs_5_alg2(pw, pwlen, NZ(salt), saltlen, (int)iterations, i, out, &ol) == CRYPT_OK &&
-           ol == outlen ? 0 : -1;
+    return pbkdf2(i, pw, pwlen, NZ(salt), saltlen, iterations, out, outlen);
 }
 
 int sc_pbkdf2_sha256(const void *pw, size_t pwlen, const void *salt, size_t saltlen,
                      unsigned long iterations, void *out, size_t outlen)
 {
-    unsigned long ol = outlen;
-    if (sc_init() < 0 || !out || outlen == 0 || iterations == 0 || iterations > INT_MAX ||
-        pwlen == 0)
-        return -1;
-    return pkcs_5_alg2(pw, pwlen, NZ(salt), saltlen, (int)iterations, idx_sha256,
-                       out, &ol) == CRYPT_OK && ol == outlen ? 0 : -1;
+    return sc_pbkdf2(SC_HASH_SHA256, pw, pwlen, salt, saltlen, iterations, out, outlen);
 }
 
 /* ---- symmetric suites -------------------------------------------------- */

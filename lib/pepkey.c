@@ -41,6 +41,12 @@ static void put_b64(sbuf *b, const uint8_t *d, size_t n)
     sb_put(b, e, el);
 }
 
+static int b64_field(const xs_node *n, uint8_t *out, size_t *len)
+{
+    const char *t = n ? xs_text(n) : NULL;
+    return t && sc_b64_decode(t, strlen(t), out, len) == 0 ? 0 : -1;
+}
+
 static char *finish(sbuf *b)
 {
     if (b->oom) { sb_free(b); return NULL; }
@@ -73,22 +79,34 @@ char *pk_item_make(const sc_key *kr, const char *jid, int64_t now)
 
 char *pk_item_unsigned(int curve, const uint8_t *pub, size_t publen, const char *jid, const char *level)
 {
+    return pk_item_kept(curve, pub, publen, jid, level, 0, NULL, 0);
+}
+
+char *pk_item_kept(int curve, const uint8_t *pub, size_t publen, const char *jid, const char *level,
+                   int64_t when, const uint8_t *sig, size_t siglen)
+{
     sbuf b = { 0 };
     if (!sc_curve_name(curve)) return NULL;
     sb_puts(&b, "<key xmlns='" SIMPP_NS "' jid='");
     sb_esc(&b, jid);
     sb_printf(&b, "' curve='%s'", sc_curve_name(curve));
     if (level) sb_printf(&b, " level='%s'", level);
+    if (sig) sb_printf(&b, " time='%lld'", (long long)when);
     sb_puts(&b, "><pub>");
     put_b64(&b, pub, publen);
-    sb_puts(&b, "</pub></key>");
+    sb_puts(&b, "</pub>");
+    if (sig) {
+        sb_puts(&b, "<sig>");
+        put_b64(&b, sig, siglen);
+        sb_puts(&b, "</sig>");
+    }
+    sb_puts(&b, "</key>");
     return finish(&b);
 }
 
-static int b64_field(const xs_node *n, uint8_t *out, size_t *len)
+int pk_item_sig(const xs_node *key, uint8_t *sig, size_t *siglen)
 {
-    const char *t = n ? xs_text(n) : NULL;
-    return t && sc_b64_decode(t, strlen(t), out, len) == 0 ? 0 : -1;
+    return b64_field(xs_child(key, "sig", SIMPP_NS), sig, siglen);
 }
 
 sc_key *pk_item_check(const xs_node *key, const char *jid, int need_sig, int64_t *when, char *err, size_t errlen)

@@ -15,7 +15,10 @@
  * server can still replace the whole item with one of its own key, which
  * is what the pin and the safety number are for.  simpp-relayd's answer
  * has no time and no sig (it cannot sign for its users): its directory is
- * authenticated by the SIMPP channel instead.
+ * authenticated by the SIMPP channel instead; unless the user published
+ * the signed item to it (simpp-register -F), for the users of other
+ * servers, who have no such channel to it: then it answers with that
+ * item's time and signature.
  */
 #ifndef SIMPP_PEPKEY_H
 #define SIMPP_PEPKEY_H
@@ -35,6 +38,14 @@ char *pk_item_make(const sc_key *kr, const char *jid, int64_t now);
 
 /* the <key/> element of the directory (unsigned): pub is KU */
 char *pk_item_unsigned(int curve, const uint8_t *pub, size_t publen, const char *jid, const char *level);
+
+/* the <key/> element of the directory with the owner's own signature,
+ * made at time when and kept by the relay (sig NULL: unsigned) */
+char *pk_item_kept(int curve, const uint8_t *pub, size_t publen, const char *jid, const char *level,
+                   int64_t when, const uint8_t *sig, size_t siglen);
+
+/* the signature bytes of a <key/> element (at most 2 * 66); 0 or -1 */
+int pk_item_sig(const xs_node *key, uint8_t *sig, size_t *siglen);
 
 /*
  * Check a <key/> element found for jid: the JID inside must be jid

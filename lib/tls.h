@@ -7,7 +7,8 @@
  * the channel-binding values SCRAM-*-PLUS needs.
  *
  * Policy, fixed here rather than configured: TLS 1.2 and 1.3 only; in 1.2
- * only ECDHE with AEAD ciphers; the server's cipher preference; no
+ * only ECDHE with AEAD ciphers; the server's cipher preference
+ * (ChaCha20-Poly1305, then AES-128-GCM, then AES-256-GCM); no
  * compression, no renegotiation, no session tickets kept across a reload
  * of the certificate; buffers released while a connection is idle
  * (SSL_MODE_RELEASE_BUFFERS), so an idle TLS session stays small.

@@ -51,7 +51,8 @@
 "  -T cafile    trust the CA certificates in cafile (PEM) for the server's TLS\n" \
 "               certificate (default: the system's CA store)\n" \
 "  -C suite     chacha20-poly1305, aes128-gcm or aes128-cbc-hmac-sha256\n" \
-"  -m mode      keyfile, password, javacard or mifare (the relay records the level)\n" \
+"  -m mode      keyfile, password, javacard, mifare or pkcs11 (the default for a\n" \
+"               pkcs11: key); the relay records the level it can prove\n" \
 "  -r resource  the resource to bind (default: the relay picks one)\n" \
 "  -R seconds   when the connection breaks, log in again and resume the stream\n" \
 "               (XEP-0198) for up to this long, then give up (default 300; 0: never)\n" \
@@ -232,8 +233,11 @@ static int write_all(int fd, const char *s, size_t n)
 /* A stream error that ends the session for good: someone else took the
  * resource, the account was closed, the relay said we are wrong.  Going
  * away (system-shutdown), idling out, a reset: worth coming back. */
-static int fatal_stream_error(const char *err)
+static int fatal_stream_error(const struct client *c)
 {
+    const char *err = c->err;
+    /* what came is not what the relay sent: the stream ends, as before */
+    if (c->tampered) return 1;
     static const char pre[] = "stream error from the relay: ";
     const char *e = strstr(err, pre);
     if (!e) return 0;
@@ -441,7 +445,9 @@ static int relay_loop(struct link *l, int lin, int lout, int *fatal)
             if (!local_done) { local_done = 1; rc = END_LOCAL; }   /* nobody reads us any more */
         }
         now = ev_now_ms();
-        if (l->up && !c->sent_close && !client_pending(c) && l->sm_on) {
+        /* (stanzas still queued in c: the program is behind, the timers wait) */
+        int timers = l->up && !c->sent_close && !client_pending(c) && l->sm_on;
+        if (timers) {
             /* a silent network is noticed: <r/> unanswered */
             if (l->r_sent_at && now - l->r_sent_at >= l->ack_ms) {
                 snprintf(c->err, sizeof c->err, "no answer to <r/> in %ld ms", l->ack_ms);
@@ -452,7 +458,7 @@ static int relay_loop(struct link *l, int lin, int lout, int *fatal)
         }
         /* the connection broke (not our own close): come back if we can */
         if (l->up && c->closed && !client_pending(c) && !c->sent_close && l->giveup_ms > 0 && l->can_reconnect &&
-            !fatal_stream_error(c->err))
+            !fatal_stream_error(c))
             link_down(l, &pend, lout_ok);
         if (!l->up) {
             if (local_done && !l->q.n) { rc = END_LOCAL; break; }   /* nothing left to deliver */
@@ -478,7 +484,7 @@ static int relay_loop(struct link *l, int lin, int lout, int *fatal)
         }
         int64_t wake = deadline;
         if (!l->up) wake = soonest(wake, l->next_try);
-        else if (l->sm_on && !c->sent_close) {
+        else if (timers) {
             wake = soonest(wake, l->r_sent_at ? l->r_sent_at + l->ack_ms
                                  : soonest(l->q.inflight ? l->last_tx + ASK_IDLE_MS : 0, l->last_rx + KEEPALIVE_MS));
         }
@@ -500,7 +506,7 @@ static int relay_loop(struct link *l, int lin, int lout, int *fatal)
         }
         if (pf[0].revents && client_pump(c) < 0 && !client_pending(c) && !pend.n) {
             /* the next turn decides: a break to ride through, or the end */
-            if (!(l->giveup_ms > 0 && l->can_reconnect && !c->sent_close && !fatal_stream_error(c->err))) {
+            if (!(l->giveup_ms > 0 && l->can_reconnect && !c->sent_close && !fatal_stream_error(c))) {
                 if (rc < 0) rc = END_RELAY;
                 break;
             }

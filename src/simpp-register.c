@@ -17,7 +17,7 @@
 #include "util.h"
 
 #define USAGE \
-"usage: simpp-register [-v] [-c host[:port]] [-s relay.pub | -x [-W fd] [-M mech] [-a access]]\n" \
+"usage: simpp-register [-v] [-c host[:port]] [-s relay.pub [-F] | -x [-W fd] [-M mech] [-a access]]\n" \
 "                      [-t tls] [-T cafile] [-C suite] [-m mode] [-X certs.pem] [-G fd]\n" \
 "                      (-k keyfile|pkcs11:URI [-E fd] | -p [-P fd] [-K rounds]) jid\n" \
 "\n" \
@@ -25,6 +25,8 @@
 "  -c addr      connect to the server (else fds 6/7 under tcpclient, else a socket on\n" \
 "               stdin, else the domain's DNS SRV records, else domain:5222)\n" \
 "  -s file      the relay's public key: checked if the file exists, else saved (first use)\n" \
+"  -F           then log in and give the relay the key signed, for the users of other\n" \
+"               servers (federation), who check the signature as on any server\n" \
 "  -x           an ordinary XMPP server (automatic without -s on a server without SIMPP):\n" \
 "               log in with the account's server password and publish the SIMPP key,\n" \
 "               signed, in the account's PEP\n" \
@@ -78,7 +80,7 @@ static int publish_key(struct client *c, struct client_opts *o, const char *jid,
 
 int main(int argc, char **argv)
 {
-    int opt, access_given = 0;
+    int opt, access_given = 0, federate = 0;
     const char *access = "presence";
     struct client_opts o;
     struct client c;
@@ -89,12 +91,16 @@ int main(int argc, char **argv)
     }
     if (argv_has_secret(argc, argv)) die(EX_USAGE, "secrets are never taken on the command line: use the terminal or -P/-E fd");
     client_opts_init(&o);
-    while ((opt = getopt(argc, argv, "hVa:X:G:" CLIENT_OPTS)) != -1) {
+    while ((opt = getopt(argc, argv, "hVFa:X:G:" CLIENT_OPTS)) != -1) {
         if (client_opt(&o, opt, optarg)) continue;
         if (opt == 'a') {
             if (strcmp(optarg, "presence") && strcmp(optarg, "open")) die(EX_USAGE, "-a %s: presence or open", optarg);
             access = optarg;
             access_given = 1;
+            continue;
+        }
+        if (opt == 'F') {
+            federate = 1;
             continue;
         }
         if (opt == 'h') usage(0);
@@ -104,7 +110,10 @@ int main(int argc, char **argv)
     if (argc - optind != 1) usage(EX_USAGE);
     const char *jid = argv[optind];
     sc_key *kr = client_start(&c, &o, jid, 1, 1);
-    if (o.xmpp) return publish_key(&c, &o, jid, kr, access);
+    if (o.xmpp) {
+        if (federate) die(EX_USAGE, "-F is for a SIMPP relay (an ordinary server gets the signed key anyway)");
+        return publish_key(&c, &o, jid, kr, access);
+    }
     if (access_given) die(EX_USAGE, "-a is for an ordinary XMPP server (the relay keeps its own key directory)");
     sbuf proof = { 0 };
     client_proof(&c, &o, jid, kr, &proof);
@@ -120,6 +129,16 @@ int main(int argc, char **argv)
            c.reg_level[0] ? c.reg_level : "?");
     fflush(stdout);
     if (c.reg_note[0]) fprintf(stderr, "%s: the relay says: %s\n", progname, c.reg_note);
+    /* the same stream: log in, and hand the relay the signed key item */
+    if (federate) {
+        if (client_login(&c, jid, kr, o.suite, o.mode, NULL) < 0 ||
+            client_pep_publish(&c, jid, kr, "open", (int64_t)time(NULL)) < 0) {
+            sc_key_free(kr);
+            die(EX_PROTOCOL, "%s", c.err);
+        }
+        printf("published %s key %s signed, for other servers\n", jid, fpr);
+        fflush(stdout);
+    }
     sb_free(&proof);
     client_close(&c);
     client_free(&c);

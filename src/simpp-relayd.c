@@ -69,7 +69,7 @@ struct opts {
     struct relay_config cfg;
     char host[256], port[16];
     char *datadir, *keyfile, *domain;
-    char *tls_cert, *tls_key, *tls_chain, tls_port[8], s2s_port[8], *s2s_ca, *card_ca, *card_crl;
+    char *tls_cert, *tls_key, *tls_chain, tls_port[8], s2s_port[8], *s2s_ca, *db_secret, *card_ca, *card_crl;
     int passfd;
 };
 
@@ -103,6 +103,7 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
         return 0;
     }
     if (!strcmp(k, "s2s_ca")) { free(o->s2s_ca); o->s2s_ca = strdup(v); return 0; }
+    if (!strcmp(k, "s2s_dialback_secret")) { free(o->db_secret); o->db_secret = strdup(v); return 0; }
     if (!strcmp(k, "card_ca") || !strcmp(k, "card_crl")) {
         char **f = k[6] == 'a' ? &o->card_ca : &o->card_crl;
         free(*f);
@@ -142,10 +143,11 @@ static int set(struct opts *o, const char *k, const char *v, const char **why)
         return 0;
     }
     if (!strcmp(k, "register") || !strcmp(k, "scram") || !strcmp(k, "plain") || !strcmp(k, "tls_required") ||
-        !strcmp(k, "s2s")) {
+        !strcmp(k, "s2s") || !strcmp(k, "s2s_dialback")) {
         if ((b = yes(v)) < 0) { *why = "yes or no"; return -1; }
         if (!strcmp(k, "register")) c->allow_register = b;
         else if (!strcmp(k, "s2s")) c->s2s = b;
+        else if (!strcmp(k, "s2s_dialback")) c->s2s_dialback = b;
         else if (!strcmp(k, "scram")) c->allow_scram = b;
         else if (!strcmp(k, "plain")) c->allow_plain = b;
         else c->tls_required = b;
@@ -508,6 +510,7 @@ int main(int argc, char **argv)
     if (o.tls_port[0] && !o.tls_cert) die(EX_CONFIG, "tls_port needs tls_cert and tls_key");
     o.cfg.s2s_port = o.s2s_port[0] ? o.s2s_port : NULL;
     o.cfg.s2s_ca = o.s2s_ca;
+    o.cfg.s2s_dialback_secret = o.db_secret;
     o.cfg.card_ca = o.card_ca;
     o.cfg.card_crl = o.card_crl;
     if (o.card_crl && !o.card_ca) die(EX_CONFIG, "card_crl needs card_ca");
@@ -553,6 +556,7 @@ int main(int argc, char **argv)
     free(o.tls_key);
     free(o.tls_chain);
     free(o.s2s_ca);
+    free(o.db_secret);
     free(o.card_ca);
     free(o.card_crl);
     return rc == -2 ? EX_CONFIG : rc < 0 ? EX_UNAVAILABLE : 0;

@@ -118,6 +118,8 @@ static struct {
     int failed;
     int c1_done;                    /* the server answered the key request */
     int via_relay;                  /* logged in to simpp-relayd (SIMPP_LOGIN=simpp) */
+    int pep_peer;                   /* the peer's key from its own server's PEP: not
+                                     * via the relay, or a peer of another domain */
     int key_wait;                   /* 1-2: for the peer to accept our subscription, 3: asked again */
     int peer_seen;                  /* the peer's presence or "subscribed" came */
     int presence_done;              /* what was stored for us while offline is in */
@@ -1470,7 +1472,7 @@ static sc_key *peer_key(const xs_node *iq)
         if (!strcmp(cond, "item-not-found"))
             alarmx("no key for %s: nothing published (no such SIMPP user? simpp-register publishes the key)", S.peer);
         else if ((!strcmp(cond, "not-authorized") || !strcmp(cond, "forbidden") ||
-                  !strcmp(cond, "presence-subscription-required")) && !S.via_relay && !S.key_wait) {
+                  !strcmp(cond, "presence-subscription-required")) && S.pep_peer && !S.key_wait) {
             /* asked once more when the peer accepts our subscription */
             S.key_wait = 1;
             note("the key of %s is visible only to their contacts: waiting for %s to accept our subscription "
@@ -1579,7 +1581,7 @@ static int stanza_cb(void *arg, xs_node *n)
             }
         }
         /* the peer asks to see our presence (and so our key item): yes */
-        if (bare_is(from, S.peer) && type && !strcmp(type, "subscribe") && !S.via_relay) {
+        if (bare_is(from, S.peer) && type && !strcmp(type, "subscribe") && S.pep_peer) {
             sbuf b = { 0 };
             sb_puts(&b, "<presence type='subscribed' to='");
             sb_esc(&b, S.peer);
@@ -1769,7 +1771,15 @@ int main(int argc, char **argv)
     /* on an ordinary server the key item is visible to the peer's contacts
      * (presence access): ask to be one; the peer's session agrees */
     S.via_relay = getenv("SIMPP_LOGIN") && !strcmp(getenv("SIMPP_LOGIN"), "simpp");
-    if (!S.via_relay) {
+    /* a peer of another domain, even via the relay: its server's PEP
+     * (presence access, on an ordinary server) */
+    const char *pd = strchr(S.peer, '@'), *md = strchr(S.me, '@');
+    char mydom[1024];
+    snprintf(mydom, sizeof mydom, "%s", md ? md + 1 : "");
+    char *slash = strchr(mydom, '/');
+    if (slash) *slash = '\0';
+    S.pep_peer = !S.via_relay || (pd && strcasecmp(pd + 1, mydom) != 0);
+    if (S.pep_peer) {
         sb_puts(&b, "<presence type='subscribe' to='");
         sb_esc(&b, S.peer);
         sb_puts(&b, "'/>");

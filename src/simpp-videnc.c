@@ -719,7 +719,7 @@ static struct sender SV, SA;
 static void *video_sender(void *arg)
 {
     struct sender *s = arg;
-    int64_t last = -1, count = 0, since = 0;
+    int64_t last = -1, since = 0;
     int base = O.quality, worst = O.codec == VID_MJPEG ? 31 : 51, level = 0;
     for (int i = 0; i < 3; i++) vid_tx_params(&s->tx, &s->p, call_emit, NULL);
     while (!C.quit) {
@@ -740,12 +740,15 @@ static void *video_sender(void *arg)
         if (slot <= last) continue;
         int lv = C.level;
         if (lv != level) { vid_enc_quality(s->enc, med_cc_quality(lv, base, worst)); level = lv; }
-        /* MJPEG frames stand alone: the controller may drop some; H.264
-         * numbers them one after another (a gap means a loss to it) */
+        /* MJPEG frames stand alone: the controller may drop some.  The
+         * pts is the picture's slot for both codecs, the clock lip sync
+         * and the jitter buffer go by: a camera that skips slots (too
+         * slow a reader, or a webcam below its rate in dim light) leaves
+         * gaps, which the receiver tells from losses by the records'
+         * sequence numbers */
         if (O.codec == VID_MJPEG && slot % med_cc_divisor(level)) continue;
-        pts = O.codec == VID_MJPEG ? slot : count;
+        pts = slot;
         last = slot;
-        count++;
         if (vid_enc_send(s->enc, pic, pts) < 0) { warnx("the encoder refused a picture: video stopped"); break; }
         while ((r = vid_enc_packet(s->enc, &d, &len, &ppts, &key)) > 0) {
             if (key && since * s->p.fps_den >= s->p.fps_num) {
@@ -790,7 +793,9 @@ static void *audio_sender(void *arg)
             double end = C.t0 + (double)(pts + VID_AUDIO_FRAME) / VID_AUDIO_RATE;
             if (!s->ci.live && sleep_until(end) < 0) break;
             if (now() - hdr >= 1) {         /* again every second, for a header lost */
-                vid_tx_aparams(&s->tx, &s->ap, call_emit, NULL);
+                /* three at the start, as the video's: without one the
+                 * peer plays no sound until the next second's */
+                for (int k = hdr == 0 ? 3 : 1; k > 0; k--) vid_tx_aparams(&s->tx, &s->ap, call_emit, NULL);
                 hdr = now();
             }
             const uint8_t *pkt;
@@ -819,6 +824,7 @@ static struct {
     vid_dec *vdec;
     int have_v, need_key;
     int64_t last_vpts;
+    uint64_t vnext;                 /* the video record after the last frame's, if none was lost */
     struct vid_aparams ap;
     vid_adec *adec;
     int have_a;
@@ -894,10 +900,15 @@ static void keep_picture(void)
     }
 }
 
-static void on_frame(const uint8_t *f, size_t n, uint64_t pts, int key, int64_t t)
+/* a whole frame; its records were first .. first + k + r - 1 */
+static void on_frame(const uint8_t *f, size_t n, uint64_t pts, int key, uint64_t first, uint64_t end, int64_t t)
 {
     med_late_add(&Q.late[0], t, vsent_us(pts));
-    if ((int64_t)pts != Q.last_vpts + 1 && Q.vp.codec == VID_H264) Q.need_key = 1;
+    /* H.264 pictures depend on the one before: a record missing between
+     * the last frame's and this one's (a frame lost, not a slot the
+     * camera skipped) means wait for a key frame */
+    if (first != Q.vnext && Q.vp.codec == VID_H264) Q.need_key = 1;
+    Q.vnext = end;
     Q.last_vpts = (int64_t)pts;
     if (Q.need_key && !key) return;
     Q.need_key = 0;
@@ -945,6 +956,7 @@ static void call_record(const uint8_t *rec, size_t n, const struct sockaddr_stor
     case VID_T_PARAMS: {
         struct vid_params p;
         char err[256];
+        if (h.seq == Q.vnext) Q.vnext++;        /* between two frames: no loss */
         if (Q.have_v) break;
         if (pl < VID_PARAMS_LEN || vid_params_decode(pt, VID_PARAMS_LEN, &p) < 0) {
             call_refuse(track, VID_EFORMAT, "a stream header with parameters this program cannot use");
@@ -969,7 +981,7 @@ static void call_record(const uint8_t *rec, size_t n, const struct sockaddr_stor
         r = vid_asm_add(&Q.as, &h, pt, pl, &f, &fl2);
         if (r < 0) die(EX_OSERR, "out of memory");
         start_output(t);
-        if (r > 0) on_frame(f, fl2, h.pts, h.flags & VID_F_KEY, t);
+        if (r > 0) on_frame(f, fl2, h.pts, h.flags & VID_F_KEY, h.seq - h.idx, h.seq - h.idx + h.k + h.r, t);
         break;
     }
     case VID_T_APARAMS: {
@@ -1094,7 +1106,10 @@ static void play_audio(int64_t t)
             /* the packets' sender times lag their first sample by pre-skip */
             int64_t base = play_base() - (int64_t)Q.ap.preskip * 1000000 / VID_AUDIO_RATE;
             int64_t idx = med_pick(Q.alast, due, base, Q.delay, FRAME_US);
-            if (Q.alast >= 0 && idx == Q.alast) {
+            if (Q.alast < 0 && idx < 0) {
+                /* the call's first sound is not due yet (a playout delay
+                 * grown past the time since the first record): silence */
+            } else if (Q.alast >= 0 && idx == Q.alast) {
                 vid_adec_frame(Q.adec, NULL, 0, 0, out, VID_AUDIO_FRAME);
                 Q.inserted++;
             } else {

@@ -109,6 +109,9 @@ EOF2
         3>ready2 2>>"$RELAY_LOG" &
     RELAY_PID=$!
     wait_for relay "." ready2
+    # faketime runs the relay as its child and does not pass SIGTERM on:
+    # the teardown stops the relay itself, and faketime then ends
+    RELAY_PID=$(pgrep -P "$RELAY_PID" simpp-relayd || echo "$RELAY_PID")
     ping_login bob -m javacard
     grep -q 'level-drop jid=bob@localhost level=password reason=certificate: certificate has expired' "$RELAY_LOG"
     grep -q 'login addr=127.0.0.1 jid=bob@localhost mechanism=SIMPP mode=javacard level=password' "$RELAY_LOG"
@@ -180,4 +183,34 @@ EOF2
     printf '/safety\n' | SIMPP_HOME=$TMP/carol.home simpp-login -c 127.0.0.1:$PORT -s relay.pub -k carol.key carol@localhost \
         simpp-session -w 1 alice@localhost > carol.out 2> carol.err || true
     grep -q "certificate \"CN=alice@localhost,O=simpp test\" issued by \"CN=simpp card issuer,O=simpp test\": NOT GOOD against your card CAs: certificate: unable to get local issuer certificate" carol.err
+}
+
+@test "no write-down with proven levels: a card claimed without proof is a password, and a certified card user cannot write down to it" {
+    start_relay -o policy=no-write-down -o card_ca=cardca.pem -o card_crl=cardca.crl
+    for u in alice carol mallory dave; do simpp-keygen -q $u.key > /dev/null; done
+    card_cert alice alice.key.pub alice@localhost
+    card_cert carol carol.key.pub carol@localhost
+    reg alice -m javacard -X alice.pem | grep -q 'level card'
+    reg carol -m javacard -X carol.pem | grep -q 'level card'
+    # mallory and dave say javacard too, with nothing to show for it
+    reg mallory -m javacard | grep -q 'level password'
+    reg dave -m javacard | grep -q 'level password'
+    for u in alice carol mallory; do session $u -m javacard; say $u "<presence/>"; done
+    grep -q 'login addr=127.0.0.1 jid=alice@localhost mechanism=SIMPP mode=javacard level=card' "$RELAY_LOG"
+    grep -q 'login addr=127.0.0.1 jid=mallory@localhost mechanism=SIMPP mode=javacard level=password' "$RELAY_LOG"
+    # up (password -> card) and across (card -> card) are delivered
+    say mallory "<message to='alice@localhost/t' type='chat' id='up'><body>up is fine</body></message>"
+    wait_for alice "up is fine" alice.out
+    say alice "<message to='carol@localhost/t' type='chat' id='across'><body>card to card</body></message>"
+    wait_for carol "card to card" carol.out
+    # down (card -> password) is refused: to a session, and to the offline
+    # store of a user not logged in (judged by the level registered)
+    say alice "<message to='mallory@localhost/t' type='chat' id='down'><body>down is not</body></message>"
+    wait_for alice "id='down'.*forbidden|forbidden.*id='down'" alice.out
+    grep -q 'policy-refused from=alice@localhost/t level=card to=mallory@localhost level=password' "$RELAY_LOG"
+    say alice "<message to='dave@localhost' type='chat' id='later'><body>not stored either</body></message>"
+    wait_for alice "id='later'.*forbidden|forbidden.*id='later'" alice.out
+    grep -q 'policy-refused from=alice@localhost/t level=card to=dave@localhost level=password' "$RELAY_LOG"
+    [ "$(sqlite3 data/simpp.db "select count(*) from offline")" -eq 0 ]
+    ! grep -q 'down is not' mallory.out || false
 }

@@ -160,11 +160,21 @@ free_port() {
 e2e() {
     local name=$1 peer=$2; shift 2
     mkfifo "$name.in"
-    SIMPP_HOME="$TMP/$name.home" simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k "$name.key" -r s \
-        "$name@localhost" simpp-session -j "$@" "$peer@localhost" < "$name.in" > "$name.out" 2> "$name.err" &
+    (no_session_fds
+     SIMPP_HOME="$TMP/$name.home" exec simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k "$name.key" -r s \
+        "$name@localhost" simpp-session -j "$@" "$peer@localhost") < "$name.in" > "$name.out" 2> "$name.err" &
     eval "pid_$name=$!"
     SESSION_PIDS="${SESSION_PIDS:-} $!"
     eval "exec {fd_$name}>$name.in"
+}
+
+# no_session_fds: in a session's subshell, close the write ends of the
+# other sessions' input fifos (fd_NAME): bash does not close them on exec,
+# and a session that held another's would keep it from ever seeing the end
+# of its input
+no_session_fds() {
+    local v
+    for v in ${!fd_@}; do eval "exec {$v}>&-"; done
 }
 
 # file_pair: bob takes files into inbox/ and waits for alice; once alice's

@@ -64,3 +64,20 @@ sctool() { "$SIMPP_TOOLS/sctool" "$@"; }
     [ "$(simpp-keygen -y -q theirs.pem)" = "$(openssl_fpr theirs.pem)" ]
     [ "$(simpp-keygen -y -q ours.key)" = "$(openssl_fpr ours.key)" ]
 }
+
+@test "PBKDF2-HMAC-SHA256 and -SHA1 agree with openssl kdf: passwords short and longer than a block, keys of several blocks" {
+    for h in SHA256 SHA1; do
+        for plen in 1 8 63 64 65 200; do
+            head -c $plen /dev/urandom > pw
+            salt=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+            for len in 20 32 77; do
+                iter=$((RANDOM % 300 + 1))
+                want=$(openssl kdf -keylen $len -kdfopt digest:$h -kdfopt hexpass:"$(od -An -tx1 pw | tr -d ' \n')" \
+                       -kdfopt hexsalt:$salt -kdfopt iter:$iter PBKDF2 | tr -d ':' | tr 'A-F' 'a-f')
+                got=$(sctool pbkdf2 "$(echo $h | tr 'A-Z' 'a-z')" $iter $len $salt < pw)
+                [ ${#got} -eq $((2 * len)) ]
+                [ "$got" = "$want" ] || { echo "$h plen=$plen len=$len iter=$iter: $got != $want"; false; }
+            done
+        done
+    done
+}

@@ -172,7 +172,7 @@ for i in range(1, 2001):
 }
 
 @test "the account is gone when it comes back: refused at once with exit 77, no retry" {
-    login alice "$PORT"
+    login alice "$PORT" -R 20
     stop_relay
     mv data data.old
     mkdir data
@@ -182,6 +182,58 @@ for i in range(1, 2001):
     [ "$status" -eq 77 ]
     grep -q "login refused" alice.err
     [ "$(grep -c 'auth-fail\|login refused' alice.err)" -eq 1 ]
+}
+
+@test "the relay comes back with another key: refused at once with exit 77, nothing is sent to it" {
+    login alice "$PORT"
+    stop_relay
+    simpp-keygen -q -t server -w other.pub other.key > /dev/null
+    simpp-relayd -d data -k other.key -l 127.0.0.1:"$PORT" -r 3 3>ready2 2>>"$RELAY_LOG" &
+    RELAY_PID=$!
+    msgs alice bob a 1 1
+    status=0
+    wait "$pid_alice" || status=$?
+    [ "$status" -eq 77 ]
+    grep -q "THE RELAY'S KEY HAS CHANGED" alice.err
+    # the first login only: no S1 went to the other relay
+    [ "$(grep -c "login addr=.* jid=alice" "$RELAY_LOG")" -eq 1 ]
+    ! grep -q "auth-fail.*alice" "$RELAY_LOG" || false
+}
+
+@test "-x: the server comes back without TLS: the password is not sent, exit 76" {
+    stop_relay
+    start_tls_relay
+    printf 'pass 1\n' | simpp-relayd -d data passwd carol@localhost -P 0 > /dev/null
+    simpp-keygen -q carol.key > /dev/null
+    echo 'pass 1' > carol.pw
+    mkfifo carol.in
+    simpp-login -c 127.0.0.1:"$PORT" -x -T ca.pem -k carol.key -W 3 -r t -D 1 -R 20 carol@localhost \
+        < carol.in > carol.out 2> carol.err 3< carol.pw &
+    pid_carol=$!
+    SESSION_PIDS="$pid_carol"
+    exec {fd_carol}>carol.in
+    say carol "<presence/>"
+    wait_for carol "bound addr=.* jid=carol@localhost/t" "$RELAY_LOG"
+    stop_relay
+    restart_relay
+    status=0
+    wait "$pid_carol" || status=$?
+    [ "$status" -eq 76 ]
+    grep -q "the server no longer offers TLS: refusing to send it the password" carol.err
+    [ "$(grep -c "login addr=.* jid=carol@localhost" "$RELAY_LOG")" -eq 1 ]
+}
+
+@test "a stanza injected in clear: the session ends at once, no reconnection (what came is not the relay's)" {
+    TP=$(free_port)
+    python3 "$SIMPP_TOP/t/tools/tamper.py" $TP $PORT inject > tp.inject &
+    SESSION_PIDS="$!"
+    wait_for tamper listening tp.inject
+    run timeout 30 simpp-login -c 127.0.0.1:$TP -s relay.pub -k alice.key -r inj alice@localhost <<'IN'
+<iq type='get' id='one'><ping xmlns='urn:xmpp:ping'/></iq>
+IN
+    [ "$status" -eq 69 ]
+    [[ "$output" == *"in clear after login; refusing it"* ]]
+    [[ "$output" != *"reconnecting"* ]]
 }
 
 @test "-R 0: no reconnection, the old behaviour; the program may drive XEP-0198 itself" {

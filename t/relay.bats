@@ -115,6 +115,82 @@ setup() {
     wait_for alice "id='k2'.*item-not-found|item-not-found.*id='k2'" alice.out
 }
 
+# pep_item NAME: the signed key item NAME handed the relay (simpp-register -F -v)
+pep_item() { grep -o "<key xmlns='urn:simpp:1' jid='$1@localhost'[^>]*>.*</key>" "$1.reg.err" | head -1; }
+# pep_key NAME: the relay's answer for NAME's key, asked by bob
+pep_key() {
+    echo "<iq type='get' id='pk' to='$1@localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:simpp:1:key'/></pubsub></iq>" |
+        simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k bob.key bob@localhost
+}
+# publish_as NAME ITEM: NAME hands the relay ITEM as its signed key
+publish_as() {
+    echo "<iq type='set' id='pub'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:simpp:1:key'><item id='current'>$2</item></publish></pubsub></iq>" |
+        simpp-login -c 127.0.0.1:"$PORT" -s relay.pub -k "$1.key" "$1@localhost"
+}
+# fregister NAME: NAME registered with -F, what it sent in NAME.reg.err
+fregister() {
+    simpp-register -v -F -c 127.0.0.1:"$PORT" -s relay.pub -k "$1.key" "$1@localhost" > "$1.reg.out" 2> "$1.reg.err"
+}
+
+@test "simpp-register -F: the relay keeps the key signed by its owner and shows it to everyone; another account's, a forged or another key's item is refused" {
+    for u in dave carol; do
+        simpp-keygen -q $u.key > /dev/null
+        fregister $u
+        grep -q "^published $u@localhost key $(openssl_fpr $u.key) signed, for other servers" $u.reg.out
+    done
+    item=$(pep_item dave)
+    [ -n "$item" ]
+    grep -q "pepkey addr=127.0.0.1 jid=dave@localhost time=" "$RELAY_LOG"
+    # the answer now carries dave's signature (and still the level)
+    run pep_key dave
+    [[ "$output" == *"<key xmlns='urn:simpp:1' jid='dave@localhost' curve='P-256' level='password' time='"*"<sig>"* ]]
+    sig=$(sed -n 's|.*<sig>\([^<]*\)</sig>.*|\1|p' <<< "$item")
+    [ -n "$sig" ]
+    [[ "$output" == *"<sig>$sig</sig>"* ]]
+    # without -F: unsigned, as before
+    run pep_key alice
+    [[ "$output" == *"jid='alice@localhost'"* ]]
+    [[ "$output" != *"<sig>"* ]]
+    # carol's item, handed over by dave: names another account
+    run publish_as dave "$(pep_item carol)"
+    [[ "$output" == *"id='pub'"*"not-acceptable"* ]]
+    grep -q "pepkey-refused addr=127.0.0.1 jid=dave@localhost reason=the key published for dave@localhost names another account (carol@localhost)" "$RELAY_LOG"
+    # dave's item with its time changed: the signature does not hold
+    t=$(grep -o "time='[0-9]*'" <<< "$item" | tr -dc 0-9)
+    run publish_as dave "${item/time=\'$t\'/time=\'$((t + 1))\'}"
+    [[ "$output" == *"not-acceptable"* ]]
+    grep -q "pepkey-refused addr=127.0.0.1 jid=dave@localhost reason=the key published for dave@localhost has a signature that does not verify" "$RELAY_LOG"
+    # an item for dave, well signed, by a key that is not his here (made
+    # on another relay)
+    local port=$PORT pid=$RELAY_PID
+    mkdir other
+    cd other
+    simpp-keygen -q dave.key > /dev/null
+    RELAY_PID=
+    RELAY_LOG=$TMP/other/relay.log
+    start_relay
+    fregister dave
+    other=$(pep_item dave)
+    stop_relay
+    cd ..
+    PORT=$port RELAY_PID=$pid RELAY_LOG=$TMP/relay.log
+    [ -n "$other" ]
+    run publish_as dave "$other"
+    [[ "$output" == *"not-acceptable"* ]]
+    grep -q "pepkey-refused addr=127.0.0.1 jid=dave@localhost reason=not the key of the directory" "$RELAY_LOG"
+    # what is shown is still dave's own
+    run pep_key dave
+    [[ "$output" == *"<sig>$sig</sig>"* ]]
+    # dave's account made again with another key: the signature kept for
+    # the old one is not shown with it
+    simpp-relayd -d data delete dave@localhost > /dev/null
+    simpp-keygen -q -f dave.key > /dev/null
+    simpp-register -c 127.0.0.1:"$PORT" -s relay.pub -k dave.key dave@localhost > /dev/null
+    run pep_key dave
+    [[ "$output" == *"jid='dave@localhost'"* ]]
+    [[ "$output" != *"<sig>"* ]]
+}
+
 @test "offline message: stored durably, survives kill -9, delivered once" {
     # -R 0: the test drives XEP-0198 itself
     session alice -R 0

@@ -22,7 +22,9 @@ start_domain() {
     eval "PID_$n=$!"
     RELAY_PIDS="${RELAY_PIDS:-} $!"
     local i
-    for i in $(seq 1 100); do [ -s "$n/ready" ] && break; sleep 0.1; done
+    # a loaded machine's sanitizer build may take seconds to start
+    for i in $(seq 1 300); do [ -s "$n/ready" ] && break; sleep 0.1; done
+    [ -s "$n/ready" ] || { echo "# $d did not start:"; sed 's/^/# /' "$n.log"; return 1; }
     read -r port _ _ < "$n/ready"
     eval "PORT_$n=$port"
 }
@@ -206,4 +208,157 @@ teardown() {
     grep -q 's2s-throttled addr=127.0.0.1 domain=a.test rate=500/s' b.log
     for i in $(seq 1 100); do [ "$(grep -c '<body>flood</body>' bob.out)" -ge 2000 ] && break; sleep 0.1; done
     [ "$(grep -c '<body>flood</body>' bob.out)" -eq 2000 ]
+}
+
+# restart_both [options]: both domains again, with options
+restart_both() {
+    local n
+    for n in a b; do eval "kill -TERM \$PID_$n; wait \$PID_$n" || true; done
+    RELAY_PIDS=
+    start_domain a a.test "$@"
+    start_domain b b.test "$@"
+}
+
+# a CA that signed neither domain's certificate: with it, neither trusts the other
+other_ca() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key -out other.pem \
+        -days 30 -subj "/CN=another CA" 2>/dev/null
+}
+
+# alice_to_bob ID TEXT: alice and bob (again) on their domains, a message from her to him
+alice_to_bob() {
+    if [ -n "${fd_alice:-}" ]; then end_session alice; end_session bob; fi
+    rm -f alice.in bob.in
+    dsession alice alice@a.test a
+    dsession bob bob@b.test b
+    say bob "<presence/>"
+    say alice "<presence/>"
+    say alice "<message to='bob@b.test/t' type='chat' id='$1'><body>$2</body></message>"
+}
+
+@test "Server Dialback: two domains whose certificates neither trusts federate only when dialback is allowed" {
+    other_ca
+    restart_both -o s2s_ca=other.pem
+    alice_to_bob off "certificates only"
+    wait_for alice "id='off'.*remote-server" alice.out 15
+    grep -q 'tls-failed addr=127.0.0.1 domain=b.test reason=certificate not trusted' a.log
+    ! grep -q 's2s-in .*domain=a.test' b.log || false
+    ! grep -q 'certificates only' bob.out || false
+    # a allows dialback, b does not: b refuses a's key unheard
+    kill -TERM "$PID_a"; wait "$PID_a" || true
+    start_domain a a.test -o s2s_ca=other.pem -o s2s_dialback=yes
+    alice_to_bob half "one side only"
+    wait_for alice "id='half'.*remote-server" alice.out 15
+    grep -q 's2s-refused addr=127.0.0.1 domain=a.test reason=dialback not allowed' b.log
+    ! grep -q 'one side only' bob.out || false
+    # both allow it: the keys are checked with the other server, both ways
+    restart_both -o s2s_ca=other.pem -o s2s_dialback=yes
+    alice_to_bob db "by dialback"
+    wait_for bob "from='alice@a.test/t'.*by dialback" bob.out 15
+    say bob "<message to='alice@a.test/t' type='chat'><body>and back by dialback</body></message>"
+    wait_for alice "from='bob@b.test/t'.*and back by dialback" alice.out 15
+    grep -q 's2s-in addr=127.0.0.1 domain=a.test tls=TLSv1.3 auth=dialback' b.log
+    grep -q 's2s-out domain=b.test .*auth=dialback' a.log
+    grep -q 's2s-dialback-verify addr=127.0.0.1 domain=b.test valid=yes' a.log
+    grep -q 's2s-in addr=127.0.0.1 domain=b.test tls=TLSv1.3 auth=dialback' a.log
+}
+
+@test "Server Dialback: a wrong key gets type='invalid', a spoofed domain is refused, stanzas wait for the answer" {
+    printf 'the dialback secret of the a.test nodes\n' > a.secret
+    restart_both -o s2s_dialback=yes -o s2s_dialback_secret="$TMP/a.secret"
+    dsession bob bob@b.test b
+    say bob "<presence/>"
+    msg() { echo "<message from='${2:-alice}@a.test/x' to='bob@b.test' type='chat'><body>$1</body></message>"; }
+    # a key a.test never made: b.test asks a.test, which says invalid
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/s2speer.py" "$S2S_b" a.test b.test dialback - "$(msg 'wrong key')"
+    echo "$output"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"type='invalid'"* ]]
+    grep -q 's2s-dialback-refused addr=127.0.0.1 domain=a.test reason=invalid key' b.log
+    grep -q 's2s-dialback-verify addr=127.0.0.1 domain=b.test valid=no' a.log
+    # the key a.test's nodes make (they share the secret): in
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/s2speer.py" "$S2S_b" a.test b.test dialback a.secret "$(msg 'right key')"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"type='valid'"* ]]
+    wait_for bob "from='alice@a.test/x'.*right key" bob.out
+    # ... but only for a.test: a stanza from c.test on it ends the stream
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/s2speer.py" "$S2S_b" a.test b.test dialback a.secret \
+        "$(msg 'spoofed' mallory | sed 's/@a.test/@c.test/')"
+    echo "$output"
+    [[ "$output" == *"invalid-from"* ]]
+    grep -q 's2s-spoof addr=127.0.0.1 domain=a.test from=mallory@c.test/x' b.log
+    # a key for another domain than the stream's
+    DB_FROM=c.test run /usr/bin/python3 "$SIMPP_TOP/t/tools/s2speer.py" "$S2S_b" a.test b.test dialback a.secret \
+        "$(msg 'other domain')"
+    echo "$output"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"invalid-from"* ]]
+    grep -q 's2s-spoof addr=127.0.0.1 domain=a.test from=c.test' b.log
+    ! grep -q 'wrong key\|spoofed\|other domain' bob.out || false
+    # a stanza before the answer (a.test's server here takes the connection
+    # and says nothing): not routed, the stream ends
+    python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); c = s.accept(); time.sleep(30)' > silent.port &
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    for i in $(seq 1 50); do [ -s silent.port ] && break; sleep 0.1; done
+    kill -TERM "$PID_b"; wait "$PID_b" || true
+    start_domain b b.test -o s2s_dialback=yes -o s2s_route=a.test=127.0.0.1:"$(cat silent.port)"
+    end_session bob
+    rm -f bob.in
+    dsession bob bob@b.test b
+    say bob "<presence/>"
+    DB_NOWAIT=1 run /usr/bin/python3 "$SIMPP_TOP/t/tools/s2speer.py" "$S2S_b" a.test b.test dialback a.secret \
+        "$(msg 'too early')"
+    echo "$output"
+    [ "$status" -eq 2 ] || { cat b.log; false; }
+    [[ "$output" == *"not-authorized"* ]] || { cat b.log; false; }
+    sleep 0.5
+    ! grep -q 'too early' bob.out || false
+    # b.test without dialback: even the right key is not heard
+    kill -TERM "$PID_b"; wait "$PID_b" || true
+    start_domain b b.test
+    run /usr/bin/python3 "$SIMPP_TOP/t/tools/s2speer.py" "$S2S_b" a.test b.test dialback a.secret "$(msg 'not allowed')"
+    echo "$output"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"not-authorized"* ]]
+    grep -q 's2s-refused addr=127.0.0.1 domain=a.test reason=dialback not allowed' b.log
+}
+
+@test "a server stream that drops in the middle of a burst: what had not surely arrived goes again on a new stream, nothing twice" {
+    # a.test reaches b.test through a relay that cuts the first stream after 30,000 bytes
+    /usr/bin/python3 "$SIMPP_TOP/t/tools/dropproxy.py" "$S2S_b" 30000 > proxy.port &
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    for i in $(seq 1 50); do [ -s proxy.port ] && break; sleep 0.1; done
+    kill -TERM "$PID_a"; wait "$PID_a" || true
+    start_domain a a.test -o s2s_route=b.test=127.0.0.1:"$(cat proxy.port)"
+    dsession alice alice@a.test a
+    dsession bob bob@b.test b
+    say bob "<presence/>"
+    for i in $(seq 1 300); do
+        say alice "<message to='bob@b.test/t' type='chat' id='m$i'><body>burst $i</body></message>"
+    done
+    for i in $(seq 1 300); do [ "$(grep -o 'burst [0-9]*<' bob.out | sort -u | wc -l)" -ge 300 ] && break; sleep 0.1; done
+    sleep 1
+    [ "$(grep -o 'burst [0-9]*<' bob.out | sort -u | wc -l)" -eq 300 ]
+    [ "$(grep -o 'burst [0-9]*<' bob.out | wc -l)" -eq 300 ]
+    grep -q 's2s-retry domain=b.test again=[1-9][0-9]* given-up=0 acks=yes' a.log
+    [ "$(grep -c 's2s-out domain=b.test' a.log)" -eq 2 ]
+    ! grep -q "id='m[0-9]*'.*type='error'\|type='error'.*id='m[0-9]*'" alice.out || false
+}
+
+@test "Server Dialback to a peer whose stream ids are UUIDs (as Prosody's): our key is made over the whole id" {
+    printf 'the dialback secret of the a.test nodes\n' > a.secret
+    /usr/bin/python3 "$SIMPP_TOP/t/tools/s2sdb.py" b.test b.pem b.key a.secret > s2sdb.out 2>&1 &
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    for i in $(seq 1 50); do [ -s s2sdb.out ] && break; sleep 0.1; done
+    kill -TERM "$PID_a"; wait "$PID_a" || true
+    start_domain a a.test -o s2s_dialback=yes -o s2s_dialback_secret="$TMP/a.secret" \
+        -o s2s_route=b.test=127.0.0.1:"$(head -1 s2sdb.out)"
+    dsession alice alice@a.test a
+    say alice "<message to='bob@b.test' type='chat' id='u1'><body>over a stream with a long id</body></message>"
+    wait_for s2sdb "over a stream with a long id" s2sdb.out 15
+    grep -q '^key valid' s2sdb.out
+    grep -q 's2s-out domain=b.test .*auth=dialback' a.log
 }

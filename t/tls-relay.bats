@@ -256,6 +256,28 @@ setup() {
     awk -v m="$max" 'BEGIN { exit !(m < 50) }'
 }
 
+@test "key-derivation workers: one fewer than the CPUs by default, at the lowest priority (SCHED_IDLE)" {
+    want=$(($(nproc) - 1))
+    [ "$want" -ge 1 ] || want=1
+    grep -q "listening .* workers=$want\$" "$RELAY_LOG"
+    n=0
+    for t in /proc/$RELAY_PID/task/*; do
+        # field 41 of stat: the scheduling policy; SCHED_IDLE is 5, the
+        # loop's own thread stays SCHED_OTHER (0)
+        policy=$(awk '{ print $41 }' "$t/stat")
+        if [ "$(cat "$t/comm")" = simpp-work ]; then
+            [ "$policy" -eq 5 ]
+            n=$((n + 1))
+        fi
+    done
+    [ "$n" -eq "$want" ]
+    [ "$(awk '{ print $41 }' "/proc/$RELAY_PID/stat")" -eq 0 ]
+    stop_relay
+    start_tls_relay -o workers=3
+    [ "$(grep -c 'listening .* workers=3$' "$RELAY_LOG")" -eq 1 ]
+    [ "$(grep -lx simpp-work /proc/$RELAY_PID/task/*/comm | wc -l)" -eq 3 ]
+}
+
 @test "PLAIN attempts from one address beyond auth_per_min are refused before any derivation" {
     stop_relay
     start_tls_relay -o auth_per_min=6

@@ -4,7 +4,9 @@
 # make_ca                       ca.key, ca.pem (ECDSA P-256)
 # make_cert NAME [DAYS] [ALG] [CN]   NAME.key, NAME.pem signed by the CA for
 #                               DNS name CN (default localhost); DAYS may be
-#                               negative (an expired certificate); ALG ec or rsa
+#                               negative (an expired certificate); ALG ec or rsa;
+#                               for both ends of TLS (servers federating
+#                               show it as clients too)
 make_ca() {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
         -out ca.pem -days 30 -subj "/CN=simpp test CA" \
@@ -19,7 +21,7 @@ make_cert() {
         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$name.key" \
             -out "$name.csr" -subj "/CN=$cn" 2>/dev/null
     fi
-    printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$cn" > "$name.ext"
+    printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n' "$cn" > "$name.ext"
     if [ "$days" -lt 0 ]; then
         # an expired one: valid from 60 days ago until -days days ago
         openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$name.pem" \

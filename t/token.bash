@@ -32,8 +32,9 @@ token_key() {
 # (needs $PORT: start_relay)
 e2e_token() {
     mkfifo "$1.in"
-    SIMPP_HOME="$TMP/$1.home" simpp-login -c 127.0.0.1:$PORT -s relay.pub -k "$(token_uri "$1")" -E 3 -r s \
-        "$1@localhost" simpp-session -j "$2@localhost" < "$1.in" > "$1.out" 2> "$1.err" 3< pin &
+    (no_session_fds
+     SIMPP_HOME="$TMP/$1.home" exec simpp-login -c 127.0.0.1:$PORT -s relay.pub -k "$(token_uri "$1")" -E 3 -r s \
+        "$1@localhost" simpp-session -j "$2@localhost") < "$1.in" > "$1.out" 2> "$1.err" 3< pin &
     eval "pid_$1=$!"
     SESSION_PIDS="${SESSION_PIDS:-} $!"
     eval "exec {fd_$1}>$1.in"

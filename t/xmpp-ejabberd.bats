@@ -11,17 +11,20 @@ D=example.net
 
 setup() {
     common_setup
-    ejabberd_up ej1 $D || return 1
+    # node names of this test's own: other runs on the machine have theirs
+    N1=e$$a N2=e$$b
+    ejabberd_up "$N1" $D || return 1
+    P1=$E_PORT
     xuser alice
     xuser bob
-    ejabberd_account ej1 alice $D "$(cat alice.pw)"
-    ejabberd_account ej1 bob $D "$(cat bob.pw)"
+    ejabberd_account "$N1" alice $D "$(cat alice.pw)"
+    ejabberd_account "$N1" bob $D "$(cat bob.pw)"
 }
 teardown() {
     local p
     for p in ${SESSION_PIDS:-}; do kill "$p" 2>/dev/null || true; done
-    ejabberd_down ej1
-    ejabberd_down ej2
+    ejabberd_down "$N1"
+    ejabberd_down "$N2"
     common_teardown
 }
 
@@ -41,30 +44,31 @@ teardown() {
 }
 
 @test "the whole session through ejabberd: chat with ACKs, equal transcripts, a file, a rekey, video, pager, replay refused" {
-    whole_session $D "$E_PORT" $D "$E_PORT" "$TMP/ej-ej1/logs/ejabberd.log"
-    ! grep -rq 'MARKER-' "$TMP/ej-ej1" || false
+    whole_session $D "$E_PORT" $D "$E_PORT" "$TMP/ej-$N1/logs/ejabberd.log"
+    ! grep -rq 'MARKER-' "$TMP/ej-$N1" || false
 }
 
 @test "an ejabberd cluster of two nodes: alice on node 1, bob on node 2, the whole session; node 2 stopped, bob on node 1 gets what waited" {
-    ejabberd_up ej2 $D
-    run ejctl ej2 join_cluster ej1@localhost
+    ejabberd_up "$N2" $D
+    P2=$E_PORT
+    run ejctl "$N2" join_cluster "$N1@localhost"
     [ "$status" -eq 0 ]
     local i
     for i in $(seq 1 100); do
-        ejctl ej1 list_cluster 2>/dev/null | grep -q ej2@localhost && break
+        ejctl "$N1" list_cluster 2>/dev/null | grep -q "$N2@localhost" && break
         sleep 0.2
     done
-    ejctl ej1 list_cluster | grep -q ej2@localhost
+    ejctl "$N1" list_cluster | grep -q "$N2@localhost"
     # bob's account, made on node 1, logs in on node 2
-    whole_session $D "$E_PORT_ej1" $D "$E_PORT_ej2" "$TMP/ej-ej1/logs/ejabberd.log"
-    ejabberd_down ej2
+    whole_session $D "$P1" $D "$P2" "$TMP/ej-$N1/logs/ejabberd.log"
+    ejabberd_down "$N2"
     echo "MARKER-3 sent while node 2 was down" > in
-    SIMPP_HOME=$TMP/alice.home xlogin alice $D "$E_PORT_ej1" -- simpp-session -j -w 2 bob@$D < in > alice3.out 2> alice3.err
+    SIMPP_HOME=$TMP/alice.home xlogin alice $D "$P1" -- simpp-session -j -w 2 bob@$D < in > alice3.out 2> alice3.err
     grep -q '^pager-sent' alice3.out
     rm -f bob.in
-    xe2e bob $D "$E_PORT_ej1" alice@$D -w 1
+    xe2e bob $D "$P1" alice@$D -w 1
     wait_for bob "^pager alice@$D [0-9T:-]*Z MARKER-3 sent while node 2 was down" bob.out
     end_session bob
     wait "$pid_bob" || true
-    ! grep -rq 'MARKER-' "$TMP/ej-ej1" "$TMP/ej-ej2" || false
+    ! grep -rq 'MARKER-' "$TMP/ej-$N1" "$TMP/ej-$N2" || false
 }

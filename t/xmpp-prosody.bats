@@ -170,3 +170,66 @@ alice_to_bob() {
     [ "$status" -eq 76 ]
     [[ "$output" == *"their server offers no PEP (XEP-0163)"* ]]
 }
+
+# bob_filtered drop|late NTH COUNT: bob's simpp-session behind a filter
+# (t/tools/stanzafilter.py) that drops, or delivers late, alice's NTH frame
+# and the COUNT - 1 after it, as a server doing so would; then alice's
+# session (both -w 2), up
+bob_filtered() {
+    xreg alice $D "$P_PORT" -a open > /dev/null
+    xreg bob $D "$P_PORT" -a open > /dev/null
+    mkfifo bob.in
+    SIMPP_HOME="$TMP/bob.home" xlogin bob $D "$P_PORT" -r s -- \
+        python3 "$SIMPP_TOP/t/tools/stanzafilter.py" --"$1" "(?=.*from='alice@$D/s').* t='f'" \
+        --nth "$2" --count "$3" -- simpp-session -j -w 2 alice@$D < bob.in > bob.out 2> bob.err &
+    pid_bob=$!
+    SESSION_PIDS="${SESSION_PIDS:-} $!"
+    exec {fd_bob}>bob.in
+    wait_for bob "^presence alice@$D unavailable" bob.out 20
+    xe2e alice $D "$P_PORT" bob@$D -w 2
+    wait_for alice "^session" alice.out 20
+}
+# altered: both ends say the conversation was altered, and end with
+# different transcripts
+altered() {
+    wait_for alice "^error message 3: the peer's transcript differs from ours: the conversation was altered" alice.out
+    end_session alice
+    local st=0
+    wait "$pid_alice" || st=$?
+    [ "$st" -ne 0 ]
+    wait_for bob "^error alice@$D's transcript of what it sent differs from what arrived: the conversation was altered" bob.out
+    wait_for bob "^bye alice@$D" bob.out
+    [ "$(grep '^transcript' alice.out | tail -1)" != "$(grep '^transcript' bob.out | tail -1)" ]
+}
+
+@test "a server that strips a SIMPP message: both ends report the conversation altered" {
+    # FIN, one, two, three: "two" never reaches bob
+    bob_filtered drop 3 1
+    say alice "one"
+    say alice "two"
+    say alice "three"
+    wait_for bob "^msg 3 alice@$D three" bob.out
+    grep -q 'stanzafilter: dropped' bob.err
+    ! grep -q "^msg 2 " bob.out || false
+    wait_for bob "^error 1 message\\(s\\) from alice@$D/s are missing" bob.out
+    altered
+    grep -q '^pending 2$' alice.out
+}
+
+@test "a server that reorders SIMPP messages: put back in order, each shown once, the transcripts equal" {
+    # FIN, one, two, three: "two" reaches bob after "three"; bob holds
+    # "three" until "two" comes (doc/PROTOCOL.md 19.7), then opens both in order
+    bob_filtered late 3 1
+    say alice "one"
+    say alice "two"
+    say alice "three"
+    wait_for bob "^msg 3 alice@$D three" bob.out
+    grep -q "stanzafilter: delivered 1 held late" bob.err
+    [ "$(grep '^msg' bob.out)" = "$(printf 'msg 1 alice@%s one\nmsg 2 alice@%s two\nmsg 3 alice@%s three' $D $D $D)" ]
+    wait_for alice "^ack 3$" alice.out
+    end_session alice
+    wait "$pid_alice"
+    wait_for bob "^bye alice@$D" bob.out
+    [ "$(grep '^transcript' alice.out | tail -1)" = "$(grep '^transcript' bob.out | tail -1)" ]
+    ! grep -q '^error' alice.out bob.out || false
+}

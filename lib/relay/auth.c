@@ -37,6 +37,8 @@ static void sasl_reply(struct conn *c, const char *elem, const uint8_t *data, si
 }
 
 /* RFC 6120 6.4.5: the server may close after a number of retries */
+static void cb_free(struct conn *c);
+
 static void auth_failed(struct conn *c)
 {
     if (++c->auth_failures >= 3) conn_stream_error(c, "policy-violation", "too many failed attempts");
@@ -81,6 +83,7 @@ static void auth_succeeded(struct conn *c, const char *bare, int level, const ui
     c->level = level;
     c->state = CS_RESTART;
     c->mech = MECH_NONE;
+    cb_free(c);
     /* RFC 6120 6.4.6: both sides restart the stream; bytes after <success/>
      * are a new stream */
     xs_reset(c->xs);
@@ -181,50 +184,65 @@ static const struct mech {
 
 /* the channel bindings of this TLS connection: tls-exporter first (RFC 9266
  * makes it the default under TLS 1.3), tls-unique (TLS 1.2 only), then
- * tls-server-end-point */
-static size_t channel_bindings(const struct conn *c, struct scram_cb cb[SCRAM_CB_NMAX],
-                               uint8_t data[SCRAM_CB_NMAX][TLS_CB_MAX])
+ * tls-server-end-point.  They never change on a connection: worked out once,
+ * when the features list first needs them, and kept until authentication
+ * ends (auth_cancel, auth_succeeded), so an idle session keeps none. */
+struct cb_cache {
+    size_t n;
+    int unique;                 /* tls-unique is among them */
+    struct scram_cb cb[SCRAM_CB_NMAX];
+    uint8_t d[SCRAM_CB_NMAX][TLS_CB_MAX];
+};
+
+static const struct cb_cache *channel_bindings(struct conn *c)
 {
-    size_t n = 0;
+    struct cb_cache *k;
     int l;
-    if (!c->tls || !tls_done(c->tls)) return 0;
-    if ((l = tls_cb_exporter(c->tls, data[n])) > 0)
-        cb[n] = (struct scram_cb){ "tls-exporter", data[n], (size_t)l }, n++;
-    if ((l = tls_cb_unique(c->tls, data[n])) > 0)
-        cb[n] = (struct scram_cb){ "tls-unique", data[n], (size_t)l }, n++;
-    if ((l = tls_cb_endpoint(c->tls, data[n])) > 0)
-        cb[n] = (struct scram_cb){ "tls-server-end-point", data[n], (size_t)l }, n++;
-    return n;
+    if (!c->tls || !tls_done(c->tls)) return NULL;
+    if (c->cbc) return c->cbc;
+    if (!(k = calloc(1, sizeof *k))) return NULL;
+    if ((l = tls_cb_exporter(c->tls, k->d[k->n])) > 0)
+        k->cb[k->n] = (struct scram_cb){ "tls-exporter", k->d[k->n], (size_t)l }, k->n++;
+    if ((l = tls_cb_unique(c->tls, k->d[k->n])) > 0)
+        k->cb[k->n] = (struct scram_cb){ "tls-unique", k->d[k->n], (size_t)l }, k->n++, k->unique = 1;
+    if ((l = tls_cb_endpoint(c->tls, k->d[k->n])) > 0)
+        k->cb[k->n] = (struct scram_cb){ "tls-server-end-point", k->d[k->n], (size_t)l }, k->n++;
+    return c->cbc = k;
 }
 
-unsigned auth_mechs(const struct conn *c)
+static void cb_free(struct conn *c)
+{
+    if (!c->cbc) return;
+    sc_zero(c->cbc, sizeof *c->cbc);
+    free(c->cbc);
+    c->cbc = NULL;
+}
+
+unsigned auth_mechs(struct conn *c)
 {
     const struct relay_config *cfg = c->r->cfg;
     int tls = c->tls && tls_done(c->tls);
     unsigned m = M_SIMPP;
-    struct scram_cb cb[SCRAM_CB_NMAX];
-    uint8_t d[SCRAM_CB_NMAX][TLS_CB_MAX];
+    const struct cb_cache *k;
     /* a password crosses the wire (PLAIN) or can be guessed offline from a
      * recorded exchange (SCRAM): inside TLS only, unless told otherwise */
     if (cfg->allow_scram && (tls || !cfg->tls_required)) m |= M_S256 | M_S1;
-    if (cfg->allow_scram && channel_bindings(c, cb, d)) m |= M_S256P | M_S1P;
+    if (cfg->allow_scram && (k = channel_bindings(c)) && k->n) m |= M_S256P | M_S1P;
     if (cfg->allow_plain && tls) m |= M_PLAIN;
     return m;
 }
 
-void auth_features(const struct conn *c, sbuf *b)
+void auth_features(struct conn *c, sbuf *b)
 {
     unsigned m = auth_mechs(c);
-    struct scram_cb cb[SCRAM_CB_NMAX];
-    uint8_t d[SCRAM_CB_NMAX][TLS_CB_MAX];
+    const struct cb_cache *k;
     sb_puts(b, "<mechanisms xmlns='" NS_SASL "'>");
     for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++)
         if (m & mechs[i].bit) sb_printf(b, "<mechanism>%s</mechanism>", mechs[i].name);
     sb_puts(b, "</mechanisms>");
-    if (m & (M_S256P | M_S1P)) {
-        size_t n = channel_bindings(c, cb, d);
+    if ((m & (M_S256P | M_S1P)) && (k = channel_bindings(c))) {
         sb_puts(b, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
-        for (size_t i = 0; i < n; i++) sb_printf(b, "<channel-binding type='%s'/>", cb[i].name);
+        for (size_t i = 0; i < k->n; i++) sb_printf(b, "<channel-binding type='%s'/>", k->cb[i].name);
         sb_puts(b, "</sasl-channel-binding>");
     }
 }
@@ -261,10 +279,9 @@ static int user_scram(struct relay *r, const char *user, int hash, struct scram_
 static void sasl_scram_first(struct conn *c, const struct mech *mc, const uint8_t *m, size_t len)
 {
     char user[SASL_MAX_NAME + 1], bare[512], out[SCRAM_OUT_MAX];
-    size_t ol = sizeof out, ncb;
+    size_t ol = sizeof out;
     struct scram_cred cred;
-    struct scram_cb cb[SCRAM_CB_NMAX];
-    uint8_t d[SCRAM_CB_NMAX][TLS_CB_MAX];
+    const struct cb_cache *k;
     int e;
     if (!(c->scram = scram_server_new_hash(mc->hash))) { sasl_fail(c, "temporary-auth-failure", "memory"); return; }
     /* inside TLS: bind to it (-PLUS), and a client's "y" is a downgrade
@@ -273,9 +290,9 @@ static void sasl_scram_first(struct conn *c, const struct mech *mc, const uint8_
      * list.  Under TLS 1.2 every binding client knows tls-unique, which is
      * offered; under 1.3 a client knowing only tls-unique (slixmpp 1.8)
      * honestly cannot bind, so "y" is not taken as a downgrade there. */
-    int tu = c->tls && tls_cb_unique(c->tls, d[0]) > 0;
-    if ((ncb = channel_bindings(c, cb, d)) &&
-        scram_server_channel(c->scram, mc->plus, tu && (auth_mechs(c) & (M_S256P | M_S1P)), cb, ncb) != SASL_OK) {
+    if ((k = channel_bindings(c)) && k->n &&
+        scram_server_channel(c->scram, mc->plus, k->unique && (auth_mechs(c) & (M_S256P | M_S1P)), k->cb, k->n) !=
+            SASL_OK) {
         sasl_fail(c, "temporary-auth-failure", "channel binding");
         return;
     }
@@ -357,6 +374,7 @@ static void plain_done(struct job *j)
 
 void auth_cancel(struct conn *c)
 {
+    cb_free(c);
     if (c->job) {
         ((struct plain_job *)c->job)->c = NULL;
         c->job = NULL;

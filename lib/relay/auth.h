@@ -11,9 +11,9 @@
 /* SASL mechanisms this stream may use now (a bit per mechanism), and the
  * features that offer them: <mechanisms/> and, inside TLS, the channel
  * bindings -PLUS may use (XEP-0440) */
-unsigned auth_mechs(const struct conn *c);
-void auth_features(const struct conn *c, sbuf *b);
-/* the connection goes: forget its derivation under way */
+unsigned auth_mechs(struct conn *c);
+void auth_features(struct conn *c, sbuf *b);
+/* the connection goes: forget its derivation under way and its channel bindings */
 void auth_cancel(struct conn *c);
 /* a stanza or SASL element before authentication */
 void auth_stanza(struct conn *c, xs_node *st);

@@ -61,11 +61,12 @@ struct conn {
     int tls_port;               /* came in on the direct TLS port */
     int kind;                   /* K_*: a client's stream, a server's, a remote sender */
     struct s2s *s2s;            /* server streams: their state (s2s.c) */
-    const char *remote;         /* K_REMOTE: the domain answers go to */
+    const char *remote;         /* K_REMOTE: the domain answers go to; K_S2S_OUT: the peer */
     /* authentication under way */
     int mech;                   /* MECH_* */
     const char *mname;          /* the mechanism's name, for the log */
     struct job *job;            /* a derivation under way on a worker (auth.c) */
+    struct cb_cache *cbc;       /* the TLS channel bindings, during SASL (auth.c) */
     struct addr_count *acct;    /* this address's count and attempt budget */
     int auth_failures;
     int s2_sent, r2_sent;       /* one S2 and one R2 a stream: never a second under K_A */
@@ -132,6 +133,9 @@ struct relay {
     int lfd, sfd, tlsfd;        /* listeners (tlsfd: direct TLS, -1 none), signals */
     tls_ctx *tls;               /* NULL: no certificate, no TLS */
     int64_t hs_us;              /* TLS handshake work in this loop iteration */
+    /* handshakes ended; as the trim timer last saw; at the last trim */
+    unsigned hs_ended, hs_seen, hs_trimmed;
+    long long trim_timer;       /* armed: memory goes back once handshakes pause */
     struct workers *workers;    /* key derivations off the loop (work.c) */
     int nconns;
     struct conn *conns;
@@ -151,6 +155,8 @@ struct relay {
     int s2sfd;                  /* the listener for server streams, -1 none */
     tls_ctx *s2s_stls, *s2s_ctls;   /* TLS for their streams, and for ours */
     struct conn *s2s_out;       /* our streams to other domains (s2s.c) */
+    uint8_t db_secret[32];      /* dialback keys (s2s.c): SHA-256 of the secret */
+    struct s2s_seen *s2s_seen;  /* messages from other domains lately (s2s.c) */
     /* stream.c: take a connected server stream into the loop; 0 or -1 */
     int (*adopt)(struct conn *c);
     ev_fd_cb *read_cb;          /* stream.c: what reads a connection */
@@ -183,6 +189,12 @@ void conn_sm_each(struct conn *c, void (*fn)(struct conn *c, const char *xml, si
  * of handshakes never stalls routing), -1 failed (the connection closes). */
 #define HS_BUDGET_US 2000
 int conn_tls_step(struct conn *c);
+/* Once TLS_TRIM_MIN handshakes have ended and then none for TLS_TRIM_MS,
+ * the memory they freed goes back to the system (malloc_trim): the
+ * handshakes' transient buffers leave free pages between the sessions that
+ * stay, which would otherwise count against every idle session. */
+#define TLS_TRIM_MIN 16
+#define TLS_TRIM_MS 250
 /* stop reading c for ms (a peer that sends too fast waits; TCP holds the rest) */
 void conn_pause(struct conn *c, int ms);
 void conn_unmark_dirty(struct conn *c);

@@ -34,13 +34,18 @@ struct relay_config {
     const char *tls_chain;      /* more chain certificates; NULL: none */
     const char *tls_port;       /* direct TLS on host:tls_port; NULL: none */
     int tls_required;           /* password logins (SCRAM, PLAIN) only inside TLS */
-    int workers;                /* threads for key derivations (PLAIN logins) */
+    int workers;                /* threads for key derivations (PLAIN logins); 0: CPUs - 1 */
     int auth_per_min;           /* PLAIN attempts a minute from one address; 0: no limit */
     /* federation (RFC 6120 server-to-server, s2s.c): needs tls_cert/tls_key;
-     * peers prove their domain with a certificate (SASL EXTERNAL) */
+     * peers prove their domain with a certificate (SASL EXTERNAL), or
+     * by Server Dialback where s2s_dialback allows it */
     int s2s;                    /* talk to other domains */
     const char *s2s_port;       /* take their streams on host:s2s_port; NULL: none */
     const char *s2s_ca;         /* CAs for their certificates; NULL: the system's */
+    /* Server Dialback (XEP-0220) for peers whose certificate does not
+     * verify, both ways; off: certificates only */
+    int s2s_dialback;
+    const char *s2s_dialback_secret;    /* file: the key secret shared by nodes; NULL: random */
     /* card levels (card.c): the card issuers' CA certificates and their CRLs
      * (PEM files); without card_ca no certificate proves a card */
     const char *card_ca, *card_crl;

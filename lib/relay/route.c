@@ -354,8 +354,10 @@ static void broadcast(struct conn *c, xs_node *p, int unavailable)
 {
     struct relay *r = c->r;
     size_t len;
-    char *xml = stamp(p, c->full, NULL, &len);
+    char *xml = stamp(p, c->full, NULL, &len), *fit;
     if (!xml) return;
+    /* kept as c->presence while the session lasts: no more than it takes */
+    if (!unavailable && (fit = realloc(xml, len + 1))) xml = fit;
     struct bcast_ctx bc = { c, unavailable ? NULL : xml, 0 };
     int initial = !c->available && !unavailable;
     if (unavailable) {
@@ -850,10 +852,88 @@ static void iq_pubkey(struct conn *c, xs_node *iq, const xs_node *q)
     sb_free(&b);
 }
 
+/* The owner's signature of its directory key, kept by pep_key_publish in
+ * the store's settings as "pepkey:JID" = "hex(KU) time hex(sig)": the
+ * signed <key/> when one is kept for the key the directory has now, else
+ * the unsigned one.  malloc'd, NULL on failure. */
+static char *pep_key_item(struct relay *r, const struct store_user *u, const char *bare)
+{
+    char mk[STORE_META_MAX], val[STORE_META_MAX], hex[2 * STORE_PUB_MAX + 1], *sp, *end = NULL;
+    uint8_t sig[2 * 66];
+    size_t sl = 0;
+    long long when = -1;
+    const char *level = simpp_level_name(u->level);
+    snprintf(mk, sizeof mk, "pepkey:%s", bare);
+    if (u->publen <= STORE_PUB_MAX && store_meta_get(r->st, mk, val, sizeof val) == STORE_OK &&
+        (sp = strchr(val, ' ')) != NULL) {
+        *sp++ = '\0';
+        sc_hex_encode(u->pub, u->publen, hex);
+        when = strtoll(sp, &end, 10);
+        if (strcmp(val, hex) || !end || *end != ' ' || when < 0) when = -1;
+        else {
+            size_t hl = strlen(end + 1);
+            sl = sizeof sig;
+            if (hl == 0 || hl > 2 * sizeof sig || sc_hex_decode(end + 1, hl, sig, &sl) < 0) when = -1;
+        }
+    }
+    if (when < 0) return pk_item_unsigned(u->curve, u->pub, u->publen, bare, level);
+    return pk_item_kept(u->curve, u->pub, u->publen, bare, level, (int64_t)when, sig, sl);
+}
+
+/* A user of this relay publishing its key item signed (lib/pepkey.h), as
+ * on any server, for the users of other servers: they have no SIMPP
+ * channel to this relay, so its word on the key is nothing to them; the
+ * owner's signature is.  Kept when it verifies and is for the key the
+ * directory has for the account; publish options (the access model) do
+ * not apply: the directory answers everyone.  1 when the iq was such a
+ * publish. */
+static int pep_key_publish(struct conn *c, xs_node *iq, const xs_node *q)
+{
+    const xs_node *pub = xs_child(q, "publish", NS_PUBSUB);
+    const char *node = pub ? xs_getattr(pub, "node", NULL) : NULL;
+    if (!node || strcmp(node, PK_NODE) || strcmp(q->name, "pubsub") || !q->ns || strcmp(q->ns, NS_PUBSUB)) return 0;
+    struct relay *r = c->r;
+    if (c->state != CS_BOUND || c->kind != K_C2S || !c->bare) { conn_stanza_error(c, iq, "auth", "forbidden"); return 1; }
+    const xs_node *key = xs_child(xs_child(pub, "item", NS_PUBSUB), "key", SIMPP_NS);
+    char why[300] = "no key item", mk[STORE_META_MAX], val[STORE_META_MAX];
+    uint8_t kp[SC_MAX_PUB], sig[2 * 66];
+    size_t kl = sizeof kp, sl = sizeof sig;
+    int64_t when = 0;
+    struct store_user u;
+    int have = store_user_get(r->st, c->bare, &u) == STORE_OK;
+    sc_key *k = key ? pk_item_check(key, c->bare, 1, &when, why, sizeof why) : NULL;
+    int ok = k && have && sc_key_public(k, kp, &kl) == 0 && pk_item_sig(key, sig, &sl) == 0;
+    if (ok && (sc_key_curve(k) != u.curve || kl != u.publen || !sc_ct_eq(kp, u.pub, kl))) {
+        snprintf(why, sizeof why, "not the key of the directory");
+        ok = 0;
+    }
+    sc_key_free(k);
+    if (have) sc_zero(&u, sizeof u);
+    if (ok) {
+        char hk[2 * SC_MAX_PUB + 1], hs[2 * sizeof sig + 1];
+        sc_hex_encode(kp, kl, hk);
+        sc_hex_encode(sig, sl, hs);
+        snprintf(mk, sizeof mk, "pepkey:%s", c->bare);
+        snprintf(val, sizeof val, "%s %lld %s", hk, (long long)when, hs);
+        if (store_meta_set(r->st, mk, val) != STORE_OK) {
+            relay_log(r, "pepkey-failed addr=%s jid=%s reason=%s", c->addr, c->bare, store_errmsg(r->st));
+            conn_stanza_error(c, iq, "wait", "internal-server-error");
+            return 1;
+        }
+        relay_log(r, "pepkey addr=%s jid=%s time=%lld", c->addr, c->bare, (long long)when);
+        iq_result(c, iq, NULL);
+    } else {
+        relay_log(r, "pepkey-refused addr=%s jid=%s reason=%s", c->addr, c->bare, why);
+        conn_stanza_error(c, iq, "modify", "not-acceptable");
+    }
+    return 1;
+}
+
 /* The same directory as PEP (XEP-0163) shows it, so that clients have one
  * way to find keys on any server: the items of node urn:simpp:1:key of a
  * bare JID, the <key/> unsigned (lib/pepkey.h; the SIMPP channel
- * authenticates it).  1 when the iq was such a request and is answered. */
+ * authenticates it), or signed by its owner (pep_key_item).  1 when the
+ * iq was such a request and is answered. */
 static int pep_key_request(struct conn *c, xs_node *iq, const xs_node *q, const char *bare)
 {
     const xs_node *items = xs_child(q, "items", NS_PUBSUB);
@@ -868,7 +948,7 @@ static int pep_key_request(struct conn *c, xs_node *iq, const xs_node *q, const 
         conn_stanza_error(c, iq, "cancel", "item-not-found");
         return 1;
     }
-    char *key = pk_item_unsigned(u.curve, u.pub, u.publen, bare, simpp_level_name(u.level));
+    char *key = pep_key_item(c->r, &u, bare);
     sc_zero(&u, sizeof u);
     sbuf b = { 0 };
     size_t kl = key ? strlen(key) : 0;
@@ -972,6 +1052,8 @@ static void handle_iq(struct conn *c, xs_node *iq)
     /* PEP of an account (its bare JID, or our own): the key directory */
     if (q && !strcmp(type, "get") && (!to || (!j.resource[0] && j.local[0])) &&
         pep_key_request(c, iq, q, to ? bare : (c->bare ? c->bare : "")))
+        return;
+    if (q && !strcmp(type, "set") && (!to || (c->bare && !strcmp(bare, c->bare))) && pep_key_publish(c, iq, q))
         return;
     if (!for_server) {
         /* iq between users: to a full JID that is online */

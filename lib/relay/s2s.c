@@ -11,13 +11,29 @@
  * and the queue goes out.  A stream that cannot be set up bounces every
  * stanza it held to its sender with remote-server-not-found (after one
  * more try a second later).
+ * Where the peer offers XEP-0198 on the stream, acks are enabled (no
+ * resumption: Prosody offers none on s2s); every stanza sent is kept until
+ * acknowledged, or on a stream without acks until written.  A stream that
+ * drops hands what it kept to a new one (each stanza on three at most).
+ * A stanza the peer handled but had not acknowledged then arrives twice:
+ * on their streams we drop a message whose bytes (with an id) match one of
+ * the last few thousand from that domain.
  *
  * Theirs: a server connects to the s2s port, says which domain it is,
  * starts TLS, and logs in with EXTERNAL; only a certificate that chains to
  * a trusted CA and names that domain gets it in.  Every stanza must then
  * come from that domain and go to ours: anything else is a stream error.
- * Server Dialback (XEP-0220) is not offered.
+ *
+ * Server Dialback (XEP-0220), only with s2s_dialback: a peer without a
+ * certificate for its domain shows a key (<db:result/>); we ask the
+ * domain's own server over our stream to it (<db:verify/>, allowed before
+ * we have proved ours) and let the stream in only on its "valid".  Our
+ * keys are XEP-0185's, from a secret of this run or of the domain's nodes;
+ * we answer <db:verify/> for them, and show one on our own streams where
+ * the peer does not take our certificate.  Our TLS then goes on to a peer
+ * whose certificate does not verify: its domain rests on the route to it.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +50,12 @@
 #include "util.h"
 
 #define NS_DB "jabber:server:dialback"
+#define NS_DBF "urn:xmpp:features:dialback"
+
+struct dbv {                    /* a key to ask the authoritative server about */
+    struct dbv *next;
+    char id[129], key[65];
+};
 
 struct qitem {
     struct qitem *next;
@@ -41,6 +63,9 @@ struct qitem {
     size_t len;
     char name[12];              /* message, presence, iq: for a bounce */
     char *from, *to, *id, *type;
+    uint64_t end;               /* sent: the stream's byte count after it */
+    uint32_t seq;               /* sent: its number for XEP-0198 acks */
+    int tries;                  /* streams it was sent on that dropped */
 };
 
 struct s2s {
@@ -54,7 +79,21 @@ struct s2s {
     struct qitem *q, *qtail;    /* ours: waiting for the stream */
     int nq;
     struct conn_job *job;       /* ours: look-up and connect under way */
+    int dialback;               /* theirs: its key is being verified; ours: our key sent */
+    const char *via;            /* how the domain was proved: "certificate", "dialback" */
+    struct dbv *dbv;            /* ours: keys of their streams to verify here */
+    int can_verify;             /* ours: TLS up, the peer's features seen */
+    char peer_id[129];          /* ours: the peer's stream id, whole (a dialback key's) */
     struct conn *next;          /* ours: r->s2s_out */
+    /* ours: what was sent and may not have arrived, oldest first; kept
+     * until acknowledged (XEP-0198, when the peer offers it) or else
+     * until written, and sent again on a new stream if this one drops */
+    struct qitem *sent, *sent_tail;
+    int sm_offered, sm, r_out;  /* ours: acks offered, enabled, one asked for */
+    int nsent;
+    uint32_t sm_out;            /* ours: stanzas sent since <enable/> */
+    int sm_in;                  /* theirs: acks enabled */
+    uint32_t h_in;              /* theirs: stanzas handled since <enable/> */
 };
 
 struct conn_job {
@@ -80,6 +119,25 @@ static void q_free(struct qitem *q)
     free(q);
 }
 
+static struct qitem *q_new(const char *xml, size_t len, const xs_node *st)
+{
+    struct qitem *q = calloc(1, sizeof *q);
+    if (!q || !(q->xml = malloc(len))) {
+        free(q);
+        return NULL;
+    }
+    memcpy(q->xml, xml, len);
+    q->len = len;
+    if (st) {
+        snprintf(q->name, sizeof q->name, "%s", st->name);
+        q->from = dupz(xs_getattr(st, "from", NULL));
+        q->to = dupz(xs_getattr(st, "to", NULL));
+        q->id = dupz(xs_getattr(st, "id", NULL));
+        q->type = dupz(xs_getattr(st, "type", NULL));
+    }
+    return q;
+}
+
 /* ---- the header ------------------------------------------------------------ */
 
 static void send_header(struct conn *c, const char *to, const char *id)
@@ -95,6 +153,58 @@ static void send_header(struct conn *c, const char *to, const char *id)
     conn_raw(c, h, (size_t)(gt - h));
     conn_raw(c, " xmlns:db='" NS_DB "'>", strlen(" xmlns:db='" NS_DB "'>"));
     free(h);
+}
+
+/* ---- Server Dialback (XEP-0220) --------------------------------------------- */
+
+/* a value echoed in an attribute (a stream id, a key): nothing to escape */
+static int token_ok(const char *t, size_t max)
+{
+    size_t n = t ? strlen(t) : 0;
+    if (n == 0 || n > max) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)t[i]) && !strchr("-_.:+/=", t[i])) return 0;
+    return 1;
+}
+
+/* XEP-0185: HMAC-SHA256(SHA-256(secret), "receiving originating stream-id"), hex */
+static void db_key(struct relay *r, const char *recv, const char *orig, const char *id, char out[65])
+{
+    char msg[700];
+    uint8_t mac[32];
+    int n = snprintf(msg, sizeof msg, "%s %s %s", recv, orig, id);
+    if (n < 0 || (size_t)n >= sizeof msg || sc_hmac_sha256(r->db_secret, sizeof r->db_secret, msg, (size_t)n, mac) < 0)
+        sc_random(mac, sizeof mac);         /* matches nothing */
+    sc_hex_encode(mac, sizeof mac, out);
+    sc_zero(mac, sizeof mac);
+}
+
+/* the key a peer shows for a stream is the one we would have made */
+static int db_key_ok(struct relay *r, const char *recv, const char *orig, const char *id, const char *key)
+{
+    char want[65];
+    if (!token_ok(id, 128) || !key || strlen(key) != 64) return 0;
+    db_key(r, recv, orig, id, want);
+    int ok = sc_ct_eq(want, key, 64);
+    sc_zero(want, sizeof want);
+    return ok;
+}
+
+/* <db:EL from to [id] [type]>[key]</db:EL>; type 'error': the server was not reached */
+static void db_send(struct conn *c, const char *el, const char *to, const char *id, const char *type, const char *key)
+{
+    sbuf b = { 0 };
+    sb_printf(&b, "<db:%s from='%s' to='%s'", el, c->r->cfg->domain, to);
+    if (id) sb_printf(&b, " id='%s'", id);
+    if (type) sb_printf(&b, " type='%s'", type);
+    if (key)
+        sb_printf(&b, ">%s</db:%s>", key, el);
+    else if (type && strcmp(type, "error") == 0)
+        sb_printf(&b, "><error type='cancel'><remote-server-not-found xmlns='" NS_STANZAS "'/></error></db:%s>", el);
+    else
+        sb_puts(&b, "/>");
+    if (!b.oom) conn_raw(c, b.p, b.n);
+    sb_free(&b);
 }
 
 /* ---- theirs ---------------------------------------------------------------- */
@@ -134,9 +244,13 @@ static int in_open_cb(void *arg, const xs_header *h)
         sb_puts(&b, "<mechanisms xmlns='" NS_SASL "'>");
         if (tls_peer_is(c->tls, s->domain)) sb_puts(&b, "<mechanism>EXTERNAL</mechanism>");
         sb_puts(&b, "</mechanisms>");
+        if (r->cfg->s2s_dialback) sb_puts(&b, "<dialback xmlns='" NS_DBF "'><errors/></dialback>");
+        sb_puts(&b, "<sm xmlns='" NS_SM "'><optional/></sm>");
         c->state = CS_PREAUTH;
-    } else
+    } else {
+        sb_puts(&b, "<sm xmlns='" NS_SM "'><optional/></sm>");
         c->state = CS_BOUND;
+    }
     sb_puts(&b, "</stream:features>");
     if (!b.oom) conn_raw(c, b.p, b.n);
     sb_free(&b);
@@ -165,10 +279,136 @@ static void in_auth(struct conn *c, const xs_node *st)
         return;
     }
     s->authed = 1;
-    relay_log(r, "s2s-in addr=%s domain=%s tls=%s", c->addr, s->domain, tls_version(c->tls));
+    relay_log(r, "s2s-in addr=%s domain=%s tls=%s auth=certificate", c->addr, s->domain, tls_version(c->tls));
     conn_raw(c, "<success xmlns='" NS_SASL "'/>", strlen("<success xmlns='" NS_SASL "'/>"));
     c->state = CS_RESTART;
     xs_reset(c->xs);
+}
+
+/* the authoritative server's word on the key of c's stream (or none: "error") */
+static void in_db_done(struct conn *c, const char *type)
+{
+    struct relay *r = c->r;
+    struct s2s *s = c->s2s;
+    int valid = strcmp(type, "valid") == 0, full = valid && count_in(r, s->domain) >= r->cfg->s2s_streams;
+    s->dialback = 0;
+    if (valid && !full) {
+        s->authed = 1;
+        c->state = CS_BOUND;
+        relay_log(r, "s2s-in addr=%s domain=%s tls=%s auth=dialback", c->addr, s->domain, tls_version(c->tls));
+        db_send(c, "result", s->domain, NULL, "valid", NULL);
+        return;
+    }
+    relay_log(r, "s2s-dialback-refused addr=%s domain=%s reason=%s", c->addr, s->domain,
+              full ? "too many streams" : valid || strcmp(type, "invalid") == 0 ? "invalid key"
+              : "the domain's server could not be asked");
+    db_send(c, "result", s->domain, NULL, full ? "invalid" : type, NULL);
+    conn_close(c);
+}
+
+static int db_ask(struct relay *r, const char *domain, const char *id, const char *key);
+
+/* <db:result/> (a peer proves its domain) and <db:verify/> (a peer asks
+ * whether a key is ours), both only between the stream's two domains */
+static void in_dialback(struct conn *c, const xs_node *st)
+{
+    struct relay *r = c->r;
+    struct s2s *s = c->s2s;
+    const char *from = xs_getattr(st, "from", NULL), *to = xs_getattr(st, "to", NULL);
+    const char *id = xs_getattr(st, "id", NULL), *key = xs_text(st);
+    struct jid jf;
+    if (!from || jid_parse(from, &jf) < 0 || jf.local[0] || jf.resource[0] || strcmp(jf.domain, s->domain) != 0) {
+        relay_log(r, "s2s-spoof addr=%s domain=%s from=%s", c->addr, s->domain, from ? from : "-");
+        conn_stream_error(c, "invalid-from", from ? from : "no 'from'");
+        return;
+    }
+    if (!to || strcmp(to, r->cfg->domain) != 0) {
+        conn_stream_error(c, "host-unknown", to ? to : "no 'to'");
+        return;
+    }
+    if (strcmp(st->name, "verify") == 0) {
+        /* a stream that says it is from us reached the peer: is its key ours? */
+        int ok = db_key_ok(r, s->domain, r->cfg->domain, id, key);
+        relay_log(r, "s2s-dialback-verify addr=%s domain=%s valid=%s", c->addr, s->domain, ok ? "yes" : "no");
+        db_send(c, "verify", s->domain, token_ok(id, 128) ? id : "-", ok ? "valid" : "invalid", NULL);
+        return;
+    }
+    if (strcmp(st->name, "result") != 0 || xs_getattr(st, "type", NULL)) {
+        conn_stream_error(c, "unsupported-stanza-type", st->name);
+        return;
+    }
+    if (s->dialback) return;                /* being verified */
+    if (s->authed) {                        /* proved already */
+        db_send(c, "result", s->domain, NULL, "valid", NULL);
+        return;
+    }
+    if (!r->cfg->s2s_dialback) {
+        relay_log(r, "s2s-refused addr=%s domain=%s reason=dialback not allowed", c->addr, s->domain);
+        conn_stream_error(c, "not-authorized", "a certificate for the domain is required");
+        return;
+    }
+    s->dialback = 1;
+    if (tls_peer_is(c->tls, s->domain)) {   /* the certificate proves it already */
+        in_db_done(c, "valid");
+        return;
+    }
+    if (!token_ok(key, 64) || db_ask(r, s->domain, c->stream_id, key) < 0) in_db_done(c, token_ok(key, 64) ? "error" : "invalid");
+}
+
+/* XEP-0198 on their stream: acks (no resumption), so that the peer sends
+ * again only what we had not handled when a stream drops */
+static void in_sm(struct conn *c, const xs_node *st)
+{
+    struct s2s *s = c->s2s;
+    char a[80];
+    if (strcmp(st->name, "enable") == 0 && !s->sm_in) {
+        s->sm_in = 1;
+        s->h_in = 0;
+        conn_raw(c, "<enabled xmlns='" NS_SM "'/>", strlen("<enabled xmlns='" NS_SM "'/>"));
+    } else if (strcmp(st->name, "r") == 0 && s->sm_in) {
+        int n = snprintf(a, sizeof a, "<a xmlns='" NS_SM "' h='%u'/>", (unsigned)s->h_in);
+        conn_raw(c, a, (size_t)n);
+    }
+}
+
+/* a message the peer sends again after a stream dropped, which we had
+ * handled but not yet acknowledged: the same bytes, with an id, from the
+ * same domain among the last SEEN_N such messages.  1: seen before. */
+#define SEEN_N 4096
+struct s2s_seen {
+    uint64_t key[SEEN_N];           /* a ring: the oldest is overwritten */
+    int32_t next[SEEN_N];           /* the next slot in the same bucket, -1 none */
+    int32_t head[SEEN_N];           /* buckets: the first slot, -1 none */
+    uint32_t at, used;
+};
+
+static int seen_before(struct relay *r, const char *domain, const xs_node *st)
+{
+    struct s2s_seen *z = r->s2s_seen;
+    size_t n;
+    char *xml;
+    uint8_t h[SC_SHA256_LEN];
+    uint64_t key;
+    if (!z || strcmp(st->name, "message") != 0 || !xs_getattr(st, "id", NULL) ||
+        !(xml = xs_serialize(st, XS_NS_SERVER, &n)))
+        return 0;
+    sc_sha256_parts(h, domain, strlen(domain) + 1, xml, n, (void *)NULL);
+    free(xml);
+    memcpy(&key, h, sizeof key);
+    for (int32_t i = z->head[key % SEEN_N]; i >= 0; i = z->next[i])
+        if (z->key[i] == key) return 1;
+    int32_t slot = (int32_t)z->at;
+    if (z->used == SEEN_N) {                /* the slot's old key leaves its bucket */
+        int32_t *pp = &z->head[z->key[slot] % SEEN_N];
+        while (*pp != slot) pp = &z->next[*pp];
+        *pp = z->next[slot];
+    } else
+        z->used++;
+    z->key[slot] = key;
+    z->next[slot] = z->head[key % SEEN_N];
+    z->head[key % SEEN_N] = slot;
+    z->at = (z->at + 1) % SEEN_N;
+    return 0;
 }
 
 /* a stanza from the peer's domain to ours */
@@ -205,6 +445,11 @@ static void in_stanza(struct conn *c, xs_node *st)
     }
     s->tokens -= 1;
     c->last = now;
+    if (s->sm_in) s->h_in++;
+    if (seen_before(r, s->domain, st)) {
+        relay_log(r, "s2s-duplicate addr=%s domain=%s from=%s", c->addr, s->domain, from);
+        return;
+    }
     xs_rename_ns(st, XS_NS_SERVER, XS_NS_CLIENT);
     /* the sender, as routing sees it: a user of that domain, at its level */
     char bare[600];
@@ -229,8 +474,12 @@ static int in_stanza_cb(void *arg, xs_node *st)
     int stop = 0;
     if (c->state == CS_PREAUTH && !c->tls && st->ns && strcmp(st->ns, NS_TLS) == 0)
         stop = conn_starttls(c, st, c->r->s2s_stls);
-    else if (c->state == CS_PREAUTH && c->tls && st->ns && strcmp(st->ns, NS_SASL) == 0)
+    else if (c->state == CS_PREAUTH && c->tls && st->ns && strcmp(st->ns, NS_SASL) == 0 && !c->s2s->dialback)
         in_auth(c, st);
+    else if ((c->state == CS_PREAUTH || c->state == CS_BOUND) && c->tls && st->ns && strcmp(st->ns, NS_DB) == 0)
+        in_dialback(c, st);
+    else if (c->state == CS_BOUND && st->ns && strcmp(st->ns, NS_SM) == 0)
+        in_sm(c, st);
     else if (c->state == CS_BOUND)
         in_stanza(c, st);
     else
@@ -257,6 +506,14 @@ int s2s_accepted(struct conn *c)
 
 /* ---- ours ------------------------------------------------------------------ */
 
+static void q_bounce(struct relay *r, struct qitem *q, const char *cond)
+{
+    /* an error is never answered with an error */
+    if (q->from && (!q->type || strcmp(q->type, "error") != 0))
+        route_bounce(r, q->name, q->from, q->to, q->id, cond);
+    q_free(q);
+}
+
 static void bounce_all(struct conn *c, const char *cond)
 {
     struct s2s *s = c->s2s;
@@ -265,10 +522,7 @@ static void bounce_all(struct conn *c, const char *cond)
     s->nq = 0;
     while (q) {
         struct qitem *next = q->next;
-        /* an error is never answered with an error */
-        if (q->from && (!q->type || strcmp(q->type, "error") != 0))
-            route_bounce(c->r, q->name, q->from, q->to, q->id, cond);
-        q_free(q);
+        q_bounce(c->r, q, cond);
         q = next;
     }
 }
@@ -282,9 +536,90 @@ static void out_unlink(struct conn *c)
         }
 }
 
+static void out_ready(struct conn *c);
+
+/* the keys c was to have verified: their streams get no answer from here */
+static void db_fail_waiting(struct conn *c)
+{
+    struct s2s *s = c->s2s;
+    while (s->dbv) {
+        struct dbv *v = s->dbv;
+        s->dbv = v->next;
+        free(v);
+    }
+    for (struct conn *k = c->r->conns; k; k = k->next)
+        if (k->kind == K_S2S_IN && k->s2s && k->s2s->dialback && k->state != CS_CLOSING &&
+            strcmp(k->s2s->domain, s->domain) == 0)
+            in_db_done(k, "error");
+}
+
+/* the keys waiting for our stream to the domain go out on it (allowed
+ * before we have proved our own domain, XEP-0220 2.1.2) */
+static void db_flush(struct conn *c)
+{
+    struct s2s *s = c->s2s;
+    while (s->dbv) {
+        struct dbv *v = s->dbv;
+        s->dbv = v->next;
+        db_send(c, "verify", s->domain, v->id, NULL, v->key);
+        free(v);
+    }
+}
+
+static struct conn *out_find(struct relay *r, const char *domain);
+static struct conn *out_alloc(struct relay *r, const char *domain);
+static void out_start(struct conn *c);
+
+static int db_ask(struct relay *r, const char *domain, const char *id, const char *key)
+{
+    struct conn *c = out_find(r, domain);
+    int fresh = !c;
+    struct dbv *v = calloc(1, sizeof *v);
+    if (!v || (!c && !(c = out_alloc(r, domain)))) {
+        free(v);
+        return -1;
+    }
+    snprintf(v->id, sizeof v->id, "%s", id);
+    snprintf(v->key, sizeof v->key, "%s", key);
+    v->next = c->s2s->dbv;
+    c->s2s->dbv = v;
+    if (c->s2s->can_verify) db_flush(c);
+    if (fresh) out_start(c);                /* a failure answers "error" at once */
+    return 0;
+}
+
+/* an answer on our stream: to the key we showed, or to one we asked about */
+static void out_dialback(struct conn *c, const xs_node *st)
+{
+    struct relay *r = c->r;
+    struct s2s *s = c->s2s;
+    const char *from = xs_getattr(st, "from", NULL), *to = xs_getattr(st, "to", NULL);
+    const char *type = xs_getattr(st, "type", NULL), *id = xs_getattr(st, "id", NULL);
+    if (!from || !to || !type || strcmp(from, s->domain) != 0 || strcmp(to, r->cfg->domain) != 0) return;
+    if (strcmp(st->name, "result") == 0 && s->dialback && !s->authed) {
+        s->dialback = 0;
+        if (strcmp(type, "valid") == 0) {
+            s->authed = 1;
+            s->via = "dialback";
+            out_ready(c);
+        } else {
+            relay_log(r, "s2s-failed domain=%s reason=the peer refused our dialback key (%s)", s->domain, type);
+            conn_close(c);
+        }
+    } else if (strcmp(st->name, "verify") == 0 && id) {
+        for (struct conn *k = r->conns; k; k = k->next)
+            if (k->kind == K_S2S_IN && k->s2s && k->s2s->dialback && k->state != CS_CLOSING &&
+                strcmp(k->stream_id, id) == 0 && strcmp(k->s2s->domain, s->domain) == 0) {
+                in_db_done(k, strcmp(type, "valid") == 0 ? "valid" : "invalid");
+                break;
+            }
+    }
+}
+
 /* given up before it was ever a connection of the relay */
 static void out_discard(struct conn *c, const char *cond)
 {
+    db_fail_waiting(c);
     bounce_all(c, cond);
     out_unlink(c);
     xs_free(c->xs);
@@ -300,22 +635,94 @@ static int out_open_cb(void *arg, const xs_header *h)
         return XS_STOP;
     }
     snprintf(c->stream_id, sizeof c->stream_id, "%.32s", h->id ? h->id : "");
+    /* Prosody's ids are UUIDs (36 characters): a key is made over all of it */
+    snprintf(c->s2s->peer_id, sizeof c->s2s->peer_id, "%s", h->id && strlen(h->id) < sizeof c->s2s->peer_id ? h->id : "");
     return XS_CONTINUE;
+}
+
+#define SM_R "<r xmlns='" NS_SM "'/>"
+
+/* what has surely arrived goes: up to h when the peer acknowledges (acked),
+ * else, on a stream without acks, what has been written */
+static void out_forget(struct conn *c, int acked, uint32_t h)
+{
+    struct s2s *s = c->s2s;
+    while (s->sent && (acked ? (int32_t)(h - s->sent->seq) >= 0 : !s->sm && s->sent->end <= c->out_written)) {
+        struct qitem *q = s->sent;
+        if (!(s->sent = q->next)) s->sent_tail = NULL;
+        s->nsent--;
+        q_free(q);
+    }
+}
+
+/* a stanza onto our stream, kept until it has surely arrived */
+static void out_send(struct conn *c, struct qitem *q)
+{
+    struct s2s *s = c->s2s;
+    conn_raw(c, q->xml, q->len);
+    q->end = c->out_queued;
+    q->seq = ++s->sm_out;
+    q->next = NULL;
+    if (s->sent_tail) s->sent_tail->next = q; else s->sent = q;
+    s->sent_tail = q;
+    s->nsent++;
+    if (s->sm && !s->r_out) {
+        conn_raw(c, SM_R, strlen(SM_R));
+        s->r_out = 1;
+    }
+    if (s->sm && s->nsent > 4 * c->r->cfg->s2s_queue + 1000) {
+        /* a peer that reads but never acknowledges: written is enough */
+        relay_log(c->r, "s2s-unacked domain=%s held=%d (acks no longer waited for)", s->domain, s->nsent);
+        s->sm = 0;
+    }
+    out_forget(c, 0, 0);
+    c->last = ev_now_ms();
 }
 
 static void out_ready(struct conn *c)
 {
     struct s2s *s = c->s2s;
     c->state = CS_BOUND;
-    relay_log(c->r, "s2s-out domain=%s addr=%s tls=%s queued=%d", s->domain, c->addr, tls_version(c->tls), s->nq);
+    relay_log(c->r, "s2s-out domain=%s addr=%s tls=%s auth=%s acks=%s queued=%d", s->domain, c->addr,
+              tls_version(c->tls), s->via ? s->via : "certificate", s->sm_offered ? "yes" : "no", s->nq);
+    if (s->sm_offered) {
+        /* XEP-0198 on the server stream: acks, no resumption */
+        conn_raw(c, "<enable xmlns='" NS_SM "'/>", strlen("<enable xmlns='" NS_SM "'/>"));
+        s->sm = 1;
+        s->sm_out = 0;
+    }
     while (s->q) {
         struct qitem *q = s->q;
         s->q = q->next;
-        conn_raw(c, q->xml, q->len);
-        q_free(q);
+        out_send(c, q);
     }
     s->qtail = NULL;
     s->nq = 0;
+}
+
+/* <a/>, <enabled/>, <failed/>, <r/> on our stream */
+static void out_sm(struct conn *c, const xs_node *st)
+{
+    struct s2s *s = c->s2s;
+    if (strcmp(st->name, "a") == 0 && s->sm) {
+        const char *h = xs_getattr(st, "h", NULL);
+        unsigned long v;
+        if (!h || parse_ulong(h, 0, UINT32_MAX, &v) < 0 || (int32_t)(s->sm_out - (uint32_t)v) < 0) {
+            conn_stream_error(c, "undefined-condition", "an ack for stanzas never sent");
+            return;
+        }
+        out_forget(c, 1, (uint32_t)v);
+        s->r_out = 0;
+        if (s->sent) {
+            conn_raw(c, SM_R, strlen(SM_R));
+            s->r_out = 1;
+        }
+    } else if (strcmp(st->name, "failed") == 0 && s->sm) {
+        s->sm = 0;
+        out_forget(c, 0, 0);
+    } else if (strcmp(st->name, "r") == 0) {
+        conn_raw(c, "<a xmlns='" NS_SM "' h='0'/>", strlen("<a xmlns='" NS_SM "' h='0'/>"));
+    }
 }
 
 static int out_stanza_cb(void *arg, xs_node *st)
@@ -332,10 +739,24 @@ static int out_stanza_cb(void *arg, xs_node *st)
                 conn_raw(c, "<starttls xmlns='" NS_TLS "'/>", strlen("<starttls xmlns='" NS_TLS "'/>"));
         } else if (!s->authed) {
             const xs_node *m = xs_child(st, "mechanisms", NS_SASL);
-            int ext = 0;
+            s->sm_offered = xs_child(st, "sm", NS_SM) != NULL;
+            int ext = 0, trusted = tls_peer_is(c->tls, s->domain), db = c->r->cfg->s2s_dialback;
+            char key[65];
             for (const xs_node *k = m ? m->children : NULL; k; k = k->next)
                 if (k->name && strcmp(k->name, "mechanism") == 0 && strcmp(xs_text(k), "EXTERNAL") == 0) ext = 1;
-            if (!ext) {
+            s->can_verify = 1;
+            db_flush(c);
+            if (!trusted && !db) {
+                /* the handshake fails first; this is the same check where it did not */
+                relay_log(c->r, "s2s-failed domain=%s reason=certificate: %s", s->domain, tls_error(c->tls));
+                conn_stream_error(c, "policy-violation", "no certificate for the domain");
+            } else if (!ext && db && token_ok(s->peer_id, 128)) {
+                /* our certificate is not taken (or theirs not trusted): dialback */
+                db_key(c->r, s->domain, c->r->cfg->domain, s->peer_id, key);
+                db_send(c, "result", s->domain, NULL, NULL, key);
+                sc_zero(key, sizeof key);
+                s->dialback = 1;
+            } else if (!ext) {
                 relay_log(c->r, "s2s-failed domain=%s reason=EXTERNAL not offered (our certificate not taken)",
                           s->domain);
                 conn_stream_error(c, "policy-violation", "no way to authenticate");
@@ -348,8 +769,10 @@ static int out_stanza_cb(void *arg, xs_node *st)
                 if (!b.oom) conn_raw(c, b.p, b.n);
                 sb_free(&b);
             }
-        } else
+        } else if (!s->dialback) {
+            s->sm_offered = xs_child(st, "sm", NS_SM) != NULL;
             out_ready(c);
+        }
     } else if (st->ns && strcmp(st->ns, NS_TLS) == 0 && strcmp(st->name, "proceed") == 0 && !c->tls) {
         if (!(c->tls = tls_connect(c->r->s2s_ctls, c->fd, c->fd, s->domain))) {
             conn_stream_error(c, "internal-server-error", NULL);
@@ -372,6 +795,10 @@ static int out_stanza_cb(void *arg, xs_node *st)
         conn_close(c);
     } else if (st->ns && strcmp(st->ns, NS_TLS) == 0 && strcmp(st->name, "failure") == 0) {
         conn_close(c);
+    } else if (st->ns && strcmp(st->ns, NS_DB) == 0 && c->tls) {
+        out_dialback(c, st);
+    } else if (st->ns && strcmp(st->ns, NS_SM) == 0 && c->state == CS_BOUND) {
+        out_sm(c, st);
     }
     /* anything else on our stream (it is one-way) is ignored */
     xs_node_free(st);
@@ -496,7 +923,16 @@ static void out_start(struct conn *c)
     c->s2s->job = p;
 }
 
-static struct conn *out_new(struct relay *r, const char *domain)
+static struct conn *out_find(struct relay *r, const char *domain)
+{
+    struct conn *c;
+    for (c = r->s2s_out; c; c = c->s2s->next)
+        if (strcmp(c->s2s->domain, domain) == 0 && c->state != CS_CLOSING) break;
+    return c;
+}
+
+/* a stream to domain, not started (out_start) */
+static struct conn *out_alloc(struct relay *r, const char *domain)
 {
     struct conn *c = calloc(1, sizeof *c);
     xs_limits lim = { r->cfg->max_stanza + 1024, 0, 0, 1 };
@@ -512,56 +948,78 @@ static struct conn *out_new(struct relay *r, const char *domain)
     c->state = CS_HEADER;
     c->s2s->out = 1;
     snprintf(c->s2s->domain, sizeof c->s2s->domain, "%s", domain);
+    c->remote = c->s2s->domain;
     c->s2s->next = r->s2s_out;
     r->s2s_out = c;
-    out_start(c);
     return c;
+}
+
+/* q onto domain's stream, or into its queue while it is set up; 0, or -1
+ * when the queue is full (q is the caller's then) */
+static int out_put(struct conn *c, struct qitem *q)
+{
+    struct s2s *s = c->s2s;
+    if (c->state == CS_BOUND) {
+        out_send(c, q);
+        return 0;
+    }
+    if (s->nq >= c->r->cfg->s2s_queue) return -1;
+    q->next = NULL;
+    if (s->qtail) s->qtail->next = q; else s->q = q;
+    s->qtail = q;
+    s->nq++;
+    return 0;
 }
 
 static void remote_send(struct relay *r, const char *domain, const char *xml, size_t len, const xs_node *st)
 {
-    struct conn *c;
-    for (c = r->s2s_out; c; c = c->s2s->next)
-        if (strcmp(c->s2s->domain, domain) == 0 && c->state != CS_CLOSING) break;
+    struct conn *c = out_find(r, domain);
+    struct qitem *q = NULL;
+    int fresh = !c;
     if (!r->cfg->s2s || strcmp(domain, r->cfg->domain) == 0) {
         if (st) route_bounce(r, st->name, xs_getattr(st, "from", NULL), xs_getattr(st, "to", NULL),
                              xs_getattr(st, "id", NULL), "remote-server-not-found");
         return;
     }
-    if (!c && !(c = out_new(r, domain))) {
+    if ((!c && !(c = out_alloc(r, domain))) || !(q = q_new(xml, len, st))) {
         if (st) route_bounce(r, st->name, xs_getattr(st, "from", NULL), xs_getattr(st, "to", NULL),
                              xs_getattr(st, "id", NULL), "internal-server-error");
+        if (c && fresh) out_discard(c, "internal-server-error");
         return;
     }
-    if (c->state == CS_BOUND) {
-        conn_raw(c, xml, len);
-        c->last = ev_now_ms();
-        return;
-    }
-    struct s2s *s = c->s2s;
-    if (s->nq >= r->cfg->s2s_queue) {
+    if (out_put(c, q) < 0) {
         relay_log(r, "s2s-queue-full domain=%s", domain);
-        if (st) route_bounce(r, st->name, xs_getattr(st, "from", NULL), xs_getattr(st, "to", NULL),
-                             xs_getattr(st, "id", NULL), "resource-constraint");
-        return;
+        q_bounce(r, q, "resource-constraint");
     }
-    struct qitem *q = calloc(1, sizeof *q);
-    if (!q || !(q->xml = malloc(len))) {
-        free(q);
-        return;
+    if (fresh) out_start(c);
+}
+
+/* our stream dropped: what may not have arrived goes again on a new one
+ * (each stanza on at most three streams), unless the relay is stopping */
+static void out_retry(struct conn *c)
+{
+    struct relay *r = c->r;
+    struct s2s *s = c->s2s;
+    struct qitem *q = (out_forget(c, 0, 0), s->sent);
+    struct conn *k = NULL;
+    int fresh = 0, again = 0, lost = 0;
+    if (!q) return;
+    s->sent = s->sent_tail = NULL;
+    s->nsent = 0;
+    if (!r->draining && !(k = out_find(r, s->domain)) && (k = out_alloc(r, s->domain))) fresh = 1;
+    while (q) {
+        struct qitem *next = q->next;
+        if (!k && q->end <= c->out_written) {
+            q_free(q);                      /* stopping: written is as far as it goes */
+        } else if (!k || ++q->tries > 2 || out_put(k, q) < 0) {
+            q_bounce(r, q, "remote-server-timeout");
+            lost++;
+        } else
+            again++;
+        q = next;
     }
-    memcpy(q->xml, xml, len);
-    q->len = len;
-    if (st) {
-        snprintf(q->name, sizeof q->name, "%s", st->name);
-        q->from = dupz(xs_getattr(st, "from", NULL));
-        q->to = dupz(xs_getattr(st, "to", NULL));
-        q->id = dupz(xs_getattr(st, "id", NULL));
-        q->type = dupz(xs_getattr(st, "type", NULL));
-    }
-    if (s->qtail) s->qtail->next = q; else s->q = q;
-    s->qtail = q;
-    s->nq++;
+    relay_log(r, "s2s-retry domain=%s again=%d given-up=%d acks=%s", s->domain, again, lost, s->sm ? "yes" : "no");
+    if (fresh) out_start(k);
 }
 
 /* ---- both -------------------------------------------------------------------- */
@@ -573,6 +1031,8 @@ void s2s_gone(struct conn *c)
     if (s->out) {
         out_unlink(c);
         if (s->job) s->job->c = NULL;
+        db_fail_waiting(c);
+        out_retry(c);
         bounce_all(c, "remote-server-timeout");
     }
     free(s);
@@ -585,6 +1045,12 @@ int s2s_init(struct relay *r)
     char err[512];
     r->remote_send = remote_send;
     if (!cfg->s2s) return 0;
+    if (!(r->s2s_seen = malloc(sizeof *r->s2s_seen))) {
+        relay_log(r, "fatal: s2s: out of memory");
+        return -1;
+    }
+    memset(r->s2s_seen->head, 0xff, sizeof r->s2s_seen->head);
+    r->s2s_seen->at = r->s2s_seen->used = 0;
     if (!cfg->tls_cert) {
         relay_log(r, "fatal: s2s: federation needs tls_cert and tls_key (peers check our domain)");
         return -1;
@@ -592,8 +1058,30 @@ int s2s_init(struct relay *r)
     if (!(r->s2s_stls = tls_server_new(cfg->tls_cert, cfg->tls_key, cfg->tls_chain, err, sizeof err)) ||
         tls_ctx_ask_peer_cert(r->s2s_stls, cfg->s2s_ca, err, sizeof err) < 0 ||
         !(r->s2s_ctls = tls_client_new(cfg->s2s_ca, 0, err, sizeof err)) ||
+        /* with dialback a peer's certificate that does not verify ends no
+         * handshake: the stream goes on to dialback (tls_peer_is decides) */
+        (cfg->s2s_dialback && tls_ctx_ask_peer_cert(r->s2s_ctls, cfg->s2s_ca, err, sizeof err) < 0) ||
         tls_ctx_show_cert(r->s2s_ctls, cfg->tls_cert, cfg->tls_key, cfg->tls_chain, err, sizeof err) < 0) {
         relay_log(r, "fatal: s2s: %s", err);
+        return -1;
+    }
+    /* the dialback key secret: a file all nodes of the domain share, or one
+     * of this run (keys of streams opened before a restart then fail) */
+    if (cfg->s2s_dialback_secret) {
+        char *sec = NULL;
+        size_t n = 0;
+        if (read_file(cfg->s2s_dialback_secret, 4096, &sec, &n) < 0 || n < 16) {
+            relay_log(r, "fatal: s2s: dialback secret %s: %s", cfg->s2s_dialback_secret,
+                      sec ? "fewer than 16 bytes" : strerror(errno));
+            if (sec) sc_zero(sec, n);
+            free(sec);
+            return -1;
+        }
+        sc_sha256(sec, n, r->db_secret);
+        sc_zero(sec, n);
+        free(sec);
+    } else if (sc_random(r->db_secret, sizeof r->db_secret) < 0) {
+        relay_log(r, "fatal: s2s: no random bytes for the dialback secret");
         return -1;
     }
     return 0;
@@ -613,4 +1101,7 @@ void s2s_fini(struct relay *r)
     }
     tls_ctx_free(r->s2s_stls);
     tls_ctx_free(r->s2s_ctls);
+    sc_zero(r->db_secret, sizeof r->db_secret);
+    free(r->s2s_seen);
+    r->s2s_seen = NULL;
 }

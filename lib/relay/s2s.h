@@ -2,7 +2,8 @@
  * s2s.h - simpp-relayd in the federated XMPP network (s2s.c): streams to
  * and from other domains' servers (RFC 6120 server-to-server, jabber:server),
  * each in TLS and authenticated by the peer's certificate (SASL EXTERNAL,
- * RFC 6120 13.7.1).  Below stream.c, above route.c.
+ * RFC 6120 13.7.1) or, where the operator allows it, by Server Dialback
+ * (XEP-0220).  Below stream.c, above route.c.
  */
 #ifndef SIMPP_RELAY_S2S_H
 #define SIMPP_RELAY_S2S_H

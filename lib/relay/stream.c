@@ -40,7 +40,7 @@ void relay_config_defaults(struct relay_config *c)
     c->allow_scram = 1;
     c->allow_plain = 1;
     c->tls_required = 1;
-    c->workers = 2;
+    c->workers = 0;             /* workers_default(): a CPU left for the loop */
     c->auth_per_min = 60;
     c->s2s_queue = 1000;
     c->s2s_streams = 4;
@@ -709,9 +709,9 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
         goto out;
     }
     ev_set_beforesleep(r->loop, before_sleep, r);
-    relay_log(r, "listening host=%s port=%s domain=%s tls=%s%s%s%s%s", cfg->host, port, cfg->domain,
+    relay_log(r, "listening host=%s port=%s domain=%s tls=%s%s%s%s%s workers=%d", cfg->host, port, cfg->domain,
               r->tls ? "starttls" : "none", tport[0] ? " tls_port=" : "", tport, sport[0] ? " s2s_port=" : "",
-              sport);
+              sport, workers_count(r->workers));
     if (!r->tls && cfg->tls_required && (cfg->allow_scram || cfg->allow_plain))
         relay_log(r, "no tls_cert: password logins are off until TLS is configured (SIMPP logins work)");
     if (cfg->ready_fd >= 0) {
@@ -726,6 +726,7 @@ int relay_run(const struct relay_config *cfg, const sc_key *server_key, store *s
     relay_log(r, "stopped routed=%llu stored=%llu", (unsigned long long)r->routed,
               (unsigned long long)r->stored);
 out:
+    r->draining = 1;                        /* nothing starts again now */
     while (r->conns) {
         r->conns->state = CS_CLOSING;
         sb_reset(&r->conns->out);

@@ -5,10 +5,12 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 
 #include "relay/work.h"
 
@@ -29,9 +31,24 @@ static void push(struct job **head, struct job **tail, struct job *j)
     *tail = j;
 }
 
+/*
+ * A worker gives way to the loop: the kernel weighs a process's threads
+ * together (one group per session), so workers deriving flat out at the
+ * loop's priority would take the CPU the loop needs to route the next
+ * stanza.  SCHED_IDLE (the lowest weight there is, and never preempting);
+ * where that is refused, the highest nice value.
+ */
+static void give_way(void)
+{
+    struct sched_param sp = { .sched_priority = 0 };
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+}
+
 static void *worker(void *arg)
 {
     struct workers *w = arg;
+    give_way();
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->in && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
@@ -69,10 +86,19 @@ static void wake_cb(ev_loop *l, int fd, int mask, void *arg)
     }
 }
 
+int workers_default(void)
+{
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+    /* one CPU left for the loop */
+    return n - 1 > 64 ? 64 : n - 1 < 1 ? 1 : (int)(n - 1);
+}
+
 struct workers *workers_new(ev_loop *l, int n, int max_queued)
 {
     struct workers *w = calloc(1, sizeof *w);
     if (!w) return NULL;
+    if (n < 1) n = workers_default();
     w->loop = l;
     w->max_queued = max_queued;
     pthread_mutex_init(&w->mu, NULL);
@@ -85,11 +111,17 @@ struct workers *workers_new(ev_loop *l, int n, int max_queued)
     }
     for (w->n = 0; w->n < (n < 1 ? 1 : n); w->n++)
         if (pthread_create(&w->th[w->n], NULL, worker, w) != 0) break;
+        else pthread_setname_np(w->th[w->n], "simpp-work");
     if (w->n == 0) {
         workers_free(w);
         return NULL;
     }
     return w;
+}
+
+int workers_count(const struct workers *w)
+{
+    return w ? w->n : 0;
 }
 
 int workers_submit(struct workers *w, struct job *j)

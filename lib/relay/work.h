@@ -17,8 +17,14 @@ struct job {
 
 struct workers;
 
-/* n threads (at least 1); at most max_queued jobs waiting.  NULL: failed. */
+/* n threads (0: workers_default()); at most max_queued jobs waiting.
+ * NULL: failed.  Workers run at the lowest priority (SCHED_IDLE), so their
+ * work never takes a CPU the loop wants. */
 struct workers *workers_new(ev_loop *l, int n, int max_queued);
+/* one thread fewer than the CPUs this process may use, at least 1 */
+int workers_default(void);
+/* the threads running */
+int workers_count(const struct workers *w);
 /* 0, or -1 when the queue is full (the caller refuses the work) */
 int workers_submit(struct workers *w, struct job *j);
 /* stop the threads; jobs not yet done get done() without run() */

@@ -9,8 +9,10 @@ rendered to files).  Prints one line of key=value:
   vlag      the video's delay: median over the pictures shown of (source
             time - output time), ms
   corr      the normalised cross-correlation of the output sound with the
-            source, each second at its best fit (a jitter buffer moves the
-            sound by a packet when it grows or shrinks), the mean of the peaks
+            source: each second placed at its best fit, then each 100 ms of
+            it within two packets (40 ms) of that (a jitter buffer moves the
+            sound by a packet when it grows or shrinks), the mean of the
+            100 ms peaks (noise in place of the sound scores about 0.03)
   alag      the sound's delay, the median of the seconds', ms
   av        alag - vlag, ms: positive when the sound comes after the picture
   frozen    the longest run of one picture on the screen, ms (after the first
@@ -86,8 +88,11 @@ if len(sys.argv) > 6:
 a, s = wav(sys.argv[2]), wav(sys.argv[4])
 # The output's sound, one second at a time, against the source: a jitter
 # buffer that grows or shrinks moves what follows by a packet, so each
-# second is placed on its own (within 200 ms of the first placement); corr
-# is the mean of the seconds' normalised peaks, alag their median delay.
+# second is placed on its own (within 200 ms of the first placement), and
+# alag is the seconds' median delay.  Such a move inside a second would
+# leave only part of it in place, so corr is taken over 100 ms pieces, each
+# placed within two packets of its second's fit: the mean of their
+# normalised peaks.  What was concealed or lost still counts against it.
 nz = np.nonzero(np.abs(a) > 64)[0]
 corr, alag = 0.0, float('nan')
 
@@ -115,8 +120,10 @@ if len(nz):
         off, p = place(a[i:i + 48000], first + i - 9600, first + i + 9600)
         if off is None:
             continue
-        peaks.append(p)
         lags.append(off - i)
+        for j in range(0, 48000, 4800):
+            _, p = place(a[i + j:i + j + 4800], off + j - 1920, off + j + 1920)
+            peaks.append(p)
     if peaks:
         corr = float(np.mean(peaks))
         alag = (float(np.median(lags)) - nz[0]) / 48000 * 1000

@@ -6,6 +6,8 @@
  *   sctool verify PUB SIG.der < msg       exit 0 valid, 1 invalid
  *   sctool ecdh KEY PEERPUB > secret       raw x-coordinate (openssl pkeyutl -derive)
  *   sctool ecdh-hkdf KEY PEERPUB INFO      HKDF-SHA256 of it, 32 bytes hex
+ *   sctool pbkdf2 sha256|sha1 ITER LEN SALTHEX < password
+ *                                          PBKDF2-HMAC, LEN bytes hex (openssl kdf)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +98,23 @@ int main(int argc, char **argv)
         puts(hex);
         sc_key_free(a);
         sc_key_free(b);
+        return 0;
+    }
+    if (strcmp(argv[1], "pbkdf2") == 0 && argc == 6) {
+        int h = strcmp(argv[2], "sha1") == 0 ? SC_HASH_SHA1 : SC_HASH_SHA256;
+        unsigned long iter = strtoul(argv[3], NULL, 10), len = strtoul(argv[4], NULL, 10);
+        uint8_t salt[256], *pw, *dk;
+        size_t saltl = sizeof salt, pl = slurp(0, &pw);
+        char *hex;
+        if (len == 0 || len > 4096 || sc_hex_decode(argv[5], strlen(argv[5]), salt, &saltl) < 0)
+            die(EX_USAGE, "pbkdf2: a length of 1 to 4096 and a salt in hex");
+        if (!(dk = malloc(len)) || !(hex = malloc(2 * len + 1))) die(EX_OSERR, "out of memory");
+        if (sc_pbkdf2(h, pw, pl, salt, saltl, iter, dk, len) < 0) die(EX_DATAERR, "pbkdf2 failed");
+        sc_hex_encode(dk, len, hex);
+        puts(hex);
+        free(dk);
+        free(hex);
+        free(pw);
         return 0;
     }
     die(EX_USAGE, "unknown command: %s", argv[1]);

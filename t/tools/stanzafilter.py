@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""stanzafilter.py [--drop REGEX] [--nth N] [--count K] [--ctl FIFO] -- PROGRAM ARGS... - a
-relay that withholds messages, for tests.  Chained after simpp-login in place
+"""stanzafilter.py [--drop REGEX | --late REGEX] [--nth N] [--count K] [--ctl FIFO]
+-- PROGRAM ARGS... - a relay that withholds or reorders messages, for tests.  Chained after simpp-login in place
 of the program, it runs PROGRAM with its own pipes on fds 6 and 7 and passes
 stanzas through (simpp-login writes one a line), except the N-th stanza from
 the relay that matches REGEX and the K - 1 matching ones after it (K = 1 by
 default), which it drops: what the program sees is what a relay that drops
-those messages would deliver.  Everything PROGRAM writes
+those messages would deliver.  With --late instead of --drop, those
+stanzas are held back and delivered right after the next matching one: a
+relay that reorders them.  Everything PROGRAM writes
 goes to the relay unchanged.  The key descriptor ($SIMPP_KEYFD) and the
 environment are passed on.  Exits with PROGRAM's status.
 
@@ -27,10 +29,11 @@ once done.  Standard library only."""
 import os, re, select, subprocess, sys
 
 args = sys.argv[1:]
-drop, nth, count, ctl = None, 1, 1, None
+drop, late, nth, count, ctl = None, False, 1, 1, None
 while args and args[0] != "--":
-    if args[0] == "--drop":
+    if args[0] in ("--drop", "--late"):
         drop = re.compile(args[1].encode())
+        late = args[0] == "--late"
         args = args[2:]
     elif args[0] == "--nth":
         nth = int(args[1])
@@ -63,9 +66,9 @@ os.close(from_prog_w)
 for fd in keep[2:]:
     os.close(fd)
 
-seen, buf, cbuf = 0, b"", b""
+seen, buf, held, cbuf = 0, b"", [], b""
 relay_open, prog_open = True, True
-down, queued, held = False, [], []
+down, queued, withheld = False, [], []  # the link (--ctl)
 rules = []                              # [kind, regex, count] for stanzas from the relay
 LINK = "<link xmlns='urn:simpp:1:link' state='%s' %s='0'/>\n"
 
@@ -97,7 +100,7 @@ def deliver(line):
 
 
 def command(c):
-    global down, queued, held
+    global down, queued, withheld
     w = c.split(" ", 2)
     if w[0] == "down":
         down = True
@@ -107,9 +110,9 @@ def command(c):
         for d in queued:
             os.write(7, d)
         if w[0] == "resumed":
-            for line in held:
+            for line in withheld:
                 deliver(line)
-        queued, held = [], []
+        queued, withheld = [], []
         to_prog((LINK % (w[0], "resent")).encode().strip())
     elif w[0] == "drop":
         rules.append(["drop", re.compile(w[2].encode()), int(w[1])])
@@ -147,13 +150,21 @@ while prog_open:
         buf += d
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
+            out = [line]
             if drop is not None and drop.search(line):
                 seen += 1
                 if nth <= seen < nth + count:
-                    sys.stderr.write("stanzafilter: dropped %s\n" % line[:80].decode("utf-8", "replace"))
+                    sys.stderr.write("stanzafilter: %s %s\n" % ("held" if late else "dropped",
+                                                               line[:80].decode("utf-8", "replace")))
+                    if late:
+                        held.append(line)
                     continue
-            if down:
-                held.append(line)
-            else:
-                deliver(line)
+                if held:    # the held ones now, after this one
+                    out, held = out + held, []
+                    sys.stderr.write("stanzafilter: delivered %d held late\n" % (len(out) - 1))
+            for o in out:
+                if down:
+                    withheld.append(o)
+                else:
+                    deliver(o)
 sys.exit(p.wait())

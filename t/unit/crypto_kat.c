@@ -10,7 +10,8 @@
  *
  *   RFC 4231          HMAC-SHA256                  sc_hmac_sha256
  *   RFC 5869          HKDF-SHA256                  sc_hkdf_sha256
- *   RFC 7914 s.11     PBKDF2-HMAC-SHA256           sc_pbkdf2_sha256
+ *   RFC 7914 s.11     PBKDF2-HMAC-SHA256           sc_pbkdf2_sha256, sc_pbkdf2
+ *   RFC 6070          PBKDF2-HMAC-SHA1             sc_pbkdf2
  *   NIST CAVP SHAVS   SHA-256 Short/LongMsg        sc_sha256, incremental API
  *   RFC 8439          ChaCha20-Poly1305            sc_seal/sc_open suite 1
  *   NIST CAVP GCMVS   AES-128-GCM                  sc_seal/sc_open suite 2
@@ -337,12 +338,14 @@ static void kat_hkdf(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* PBKDF2-HMAC-SHA256: RFC 7914 section 11 and RFC 6070 inputs (t/data) */
+/* PBKDF2-HMAC-SHA256: RFC 7914 section 11 and RFC 6070 inputs; PBKDF2-HMAC-SHA1
+ * (SCRAM-SHA-1): RFC 6070; both also against Python's hashlib for a password
+ * longer than a block and a key of several blocks (t/data) */
 
-static void kat_pbkdf2(void)
+static void kat_pbkdf2(const char *file, int h, size_t want)
 {
     vecfile vf;
-    if (vec_open(&vf, 1, "pbkdf2-sha256.txt", "P") < 0) return;
+    if (vec_open(&vf, 1, file, "P") < 0) return;
     size_t n = 0;
     for (size_t i = 0; i < vf.n; i++) {
         const record *r = &vf.r[i];
@@ -352,13 +355,18 @@ static void kat_pbkdf2(void)
         int good = rec_bytes(r, "P", &pw, &pl) == 0 && rec_bytes(r, "S", &salt, &sl) == 0 &&
                    rec_bytes(r, "DK", &dk, &dl) == 0 && c > 0 && dl > 0;
         out = xmalloc(dl);
-        good = good && sc_pbkdf2_sha256(pw, pl, salt, sl, (unsigned long)c, out, dl) == 0 &&
+        good = good && sc_pbkdf2(h, pw, pl, salt, sl, (unsigned long)c, out, dl) == 0 &&
                memcmp(out, dk, dl) == 0;
-        ok(good, "PBKDF2-HMAC-SHA256 c=%ld dkLen=%zu (pbkdf2-sha256.txt line %d)", c, dl, r->line);
+        if (h == SC_HASH_SHA256) {
+            memset(out, 0, dl);
+            good = good && sc_pbkdf2_sha256(pw, pl, salt, sl, (unsigned long)c, out, dl) == 0 &&
+                   memcmp(out, dk, dl) == 0;
+        }
+        ok(good, "PBKDF2 c=%ld dkLen=%zu (%s line %d)", c, dl, file, r->line);
         free(pw); free(salt); free(dk); free(out);
         n++;
     }
-    ok(n == 7, "pbkdf2-sha256.txt: %zu cases read (expect 7)", n);
+    ok(n == want, "%s: %zu cases read (expect %zu)", file, n, want);
     vec_free(&vf);
 }
 
@@ -913,7 +921,8 @@ int main(void)
     printf("# vectors: %s, data: %s\n", vecdir(), tap_datadir());
     kat_hmac();
     kat_hkdf();
-    kat_pbkdf2();
+    kat_pbkdf2("pbkdf2-sha256.txt", SC_HASH_SHA256, 9);
+    kat_pbkdf2("pbkdf2-sha1.txt", SC_HASH_SHA1, 7);
     kat_sha256_file("hashes/SHA2/SHA256ShortMsg.rsp", 65);
     kat_sha256_file("hashes/SHA2/SHA256LongMsg.rsp", 64);
     kat_chacha_file("ciphers/ChaCha20Poly1305/boringssl.txt", "KEY", "NONCE", "AD", "IN", "CT",

@@ -591,6 +591,27 @@ static void test_signatures(void)
         ok(g && two && verify_copy(g, e, 32, rs, 64) == 1 &&
            sc_verify_stepwise(g, e, 32, rs, 64) == 1,
            "u1.G + u2.Q = G + G: a doubling, 2G, valid (twin)");
+        /* s + n, a second encoding of s where it fits in 32 bytes: with
+         * s = 1 and e = n - r + 2 the sum is (e + r)/s . G = 2G, so (r, 1)
+         * is valid and (r, 1 + n) must be refused.  libtomcrypt refuses
+         * s >= n as an error, and the stepwise computation, which then
+         * decides, reduces s mod n: only the range check stands here */
+        {
+            unsigned borrow = 0, carry = 2;
+            for (int i = 31; i >= 0; i--) {     /* e = n - r + 2 (< n) */
+                unsigned v = (unsigned)order[i] - rs[i] - borrow;
+                borrow = (v >> 8) & 1;
+                v = (v & 0xff) + carry;
+                e[i] = (uint8_t)v;
+                carry = v >> 8;
+            }
+            hx(rs + 32, 32, ONE32);
+            ok(g && two && verify_copy(g, e, 32, rs, 64) == 1 && sc_verify_stepwise(g, e, 32, rs, 64) == 1,
+               "s = 1, e = n - r + 2: valid (twin of the next)");
+            hx(rs + 32, 32, P256_N1);
+            ok(g && two && verify_copy(g, e, 32, rs, 64) == 0 && sc_verify_stepwise(g, e, 32, rs, 64) == 0,
+               "... the same with s + n = n + 1, a second encoding of s = 1: refused by both verifiers");
+        }
         sc_key_free(two);
         sc_key_free(g);
     }
