@@ -1237,6 +1237,10 @@ static void frame_in(const char *from, const char *sid, uint64_t seq, const uint
             return;
         }
     } else if (seq > sess->rseq && !force && nheld < HOLD_MAX && seq - sess->rseq <= 10000) {
+        /* said once per gap: the order on the way was not the order sent */
+        if (!nheld)
+            note("frame %llu from %s came before %llu: held to be put back in order (reordered on the way, "
+                 "or a resend after a lost one)", (unsigned long long)seq, from, (unsigned long long)sess->rseq);
         hold(from, sid, seq, d, n);
         return;
     }

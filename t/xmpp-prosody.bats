@@ -225,6 +225,8 @@ altered() {
     say alice "three"
     wait_for bob "^msg 3 alice@$D three" bob.out
     grep -q "stanzafilter: delivered 1 held late" bob.err
+    # put back in order, and said: the server did not keep the order sent
+    grep -Eq "^note frame [0-9]+ from alice@$D[^ ]* came before [0-9]+: held to be put back in order" bob.out
     [ "$(grep '^msg' bob.out)" = "$(printf 'msg 1 alice@%s one\nmsg 2 alice@%s two\nmsg 3 alice@%s three' $D $D $D)" ]
     wait_for alice "^ack 3$" alice.out
     end_session alice
