@@ -595,13 +595,25 @@ static void on_link(const xs_node *n)
             }
         if (!S.back_wait) S.back_done = 0;
         S.back_wait = 1;
-        int again = resend_pending(0);
-        /* nothing to send again: the last frame goes again anyway, a
-         * duplicate that tells a peer which took us for offline while our
-         * link was down that we are back (frame_in) */
-        if (!S.pend && S.last_frame.n && S.have_sess && S.s.confirmed &&
-            write_all(S.last_frame.p, S.last_frame.n) < 0)
-            die_sys(EX_IOERR, "unable to write to the relay (fd 7)");
+        int again = 0;
+        /* resumed: the server acknowledged or still holds what we sent,
+         * and holds what was sent to us; nothing goes again (13, 19.19) */
+        if (!strcmp(st, "new")) {
+            again = resend_pending(0);
+            /* a new stream: the server may have lost what was on its way.
+             * A peer that took us for offline while our link was down
+             * learns that we are back from our presence, sent to it
+             * directly (we may have no frame of ours to send again), and
+             * from the last frame, a duplicate it drops (frame_in) */
+            sbuf b = { 0 };
+            sb_puts(&b, "<presence to='");
+            sb_esc(&b, S.peer);
+            sb_puts(&b, "'/>");
+            send_stanza(&b);
+            if (!S.pend && S.last_frame.n && S.have_sess && S.s.confirmed &&
+                write_all(S.last_frame.p, S.last_frame.n) < 0)
+                die_sys(EX_IOERR, "unable to write to the relay (fd 7)");
+        }
         if (S.json) event("link %s %d", st, again);
         back_check();
     }

@@ -196,8 +196,13 @@ setup() {
     [ "$status" -eq 0 ]
     echo "# $output" >&3
     [[ "$output" == *"stalled 300"* ]]
-    max=$(echo "$output" | sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p')
-    awk -v m="$max" 'BEGIN { exit !(m < 50) }'
+    # a derivation in the loop delays most round trips by one or more
+    # derivations; off the loop only the machine's own load delays one now
+    # and then (a loaded machine once gave a single 93 ms trip of 50)
+    p90=$(echo "$output" | sed -n 's/.*p90_ms=\([0-9.]*\).*/\1/p')
+    over=$(echo "$output" | sed -n 's/.*over20=\([0-9]*\).*/\1/p')
+    awk -v m="$p90" 'BEGIN { exit !(m < 10) }'
+    [ "$over" -le 3 ]
 }
 
 @test "simpp-register and simpp-login over STARTTLS: the SIMPP channel inside TLS, chat through it" {
@@ -252,8 +257,13 @@ setup() {
     [ "$status" -eq 0 ]
     logins=$(echo "$output" | sed -n 's/.*logins=\([0-9]*\).*/\1/p')
     [ "$logins" -ge 20 ]
-    max=$(echo "$output" | sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p')
-    awk -v m="$max" 'BEGIN { exit !(m < 50) }'
+    # a derivation in the loop delays most round trips by one or more
+    # derivations; off the loop only the machine's own load delays one now
+    # and then (a loaded machine once gave a single 93 ms trip of 50)
+    p90=$(echo "$output" | sed -n 's/.*p90_ms=\([0-9.]*\).*/\1/p')
+    over=$(echo "$output" | sed -n 's/.*over20=\([0-9]*\).*/\1/p')
+    awk -v m="$p90" 'BEGIN { exit !(m < 10) }'
+    [ "$over" -le 3 ]
 }
 
 @test "key-derivation workers: one fewer than the CPUs by default, at the lowest priority (SCHED_IDLE)" {

@@ -6,7 +6,8 @@ with PLAIN, 8 threads of PLAIN logins of carol one after another: each costs the
 10,000-round derivation), while a user logged in with PLAIN over direct TLS
 (carol@localhost, password "pass 1", CA in ca.pem) measures 50 ping round
 trips.  Loopback only, bounded in time.
-Prints "stalled N handshakes=H logins=L rtt p50_ms=... max_ms=..."."""
+Prints "stalled N handshakes=H logins=L rtt p50_ms=... p90_ms=... max_ms=...
+over20=K" (K: round trips over 20 ms)."""
 import socket, ssl, sys, threading, time, base64, re
 
 tport, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -93,4 +94,5 @@ for c in stalled:
     c.close()
 s.close()
 rtt.sort()
-print("stalled %d handshakes=%d logins=%d rtt p50_ms=%.2f max_ms=%.2f" % (n, hs, logins, rtt[len(rtt) // 2], rtt[-1]))
+print("stalled %d handshakes=%d logins=%d rtt p50_ms=%.2f p90_ms=%.2f max_ms=%.2f over20=%d"
+      % (n, hs, logins, rtt[len(rtt) // 2], rtt[len(rtt) * 9 // 10], rtt[-1], sum(1 for r in rtt if r > 20)))
