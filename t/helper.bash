@@ -37,7 +37,8 @@ start_relay() {
     mkdir -p data
     rm -f ready
     RELAY_LOG=${RELAY_LOG:-$TMP/relay.log}
-    simpp-relayd -d data -k relay.key -l 127.0.0.1:0 -r 3 "$@" 3>ready 2>>"$RELAY_LOG" &
+    # RELAY_WRAP: a command that execs the relay (chrt -f 10), so that $! is still its pid
+    ${RELAY_WRAP:-} simpp-relayd -d data -k relay.key -l 127.0.0.1:0 -r 3 "$@" 3>ready 2>>"$RELAY_LOG" &
     RELAY_PID=$!
     local i
     for i in $(seq 1 100); do

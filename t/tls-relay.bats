@@ -288,6 +288,22 @@ setup() {
     [ "$(grep -lx simpp-work /proc/$RELAY_PID/task/*/comm | wc -l)" -eq 3 ]
 }
 
+@test "key-derivation workers of a relay started at real-time priority (chrt -f) leave it for SCHED_IDLE" {
+    chrt -f 10 true 2>/dev/null || skip "chrt -f is refused here (not root)"
+    stop_relay
+    RELAY_WRAP="chrt -f 10" start_tls_relay -o workers=2
+    # the loop keeps SCHED_FIFO (1) at priority 10 (field 40); each worker,
+    # having inherited it, is at SCHED_IDLE (5): at FIFO it would starve the loop
+    # (a PLAIN login first: a derivation on a worker, and the workers have started)
+    run X $PORT carol@localhost PLAIN --ca ca.pem <<< 'pass 1'
+    [ "$status" -eq 0 ]
+    [ "$(awk '{ print $41, $40 }' "/proc/$RELAY_PID/stat")" = "1 10" ]
+    policies=$(for t in $(grep -lx simpp-work /proc/$RELAY_PID/task/*/comm); do
+        awk '{ print $41 }' "${t%/comm}/stat"; done | tr '\n' ' ')
+    echo "workers' policies: $policies"
+    [ "$policies" = "5 5 " ]
+}
+
 @test "PLAIN attempts from one address beyond auth_per_min are refused before any derivation" {
     stop_relay
     start_tls_relay -o auth_per_min=6

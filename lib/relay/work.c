@@ -36,13 +36,16 @@ static void push(struct job **head, struct job **tail, struct job *j)
  * together (one group per session), so workers deriving flat out at the
  * loop's priority would take the CPU the loop needs to route the next
  * stanza.  SCHED_IDLE (the lowest weight there is, and never preempting);
- * where that is refused, the highest nice value.
+ * where that is refused, SCHED_OTHER at the highest nice value.  A relay
+ * started at a real-time priority (chrt -f) has its workers inherit it:
+ * they must leave it, or deriving keys they would starve the loop.
  */
 static void give_way(void)
 {
     struct sched_param sp = { .sched_priority = 0 };
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
-        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0) return;
+    (void)pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 }
 
 static void *worker(void *arg)
