@@ -36,12 +36,16 @@
 "  peer        the bare JID to talk to\n" \
 "  -j          machine-readable events on stdout, one a line\n" \
 "  -A          accept the peer's key even if it differs from the pinned one\n" \
-"  -d dir      keys pinned so far and seen pager ids (default $SIMPP_HOME or ~/.simpp)\n" \
+"  -d dir      the state: pinned keys (pins/), seen pager ids, video keys, and\n" \
+"              card-ca.pem, the card issuers trusted (PEM CA certificates)\n" \
+"              (default $SIMPP_HOME or ~/.simpp)\n" \
 "  -o dir      accept files into dir (default: files are refused)\n" \
 "  -C suites   suites to offer, comma-separated, in order (default: all, ChaCha20 first)\n" \
 "  -w seconds  at the end of input, wait this long for acknowledgements (default 10)\n" \
 "  -a          accept video invitations (default: refuse them)\n" \
 "  -m params   with -a: what the answer offers, e.g. addr=HOST:PORT for a call\n" \
+"  -h, --help  this text\n" \
+"  -V, --version  the version\n" \
 "stdin: a line is a message; /file PATH sends a file; /video [PARAMS] invites\n" \
 "the peer to a video stream; /safety, /transcript, /pending, /rekey, /quit;\n" \
 "/help lists them.\n"

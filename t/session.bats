@@ -14,6 +14,10 @@ setup() {
     run simpp-session --help
     [ "$status" -eq 0 ]
     [[ "$output" == *"usage: simpp-session"* ]]
+    # every option and the files under -d, as in simpp-session(1)
+    for o in -j -A -a -m -d -o -C -w -h --help -V --version card-ca.pem; do
+        [[ "$output" == *" $o"* ]] || { echo "--help lacks $o" >&2; false; }
+    done
     run simpp-session --version
     [[ "$output" =~ ^simpp-session\ [0-9] ]]
     run simpp-session bob@localhost
