@@ -581,6 +581,17 @@ static void back_check(void)
  * stream: stanzas may have been lost or come twice).  The session and its
  * keys stay either way; on the way back what is pending goes again.
  */
+/* our presence, to the peer alone: it tells a peer that took us for
+ * offline that we are back (19.19) */
+static void presence_to_peer(void)
+{
+    sbuf b = { 0 };
+    sb_puts(&b, "<presence to='");
+    sb_esc(&b, S.peer);
+    sb_puts(&b, "'/>");
+    send_stanza(&b);
+}
+
 static void on_link(const xs_node *n)
 {
     const char *st = xs_getattr(n, "state", NULL);
@@ -609,11 +620,7 @@ static void on_link(const xs_node *n)
              * learns that we are back from our presence, sent to it
              * directly (we may have no frame of ours to send again), and
              * from the last frame, a duplicate it drops (frame_in) */
-            sbuf b = { 0 };
-            sb_puts(&b, "<presence to='");
-            sb_esc(&b, S.peer);
-            sb_puts(&b, "'/>");
-            send_stanza(&b);
+            presence_to_peer();
             if (!S.pend && S.last_frame.n && S.have_sess && S.s.confirmed &&
                 write_all(S.last_frame.p, S.last_frame.n) < 0)
                 die_sys(EX_IOERR, "unable to write to the relay (fd 7)");
@@ -1615,6 +1622,11 @@ static int stanza_cb(void *arg, xs_node *n)
             if (S.have_sess && S.s.confirmed && S.hs.state != E2E_C3) {
                 S.peer_offline = 0;
                 resend_pending(0);
+                /* and it learns that we are here too: after a relay
+                 * restart each side may have taken the other for offline
+                 * (what each sent again bounced); said once per return,
+                 * so two sides cannot answer each other for ever */
+                presence_to_peer();
             } else
                 start_handshake();
         }

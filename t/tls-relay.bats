@@ -197,12 +197,13 @@ setup() {
     echo "# $output" >&3
     [[ "$output" == *"stalled 300"* ]]
     # a derivation in the loop delays most round trips by one or more
-    # derivations; off the loop only the machine's own load delays one now
-    # and then (a loaded machine once gave a single 93 ms trip of 50)
-    p90=$(echo "$output" | sed -n 's/.*p90_ms=\([0-9.]*\).*/\1/p')
+    # derivations (measured so: p50 8 ms, 8 trips of 50 over 20 ms); off
+    # the loop only the machine's own load delays some (a loaded sanitizer
+    # run: p50 1.4 ms, p90 12.8 ms, 2 over 20 ms; once a single 93 ms trip)
+    p50=$(echo "$output" | sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p')
     over=$(echo "$output" | sed -n 's/.*over20=\([0-9]*\).*/\1/p')
-    awk -v m="$p90" 'BEGIN { exit !(m < 10) }'
-    [ "$over" -le 3 ]
+    awk -v m="$p50" 'BEGIN { exit !(m < 5) }'
+    [ "$over" -le 5 ]
 }
 
 @test "simpp-register and simpp-login over STARTTLS: the SIMPP channel inside TLS, chat through it" {
@@ -258,12 +259,13 @@ setup() {
     logins=$(echo "$output" | sed -n 's/.*logins=\([0-9]*\).*/\1/p')
     [ "$logins" -ge 20 ]
     # a derivation in the loop delays most round trips by one or more
-    # derivations; off the loop only the machine's own load delays one now
-    # and then (a loaded machine once gave a single 93 ms trip of 50)
-    p90=$(echo "$output" | sed -n 's/.*p90_ms=\([0-9.]*\).*/\1/p')
+    # derivations (measured so: p50 8 ms, 8 trips of 50 over 20 ms); off
+    # the loop only the machine's own load delays some (a loaded sanitizer
+    # run: p50 1.4 ms, p90 12.8 ms, 2 over 20 ms; once a single 93 ms trip)
+    p50=$(echo "$output" | sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p')
     over=$(echo "$output" | sed -n 's/.*over20=\([0-9]*\).*/\1/p')
-    awk -v m="$p90" 'BEGIN { exit !(m < 10) }'
-    [ "$over" -le 3 ]
+    awk -v m="$p50" 'BEGIN { exit !(m < 5) }'
+    [ "$over" -le 5 ]
 }
 
 @test "key-derivation workers: one fewer than the CPUs by default, at the lowest priority (SCHED_IDLE)" {
