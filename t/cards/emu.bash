@@ -47,15 +47,21 @@ ns() { "${NSX[@]}" "$@"; }
 # card_in [vpcd_card.py options]: insert the card (state in card.json);
 # returns once pcscd has powered it up
 card_in() {
-    rm -f "$TMP/card.ready"
-    "${NSX[@]}" python3 "$SIMPP_TOP/t/cards/vpcd_card.py" --state "$TMP/card.json" \
-        --log "$TMP/apdu.log" --ready "$TMP/card.ready" "$@" 3>&- &
-    CARD_PID=$!
-    local i
-    for i in $(seq 1 150); do
-        [ -e "$TMP/card.ready" ] && return 0
-        kill -0 "$CARD_PID" 2>/dev/null || break
-        sleep 0.02
+    local i try
+    # pcscd may not have let go of the card just taken out: the emulator
+    # then ends at once, and is started again (a loaded machine is slow)
+    for try in 1 2 3; do
+        rm -f "$TMP/card.ready"
+        "${NSX[@]}" python3 "$SIMPP_TOP/t/cards/vpcd_card.py" --state "$TMP/card.json" \
+            --log "$TMP/apdu.log" --ready "$TMP/card.ready" "$@" 3>&- &
+        CARD_PID=$!
+        for i in $(seq 1 500); do
+            [ -e "$TMP/card.ready" ] && return 0
+            kill -0 "$CARD_PID" 2>/dev/null || break
+            sleep 0.02
+        done
+        card_out
+        sleep 0.5
     done
     echo "the card emulator did not come up" >&2
     return 1
