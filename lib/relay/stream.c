@@ -130,6 +130,12 @@ static void conn_free(struct conn *c)
         tls_free(c->tls);
     }
     if (c->fd >= 0) {
+        /* what the peer sent that was never read is read and dropped
+         * (bounded; the socket does not block): a close with unread data
+         * is a reset, and a reset can overtake the stream error just
+         * written, which the peer then never sees */
+        char junk[4096];
+        for (int i = 0; i < 16 && read(c->fd, junk, sizeof junk) > 0; i++) {}
         ev_del(r->loop, c->fd, EV_READ | EV_WRITE);
         close(c->fd);
     }
