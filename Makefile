@@ -122,8 +122,8 @@ $(BINOUT)/simpp-session: LDLIBS += -lcrypto
 # PKCS#11 tokens: lib/p11.o is the one object that includes p11-kit's
 # headers; the programs that take a key on a token link libp11-kit (which
 # loads the modules).
-P11CFLAGS := $(shell pkg-config --cflags p11-kit-1 2>/dev/null)
-P11LIBS   := $(shell pkg-config --libs p11-kit-1 2>/dev/null)
+P11CFLAGS = $(call pkgconfig,P11CFLAGS,--cflags p11-kit-1)
+P11LIBS   = $(call pkgconfig,P11LIBS,--libs p11-kit-1)
 P11BINS   = simpp-keygen simpp-register simpp-login
 $(OUT)/lib/p11.o: CPPFLAGS += $(P11CFLAGS)
 $(addprefix $(BINOUT)/,$(P11BINS)): LDLIBS += $(P11LIBS)
